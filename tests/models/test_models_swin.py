@@ -1,0 +1,182 @@
+"""SwinSMART: geometry, MONAI compatibility, mask token / patch drop, SA side branch, bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from monai.networks.nets import SwinUNETR
+
+from smart.models import build_encoder
+from smart.models.swin import tokens_from_map
+
+SHAPE_CASES = [
+    # embed, depths, heads, window, patch, input, sa_stage
+    (12, [1, 1, 1, 1], [1, 1, 2, 2], 4, 2, (32, 32, 32), 3),
+    (12, [1, 1, 2, 1], [1, 2, 2, 4], 2, 2, (32, 64, 32), 2),
+    (8, [1, 1, 1, 1], [1, 1, 1, 2], 4, 4, (64, 64, 64), None),
+    (12, [1, 1, 1, 1], [1, 1, 2, 2], 4, 2, (64, 32, 32), 4),
+]
+
+
+@pytest.mark.parametrize("embed,depths,heads,window,patch,size,sa_stage", SHAPE_CASES)
+def test_stage_shapes(embed, depths, heads, window, patch, size, sa_stage):
+    enc = build_encoder({"embed_dim": embed, "depths": depths, "num_heads": heads, "window_size": window,
+                         "patch_size": patch, "sa_stage": sa_stage, "sa_heads": 4, "img_size": None})
+    with torch.no_grad():
+        out = enc(torch.rand(2, 1, *size))
+    for k, stage in enumerate(out.stages):
+        assert tuple(stage.shape) == (2, embed * 2**k, *(s // (patch * 2**k) for s in size))
+    mask_stage = 3 if sa_stage is None else sa_stage
+    grid = tuple(s // (patch * 2**mask_stage) for s in size)
+    assert out.grid == grid == enc.mask_grid(size)
+    assert enc.patch_grid(size) == tuple(s // patch for s in size)
+    assert tuple(g * v for g, v in zip(grid, enc.token_voxels)) == size
+    assert tuple(out.tokens.shape) == (2, int(np.prod(grid)), embed * 2**mask_stage) == (2, out.tokens.shape[1], enc.token_dim)
+    assert tuple(out.pooled.shape) == (2, embed * 16) == (2, enc.pooled_dim)
+    torch.testing.assert_close(out.pooled, out.stages[4].mean(dim=(2, 3, 4)))
+    if sa_stage is None:
+        assert out.cls is None and out.attention is None and enc.cls_dim is None
+    else:
+        assert tuple(out.cls.shape) == (2, embed * 2**sa_stage) == (2, enc.cls_dim)
+        assert tuple(out.attention.shape) == (2, int(np.prod(grid)))
+
+
+def test_paper_config_geometry_and_forward_at_64(paper_swin):
+    enc = paper_swin
+    assert enc.mask_grid((128, 128, 128)) == (8, 8, 8)
+    assert enc.token_voxels == (16, 16, 16) and enc.token_dim == 384 and enc.cls_dim == 384 and enc.pooled_dim == 768
+    with torch.no_grad():
+        out = enc(torch.rand(1, 1, 64, 64, 64))
+    assert [tuple(s.shape[1:]) for s in out.stages] == [
+        (48, 32, 32, 32), (96, 16, 16, 16), (192, 8, 8, 8), (384, 4, 4, 4), (768, 2, 2, 2)]
+    assert tuple(out.tokens.shape) == (1, 64, 384) and tuple(out.cls.shape) == (1, 384)
+    torch.testing.assert_close(out.attention.sum(1), torch.ones(1))
+
+
+def test_backbone_loads_strictly_into_monai_swinunetr_and_matches_it(paper_swin):
+    enc = paper_swin
+    ref = SwinUNETR(in_channels=1, out_channels=2, feature_size=48, depths=(2, 2, 8, 2), num_heads=(4, 4, 8, 16),
+                    window_size=4, use_flash_attention=True).swinViT.eval()
+    backbone = enc.backbone_state_dict()
+    assert set(backbone) == set(ref.state_dict())
+    assert not any(k.startswith(("mask_token", "semantic_attention")) for k in backbone)
+    ref.load_state_dict(backbone, strict=True)
+    x = torch.rand(1, 1, 32, 32, 32)
+    with torch.no_grad():
+        ours, theirs = enc(x).stages, ref(x, normalize=True)
+    for a, b in zip(ours, theirs):
+        torch.testing.assert_close(a, b)
+
+
+def _upsample_np(mask: np.ndarray, factor: int) -> np.ndarray:
+    return np.kron(mask.astype(np.uint8), np.ones((1, factor, factor, factor), np.uint8)).astype(bool)
+
+
+def test_mask_token_and_patch_drop_at_patch_embedding(tiny_swin):
+    enc = tiny_swin()
+    x = torch.rand(2, 1, 32, 32, 32)
+    g = torch.Generator().manual_seed(1)
+    mask = torch.rand(2, 2, 2, 2, generator=g) < 0.5           # mask grid at 32³: 2³ (stage 3)
+    drop = torch.rand(2, 16, 16, 16, generator=g) < 0.3        # patch grid: 16³
+    plain = F.conv3d(x, enc.patch_embed.proj.weight, enc.patch_embed.proj.bias, stride=2)
+    up = torch.from_numpy(_upsample_np(mask.numpy(), 8)).unsqueeze(1)
+    token = enc.mask_token.view(1, -1, 1, 1, 1).expand_as(plain)
+    with torch.no_grad():
+        masked = enc.embed(x, mask=mask)
+        dropped = enc.embed(x, patch_drop=drop)
+        both = enc.embed(x, mask=mask, patch_drop=drop)
+    torch.testing.assert_close(masked[up.expand_as(plain)], token[up.expand_as(plain)])
+    torch.testing.assert_close(masked[~up.expand_as(plain)], plain[~up.expand_as(plain)])
+    d = drop.unsqueeze(1).expand_as(plain)
+    assert torch.count_nonzero(dropped[d]) == 0
+    torch.testing.assert_close(dropped[~d], plain[~d])
+    expected_both = torch.where(d, torch.zeros_like(plain), torch.where(up.expand_as(plain), token, plain))
+    torch.testing.assert_close(both, expected_both)
+
+
+def test_mask_changes_only_masked_positions_of_stage0(tiny_swin):
+    enc = tiny_swin().eval()
+    x = torch.rand(1, 1, 32, 32, 32)
+    mask = torch.zeros(1, 2, 2, 2, dtype=torch.bool)
+    mask[0, 1, 0, 1] = True
+    with torch.no_grad():
+        a, b = enc(x).stages[0], enc(x, mask=mask).stages[0]
+    changed = (a - b).abs().amax(dim=1)[0] > 0
+    expected = torch.zeros(16, 16, 16, dtype=torch.bool)
+    expected[8:16, 0:8, 8:16] = True
+    assert torch.equal(changed, expected)
+
+
+def test_attention_is_the_sa_map_of_the_sa_stage_tokens(tiny_swin):
+    enc = tiny_swin(sa_stage=2).eval()
+    with torch.no_grad():
+        out = enc(torch.rand(2, 1, 32, 32, 32))
+        cls, _, attn = enc.semantic_attention(tokens_from_map(out.stages[2]))
+        assert enc(torch.rand(1, 1, 32, 32, 32), need_attention=False).attention is None
+    torch.testing.assert_close(out.attention, attn)
+    torch.testing.assert_close(out.cls, cls)
+    torch.testing.assert_close(out.attention.sum(1), torch.ones(2))
+    assert out.grid == (4, 4, 4) and out.tokens.shape[-1] == 48
+
+
+@pytest.mark.parametrize("sa_stage", [1, 2, 3, 4, None])
+def test_every_sa_stage_runs_and_trains_every_parameter(tiny_swin, sa_stage):
+    enc = tiny_swin(sa_stage=sa_stage, drop_path_rate=0.1)
+    mask_grid = enc.mask_grid((32, 32, 32))
+    mask = torch.zeros(1, *mask_grid, dtype=torch.bool)
+    mask.view(1, -1)[:, 0] = True
+    out = enc(torch.rand(1, 1, 32, 32, 32), mask=mask)
+    loss = out.tokens.square().mean() + out.pooled.square().mean()
+    if sa_stage is not None:
+        loss = loss + out.cls.square().mean()
+    loss.backward()
+    # DDP (find_unused_parameters=False) needs every parameter in the graph of a student step.
+    unused = [n for n, p in enc.named_parameters() if p.grad is None]
+    assert unused == []
+
+
+def test_activation_checkpointing_gives_the_same_output_and_gradients(tiny_swin):
+    plain = tiny_swin()
+    ckpt = tiny_swin(use_checkpoint=True)
+    ckpt.load_state_dict(plain.state_dict())
+    x = torch.rand(1, 1, 32, 32, 32)
+    outs = [m(x).cls.sum() for m in (plain, ckpt)]
+    for o in outs:
+        o.backward()
+    torch.testing.assert_close(outs[0], outs[1])
+    torch.testing.assert_close(plain.layers2[0].blocks[0].attn.qkv.weight.grad,
+                               ckpt.layers2[0].blocks[0].attn.qkv.weight.grad)
+
+
+def test_use_v2_runs_and_loads_strictly_into_swinunetr_v2(tiny_swin):
+    enc = tiny_swin(use_v2=True)
+    assert "layers1c.0.layer.conv1.conv.weight" in enc.backbone_state_dict()
+    ref = SwinUNETR(in_channels=1, out_channels=2, feature_size=12, depths=(1, 1, 1, 1), num_heads=(1, 1, 2, 2),
+                    window_size=4, use_v2=True).swinViT
+    ref.load_state_dict(enc.backbone_state_dict(), strict=True)
+    with torch.no_grad():
+        assert tuple(enc(torch.rand(1, 1, 32, 32, 32)).cls.shape) == (1, 96)
+
+
+def test_bad_inputs_raise(tiny_swin):
+    enc = tiny_swin()
+    with pytest.raises(ValueError, match=r"input size \(32, 32, 48\)"):
+        enc(torch.rand(1, 1, 32, 32, 48))
+    with pytest.raises(ValueError, match="input must be"):
+        enc(torch.rand(1, 2, 32, 32, 32))
+    with pytest.raises(ValueError, match="mask must be a bool tensor of shape"):
+        enc(torch.rand(1, 1, 32, 32, 32), mask=torch.zeros(1, 4, 4, 4, dtype=torch.bool))
+    with pytest.raises(ValueError, match="mask must be a bool"):
+        enc(torch.rand(1, 1, 32, 32, 32), mask=torch.zeros(1, 2, 2, 2))
+    with pytest.raises(ValueError, match="patch_drop"):
+        enc(torch.rand(1, 1, 32, 32, 32), patch_drop=torch.zeros(1, 2, 2, 2, dtype=torch.bool))
+
+
+def test_bf16_autocast_keeps_a_float32_sa_map(tiny_swin):
+    enc = tiny_swin()
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        out = enc(torch.rand(1, 1, 32, 32, 32), mask=torch.ones(1, 2, 2, 2, dtype=torch.bool))
+    assert out.attention.dtype == torch.float32
+    torch.testing.assert_close(out.attention.sum(1), torch.ones(1))
