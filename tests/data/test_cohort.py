@@ -1,0 +1,138 @@
+import numpy as np
+import pandas as pd
+import pytest
+import SimpleITK as sitk
+import torch
+
+from smart.data.cohort import CohortDataset, center_pad_crop, read_cohort
+
+
+def write_nifti(path, array):
+    sitk.WriteImage(sitk.GetImageFromArray(array.astype(np.int16)), str(path))
+
+
+@pytest.fixture()
+def cohort_dir(tmp_path):
+    (tmp_path / "crops").mkdir()
+    rng = np.random.default_rng(0)
+    rows = []
+    for i, shape in enumerate([(6, 6, 6), (10, 10, 10), (8, 12, 4)]):
+        write_nifti(tmp_path / "crops" / f"s{i}.nii.gz", rng.integers(-1200, 1200, shape))
+        rows.append({"sample_id": f"s{i}", "patient_id": f"p{i // 2}", "image": f"crops/s{i}.nii.gz", "label": i % 2,
+                     "extra": i * 10})
+    pd.DataFrame(rows).to_csv(tmp_path / "cohort.csv", index=False)
+    return tmp_path
+
+
+def test_read_cohort_resolves_paths_and_keeps_extra_columns(cohort_dir):
+    frame = read_cohort(cohort_dir / "cohort.csv")
+    assert list(frame.sample_id) == ["s0", "s1", "s2"] and list(frame.patient_id) == ["p0", "p0", "p1"]
+    assert frame.label.tolist() == [0, 1, 0] and frame.label.dtype.kind == "i"
+    assert frame.image[0] == str((cohort_dir / "crops" / "s0.nii.gz").resolve())
+    assert frame.extra.tolist() == [0, 10, 20]
+
+
+def _edit(cohort_dir, changes):
+    frame = pd.read_csv(cohort_dir / "cohort.csv", dtype=str)
+    for (row, column), value in changes.items():
+        frame.loc[row, column] = value
+    frame.to_csv(cohort_dir / "cohort.csv", index=False)
+    return cohort_dir / "cohort.csv"
+
+
+@pytest.mark.parametrize("value", ["2", "x", "", "0.5", "-1"])
+def test_bad_label_names_file_and_line(cohort_dir, value):
+    path = _edit(cohort_dir, {(1, "label"): value})
+    with pytest.raises(ValueError, match=r"cohort\.csv: line 3: label"):
+        read_cohort(path)
+
+
+def test_missing_image_names_row(cohort_dir):
+    path = _edit(cohort_dir, {(2, "image"): "crops/nope.nii.gz"})
+    with pytest.raises(FileNotFoundError, match=r"line 4 \(sample_id 's2'\).*nope\.nii\.gz"):
+        read_cohort(path)
+
+
+def test_absolute_image_path_is_kept(cohort_dir):
+    absolute = str((cohort_dir / "crops" / "s1.nii.gz").resolve())
+    frame = read_cohort(_edit(cohort_dir, {(0, "image"): absolute}))
+    assert frame.image[0] == absolute
+
+
+def test_structural_errors(cohort_dir, tmp_path):
+    with pytest.raises(FileNotFoundError, match="cohort file not found"):
+        read_cohort(tmp_path / "missing.csv")
+    frame = pd.read_csv(cohort_dir / "cohort.csv")
+    frame.drop(columns=["patient_id"]).to_csv(tmp_path / "nopatient.csv", index=False)
+    with pytest.raises(ValueError, match=r"nopatient\.csv: missing column\(s\) \['patient_id'\]"):
+        read_cohort(tmp_path / "nopatient.csv")
+    with pytest.raises(ValueError, match="duplicate sample_id 's0'"):
+        read_cohort(_edit(cohort_dir, {(1, "sample_id"): "s0"}))
+    frame.iloc[:0].to_csv(cohort_dir / "empty.csv", index=False)
+    with pytest.raises(ValueError, match="no rows"):
+        read_cohort(cohort_dir / "empty.csv")
+
+
+def test_center_pad_crop_against_explicit_indices():
+    v = np.arange(5 * 6 * 7).reshape(5, 6, 7)
+    out = center_pad_crop(v, (3, 8, 7), fill=-1)
+    assert out.shape == (3, 8, 7)
+    assert np.array_equal(out[:, 1:7, :], v[1:4])  # crop 5->3 starts at 1; pad 6->8 puts 1 before
+    assert (out[:, 0] == -1).all() and (out[:, 7] == -1).all()
+    odd = center_pad_crop(np.ones((1, 1, 2)), (1, 1, 5))
+    assert odd.tolist() == [[[0, 1, 1, 0, 0]]]  # extra pad voxel goes after
+    with pytest.raises(ValueError, match="size"):
+        center_pad_crop(v, (3, 3))
+
+
+def test_dataset_items_follow_intensity_contract(cohort_dir):
+    frame = read_cohort(cohort_dir / "cohort.csv")
+    ds = CohortDataset(frame, crop_size=(8, 8, 8))
+    assert len(ds) == 3
+    for i in range(3):
+        x, y = ds[i]
+        assert x.shape == (1, 8, 8, 8) and x.dtype == torch.float32 and isinstance(y, int)
+        assert y == frame.label[i]
+    raw = sitk.GetArrayFromImage(sitk.ReadImage(frame.image[0])).astype(np.float32)  # 6^3 -> padded by 1
+    expected = (np.clip(raw, -1000, 1000) + 1000) / 2000
+    x0, _ = ds[0]
+    assert torch.allclose(x0[0, 1:7, 1:7, 1:7], torch.from_numpy(expected))
+    assert (x0[0, 0] == 0).all()  # padding is air (0 after hu_to_unit)
+    x1, _ = ds[1]
+    raw1 = sitk.GetArrayFromImage(sitk.ReadImage(frame.image[1])).astype(np.float32)[1:9, 1:9, 1:9]
+    assert torch.allclose(x1[0], torch.from_numpy((np.clip(raw1, -1000, 1000) + 1000) / 2000))
+
+
+def test_dataset_caches_volumes(cohort_dir):
+    frame = read_cohort(cohort_dir / "cohort.csv")
+    ds = CohortDataset(frame, crop_size=(8, 8, 8))
+    first, _ = ds[0]
+    first.zero_()  # modifying an item must not corrupt the cache
+    (cohort_dir / "crops" / "s0.nii.gz").unlink()
+    again, _ = ds[0]  # served from memory
+    assert again.abs().sum() > 0
+
+
+def test_augmentation_is_seeded_and_preserves_content(cohort_dir):
+    frame = read_cohort(cohort_dir / "cohort.csv")
+    plain = CohortDataset(frame, crop_size=(8, 8, 8))
+    a = CohortDataset(frame, crop_size=(8, 8, 8), augment=True, seed=1, max_shift=2)
+    b = CohortDataset(frame, crop_size=(8, 8, 8), augment=True, seed=1, max_shift=2)
+    xa = [a[1][0] for _ in range(6)]
+    xb = [b[1][0] for _ in range(6)]
+    assert all(torch.equal(p, q) for p, q in zip(xa, xb))
+    assert any(not torch.equal(p, plain[1][0]) for p in xa)
+    assert all(type(p) is torch.Tensor and p.shape == (1, 8, 8, 8) for p in xa)
+    # flips and integer shifts only move voxels: every value comes from the original crop or the air padding
+    allowed = set(plain[1][0].flatten().tolist()) | {0.0}
+    assert set(xa[0].flatten().tolist()) <= allowed
+
+
+def test_dataset_argument_errors(cohort_dir):
+    frame = read_cohort(cohort_dir / "cohort.csv")
+    with pytest.raises(ValueError, match="crop_size"):
+        CohortDataset(frame, crop_size=(8, 8))
+    with pytest.raises(ValueError, match="max_shift"):
+        CohortDataset(frame, max_shift=-1)
+    with pytest.raises(ValueError, match="label"):
+        CohortDataset(frame.drop(columns=["label"]))
