@@ -1,0 +1,278 @@
+"""Zero-shot tumour localisation from the SA attention map (paper Sec. V-E, Fig. 5).
+
+Per case (docs/evaluation.md "Zero-shot DSC"):
+
+1. the CT (HU) and the 5-rater consensus are resampled to ``spacing`` (2 mm, as in pretraining; linear / nearest);
+2. one crop of the encoder's input size is taken, centred on the bounding box of the **body mask** (HU > -500,
+   holes filled per axial slice so that the lungs are inside) and padded with air (-1000 HU) where the volume is smaller — the tumour label is never used to place the crop, so
+   the evaluation stays zero-shot. The fraction of consensus voxels inside the crop is recorded (``coverage``);
+3. the crop goes through the encoder (``hu_to_unit``); the SA map on the mask grid (Eq. 1) is upsampled trilinearly
+   to the crop;
+4. the segmentation = voxels **inside the body mask** whose attention is above the 90th percentile of the attention
+   values inside the body mask ("thresholding the attention maps using 90 % percentile"); restricting to the body
+   keeps the 10 % from being spent on the air around the patient;
+5. DSC against the consensus inside the crop (``smart.eval.metrics.dice``).
+
+The ``random`` baseline replaces step 3 by a uniform random map on the same mask grid (fixed seed).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from smart.data.intensity import HU_MIN, hu_to_unit
+from smart.eval.metrics import dice
+
+BODY_HU = -500.0
+PERCENTILE = 90.0
+
+
+def body_mask(hu: np.ndarray, threshold: float = BODY_HU) -> np.ndarray:
+    """The patient body: voxels denser than ``threshold`` HU with the holes of every axial slice filled, so the
+    lungs (about -850 HU, enclosed by the chest wall in each slice) belong to the body and the air around the
+    patient does not. Filling is per slice because in 3-D the airways connect the lungs to the outside air."""
+    from scipy.ndimage import binary_fill_holes
+
+    dense = np.asarray(hu) > threshold
+    return np.stack([binary_fill_holes(sl) for sl in dense]) if dense.ndim == 3 else binary_fill_holes(dense)
+
+
+def percentile_segmentation(attention: np.ndarray, region: np.ndarray, q: float = PERCENTILE) -> np.ndarray:
+    """Voxels of ``region`` whose value exceeds the ``q``-th percentile (linear interpolation) of ``attention`` over
+    ``region``. With distinct values and ``n`` region voxels this selects ``n - 1 - floor(q/100·(n-1))`` voxels, i.e.
+    the top 10 % at q = 90."""
+    attention = np.asarray(attention, dtype=np.float64)
+    region = np.asarray(region, dtype=bool)
+    if attention.shape != region.shape:
+        raise ValueError(f"attention {attention.shape} and region {region.shape} differ in shape")
+    if not 0.0 <= q < 100.0:
+        raise ValueError(f"percentile q must be in [0, 100), got {q}")
+    if not region.any():
+        return np.zeros_like(region)
+    threshold = np.percentile(attention[region], q)
+    return region & (attention > threshold)
+
+
+def upsample_attention(attention: torch.Tensor, grid: Sequence[int], size: Sequence[int]) -> np.ndarray:
+    """Trilinear upsampling of one SA map ``(N,)`` on ``grid`` (row-major, D slowest) to ``size`` voxels."""
+    grid = tuple(int(g) for g in grid)
+    att = torch.as_tensor(attention, dtype=torch.float32).reshape(1, 1, *grid)
+    return F.interpolate(att, size=tuple(int(s) for s in size), mode="trilinear", align_corners=False)[0, 0].numpy()
+
+
+def random_attention(grid: Sequence[int], seed: int) -> torch.Tensor:
+    """The baseline map: i.i.d. uniform values on the mask grid, normalised to sum 1 like an SA map."""
+    gen = torch.Generator().manual_seed(int(seed))
+    att = torch.rand(int(np.prod(grid)), generator=gen)
+    return att / att.sum()
+
+
+def crop_box(body: np.ndarray, crop: Sequence[int]) -> list[int]:
+    """Start index per axis of a ``crop`` window centred on the body's bounding box, clamped inside the volume
+    (negative starts mean padding when the volume is smaller than the crop)."""
+    shape = body.shape
+    if body.any():
+        idx = np.argwhere(body)
+        centre = (idx.min(axis=0) + idx.max(axis=0) + 1) / 2.0
+    else:
+        centre = np.asarray(shape) / 2.0
+    starts = []
+    for c, s, k in zip(centre, shape, crop):
+        if s <= k:
+            starts.append(-((k - s) // 2))
+        else:
+            starts.append(int(min(max(round(c - k / 2.0), 0), s - k)))
+    return starts
+
+
+def extract(volume: np.ndarray, starts: Sequence[int], crop: Sequence[int], fill: float) -> np.ndarray:
+    """``volume[starts : starts+crop]`` with out-of-volume voxels set to ``fill``."""
+    out = np.full(tuple(crop), fill, dtype=volume.dtype)
+    src, dst = [], []
+    for st, k, s in zip(starts, crop, volume.shape):
+        lo, hi = max(st, 0), min(st + k, s)
+        src.append(slice(lo, hi))
+        dst.append(slice(lo - st, hi - st))
+    out[tuple(dst)] = volume[tuple(src)]
+    return out
+
+
+@dataclass
+class CaseResult:
+    case_id: str
+    dsc: float
+    coverage: float
+    n_pred: int
+    n_consensus: int
+    n_body: int
+    hu: np.ndarray
+    attention: np.ndarray
+    prediction: np.ndarray
+    consensus: np.ndarray
+
+    def row(self) -> dict[str, Any]:
+        return {"case_id": self.case_id, "dsc": self.dsc, "coverage": self.coverage, "n_pred": self.n_pred,
+                "n_consensus": self.n_consensus, "n_body": self.n_body}
+
+
+def evaluate_case(case_id: str, hu: np.ndarray, consensus: np.ndarray, crop: Sequence[int], attention_fn,
+                  body_threshold: float = BODY_HU, q: float = PERCENTILE) -> CaseResult:
+    """Steps 2-5 of the module docstring on arrays already at the evaluation spacing. ``attention_fn(hu_crop)``
+    returns ``(attention (N,), grid)``."""
+    if hu.shape != consensus.shape:
+        raise ValueError(f"case {case_id}: CT {hu.shape} and consensus {consensus.shape} differ in shape")
+    consensus = np.asarray(consensus) > 0
+    starts = crop_box(body_mask(hu, body_threshold), crop)
+    hu_c = extract(np.asarray(hu, dtype=np.float32), starts, crop, HU_MIN)
+    cons_c = extract(consensus, starts, crop, False)
+    att, grid = attention_fn(hu_c)
+    att_map = upsample_attention(att, grid, crop)
+    body_c = body_mask(hu_c, body_threshold)
+    pred = percentile_segmentation(att_map, body_c, q)
+    n_cons = int(consensus.sum())
+    return CaseResult(case_id=str(case_id), dsc=dice(pred, cons_c),
+                      coverage=float(cons_c.sum() / n_cons) if n_cons else 1.0, n_pred=int(pred.sum()),
+                      n_consensus=int(cons_c.sum()), n_body=int(body_c.sum()), hu=hu_c, attention=att_map,
+                      prediction=pred, consensus=cons_c)
+
+
+def load_case_arrays(image: str | os.PathLike, consensus: str | os.PathLike, spacing: float | None) -> tuple[np.ndarray, np.ndarray]:
+    """CT (HU, float32) and consensus (bool) as (D, H, W) arrays, resampled to ``spacing`` mm when given."""
+    import SimpleITK as sitk
+
+    from smart.data.io import read_image
+
+    img, seg = read_image(image), read_image(consensus, require_ct=False)
+    if img.GetSize() != seg.GetSize():
+        raise ValueError(f"{consensus}: consensus size {seg.GetSize()} differs from CT {image} size {img.GetSize()}")
+    if spacing:
+        from smart.data.resample import resample_image
+
+        img = resample_image(img, spacing=spacing, interpolator="linear")
+        seg = resample_image(seg, spacing=spacing, interpolator="nearest")
+    hu = sitk.GetArrayFromImage(img).astype(np.float32)
+    cons = sitk.GetArrayFromImage(seg) > 0
+    if hu.shape != cons.shape:
+        raise ValueError(f"{consensus}: resampled consensus {cons.shape} differs from CT {hu.shape}")
+    return hu, cons
+
+
+def plot_overlays(results: Sequence[CaseResult], path: str | os.PathLike, title: str = "", max_cases: int = 3) -> Path:
+    """Fig. 5 style: per case, the axial slice through the consensus centre with the attention map, the consensus
+    (red) and the 90th-percentile segmentation (cyan) contours."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from smart.atomic import atomic_path
+
+    shown = list(results)[:max_cases]
+    if not shown:
+        raise ValueError("no cases to plot")
+    fig, axes = plt.subplots(2, len(shown), figsize=(3.2 * len(shown), 6.4), dpi=110, squeeze=False)
+    for col, r in enumerate(shown):
+        z = int(np.argwhere(r.consensus)[:, 0].mean()) if r.consensus.any() else r.hu.shape[0] // 2
+        axes[0, col].imshow(r.hu[z], cmap="gray", vmin=-1000, vmax=400)
+        axes[0, col].set_title(f"{r.case_id}  DSC {r.dsc:.2f}", fontsize=8)
+        axes[1, col].imshow(r.hu[z], cmap="gray", vmin=-1000, vmax=400)
+        axes[1, col].imshow(r.attention[z], cmap="jet", alpha=0.45)
+        for ax in axes[:, col]:
+            if r.consensus[z].any():
+                ax.contour(r.consensus[z], levels=[0.5], colors="red", linewidths=0.8)
+            ax.axis("off")
+        if r.prediction[z].any():
+            axes[1, col].contour(r.prediction[z], levels=[0.5], colors="cyan", linewidths=0.8)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+    return Path(path)
+
+
+def _resolve(path: str, base: Path) -> Path:
+    p = Path(str(path))
+    return p if p.is_absolute() else base / p
+
+
+def run_zeroshot(encoder: str, raters_csv: str | os.PathLike, out_dir: str | os.PathLike,
+                 crop: Sequence[int] = (128, 128, 128), spacing: float | None = 2.0, seed: int = 0,
+                 body_threshold: float = BODY_HU, q: float = PERCENTILE, random_grid: Sequence[int] | None = None,
+                 device: str | torch.device = "cpu") -> dict[str, Any]:
+    """``smart zeroshot``: DSC of the thresholded SA map (``encoder`` = encoder.pt) or of the random baseline
+    (``encoder = "random"``, map on ``random_grid``, default ``crop // 16`` = the paper's mask grid) per case of
+    ``raters_csv``; writes ``dsc.csv``, ``summary.json`` and ``overlays.png``."""
+    import pandas as pd
+
+    from smart.atomic import write_csv, write_json
+    from smart.eval.metrics import mean_std
+    from smart.provenance import provenance
+
+    raters_csv = Path(raters_csv)
+    if not raters_csv.is_file():
+        raise ValueError(f"raters CSV {raters_csv} does not exist")
+    frame = pd.read_csv(raters_csv)
+    missing = {"case_id", "image", "consensus"} - set(frame.columns)
+    if missing:
+        raise ValueError(f"{raters_csv}: missing columns {sorted(missing)} (expected case_id, image, rater1..5, consensus)")
+    if frame.empty:
+        raise ValueError(f"{raters_csv}: no cases")
+    crop = tuple(int(c) for c in crop)
+    if encoder == "random":
+        grid = tuple(random_grid) if random_grid else tuple(max(1, c // 16) for c in crop)
+        method = "random"
+
+        def attention_fn(hu_crop, _counter=iter(range(10**9))):
+            # one independent map per case, reproducible from the seed
+            return random_attention(grid, seed + next(_counter)), grid
+    else:
+        from smart.models.encoder_io import load_encoder
+
+        if not Path(encoder).is_file():
+            raise ValueError(f"encoder file {encoder} does not exist (or pass 'random' for the baseline)")
+        model, meta = load_encoder(encoder)
+        model = model.to(device)
+        method = meta.get("method", "unknown") if isinstance(meta, dict) else "unknown"
+
+        def attention_fn(hu_crop):
+            att, grid = encoder_attention_on(model, hu_crop, device)
+            return att.cpu(), grid
+
+    results = []
+    for row in frame.itertuples(index=False):
+        hu, cons = load_case_arrays(_resolve(row.image, raters_csv.parent), _resolve(row.consensus, raters_csv.parent),
+                                    spacing)
+        results.append(evaluate_case(str(row.case_id), hu, cons, crop, attention_fn, body_threshold, q))
+    out = Path(out_dir)
+    table = pd.DataFrame([r.row() for r in results])
+    write_csv(out / "dsc.csv", table)
+    mean, std, n = mean_std(table["dsc"].tolist())
+    settings = {"encoder": str(encoder), "crop": list(crop), "spacing": spacing, "percentile": q,
+                "body_hu": body_threshold, "seed": seed}
+    summary = {"method": method, "dsc_mean": mean, "dsc_std": std, "n_cases": n,
+               "coverage_mean": float(table["coverage"].mean()), **settings,
+               "provenance": provenance(settings, seed=seed)}
+    write_json(out / "summary.json", summary)
+    plot_overlays(results, out / "overlays.png", title=f"{method}: DSC {mean:.2f} ± {std:.2f}")
+    return summary
+
+
+def encoder_attention_on(model: torch.nn.Module, hu_crop: np.ndarray, device: str | torch.device = "cpu"
+                         ) -> tuple[torch.Tensor, tuple[int, int, int]]:
+    """SA map ``(N,)`` and mask grid of one HU crop (``hu_to_unit``, eval mode, no grad)."""
+    x = hu_to_unit(torch.from_numpy(np.ascontiguousarray(hu_crop, dtype=np.float32)))[None, None].to(device)
+    model.eval()
+    with torch.no_grad():
+        out = model(x)
+    if out.attention is None:
+        raise ValueError("the encoder has no semantic-attention map (model.sa_stage is null); zero-shot DSC needs SA")
+    return out.attention[0].float(), tuple(out.grid)

@@ -1,0 +1,85 @@
+"""Linear probing of frozen encoder features (paper Tables II/III "Linear Probing").
+
+Features: [CLS] when the encoder has one (SMART SA [CLS], ViT [CLS]), else the stage-4 average pool
+(``smart.eval.features``), extracted without augmentation. Classifier: ``StandardScaler`` + L2 logistic regression
+(lbfgs); ``C`` is chosen from ``probe_C`` by validation-fold AUC (ties -> the smaller C, i.e. stronger
+regularisation; if the validation fold has one class, C = 1), then evaluated once on the test set. ``encoder none``
+probes a randomly initialised encoder — the baseline the pretrained features must beat.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from smart.eval.downstream import load_any_encoder, resolve_device, select_fold, set_seed, write_metrics
+from smart.eval.features import extract_features, feature_kind
+from smart.eval.metrics import binary_metrics
+
+DEFAULT_C = 1.0
+
+
+def _probe(C: float, seed: int, max_iter: int):
+    return make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=max_iter, random_state=seed))
+
+
+def fit_probe(train_x: np.ndarray, train_y: np.ndarray, val_x: np.ndarray, val_y: np.ndarray, Cs, seed: int = 0,
+              max_iter: int = 5000) -> tuple[Any, float, list[dict]]:
+    """Fit one probe per C on train, pick C by validation AUC; returns ``(probe, C, [{C, val_auc}])``."""
+    if len(np.unique(train_y)) < 2:
+        raise ValueError(f"the training part holds one class only ({np.unique(train_y).tolist()}); cannot fit a probe")
+    scores, fitted = [], {}
+    for C in sorted(float(c) for c in Cs):
+        fitted[C] = _probe(C, seed, max_iter).fit(train_x, train_y)
+        auc = binary_metrics(val_y, fitted[C].predict_proba(val_x)[:, 1])["auc"]
+        scores.append({"C": C, "val_auc": auc})
+    valid = [s for s in scores if s["val_auc"] is not None]
+    if valid:
+        chosen = max(valid, key=lambda s: (s["val_auc"], -s["C"]))["C"]
+    else:
+        chosen = DEFAULT_C
+        fitted.setdefault(chosen, _probe(chosen, seed, max_iter).fit(train_x, train_y))
+    return fitted[chosen], chosen, scores
+
+
+def linear_probe(encoder: str, cohort: str | os.PathLike, splits: str | os.PathLike, fold: int,
+                 out_dir: str | os.PathLike, cfg: Mapping[str, Any], fraction: float = 1.0) -> dict:
+    """Probe ``encoder`` (path or ``"none"``) on one fold and write ``out_dir/metrics.json``."""
+    from smart.data.cohort import CohortDataset, read_cohort
+
+    seed = int(cfg["seed"])
+    data = select_fold(read_cohort(cohort), splits, fold, fraction, seed)
+    set_seed(seed)
+    enc, meta = load_any_encoder(encoder, cfg)
+    kind = feature_kind(enc)
+    device = resolve_device(str(cfg["device"]))
+
+    def feats(frame):
+        ds = CohortDataset(frame, crop_size=tuple(cfg["crop_size"]), augment=False)
+        return extract_features(enc, ds, kind=kind, batch_size=int(cfg["feature_batch_size"]), device=device)
+
+    xs = {name: feats(getattr(data, name)) for name in ("train", "val", "test")}
+    ys = {name: getattr(data, name)["label"].astype(int).to_numpy() for name in ("train", "val", "test")}
+    probe, C, scores = fit_probe(xs["train"], ys["train"], xs["val"], ys["val"], cfg["probe_C"], seed,
+                                 int(cfg["probe_max_iter"]))
+    return write_metrics(out_dir, kind="linear_probe", data=data, val_probs=probe.predict_proba(xs["val"])[:, 1],
+                         test_probs=probe.predict_proba(xs["test"])[:, 1], cfg=cfg, encoder=encoder,
+                         encoder_meta=meta, fold=fold, fraction=fraction,
+                         extra={"feature": kind, "feature_dim": int(xs["train"].shape[1]), "C": C, "C_search": scores})
+
+
+def main_from_args(args) -> int:
+    from smart.eval.downstream import load_downstream_config
+
+    cfg = load_downstream_config(args.config, args.set)
+    record = linear_probe(args.encoder, args.cohort, args.splits, args.fold, args.out, cfg, fraction=args.fraction)
+    test = record["test"]
+    print(f"probe fold {args.fold}: {record['feature']} features, C={record['C']}, test AUC {test['auc']} "
+          f"-> {Path(args.out) / 'metrics.json'}")
+    return 0

@@ -1,0 +1,99 @@
+"""Fold selection, leak checks and real fine-tune / linear-probe runs on a tiny generated cohort."""
+
+import json
+
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from smart.eval import downstream
+
+FAST = ["epochs=2", "batch_size=8", "crop_size=[32,32,32]", "augment=false", "feature_batch_size=8"]
+
+
+def _frame(root):
+    from smart.data.cohort import read_cohort
+    return read_cohort(root / "cohort.csv")
+
+
+def test_select_fold_uses_only_other_folds(tiny_cohort):
+    data = downstream.select_fold(_frame(tiny_cohort), tiny_cohort / "splits.json", fold=1)
+    assert sorted(data.train.patient_id.unique()) == ["P02", "P03", "P06", "P07"]
+    assert sorted(data.val.patient_id.unique()) == ["P04", "P05"]
+    assert sorted(data.test.patient_id.unique()) == ["P00", "P01"] and len(data.test) == 4
+
+
+def test_fraction_is_stratified_and_seeded(tiny_cohort):
+    frame = _frame(tiny_cohort)
+    half = downstream.select_fold(frame, tiny_cohort / "splits.json", fold=0, fraction=0.5, seed=3)
+    # train = folds 1+2 = 8 samples, 4 per label -> round(.5*4) = 2 per label
+    assert half.train.label.value_counts().to_dict() == {0: 2, 1: 2}
+    quarter = downstream.select_fold(frame, tiny_cohort / "splits.json", fold=0, fraction=0.25, seed=3)
+    assert quarter.train.label.value_counts().to_dict() == {0: 1, 1: 1}
+    again = downstream.select_fold(frame, tiny_cohort / "splits.json", fold=0, fraction=0.5, seed=3)
+    assert half.train.sample_id.tolist() == again.train.sample_id.tolist()
+    with pytest.raises(ValueError, match="fraction"):
+        downstream.stratified_fraction(frame, 0.0, 0)
+
+
+def test_leaky_splits_are_rejected(tiny_cohort, tmp_path):
+    splits = json.loads((tiny_cohort / "splits.json").read_text())
+    splits["folds"][0].remove("p02_s1")
+    splits["test"].append("p02_s1")        # patient P02 now in a training fold (p02_s0) and in the test set
+    bad = tmp_path / "splits.json"
+    bad.write_text(json.dumps(splits))
+    with pytest.raises(ValueError, match="patient_id shared between train and test"):
+        downstream.select_fold(_frame(tiny_cohort), bad, fold=1)
+    with pytest.raises(ValueError, match="fold 5 out of range"):
+        downstream.select_fold(_frame(tiny_cohort), tiny_cohort / "splits.json", fold=5)
+
+
+def test_config_overrides_and_errors():
+    cfg = downstream.load_downstream_config(None, ["epochs=3", "scratch_model.embed_dim=12", "selection=last"])
+    assert cfg["epochs"] == 3 and cfg["scratch_model"] == {"embed_dim": 12} and cfg["batch_size"] == 40
+    with pytest.raises(ValueError, match="unknown downstream config key 'epoch'"):
+        downstream.load_downstream_config(None, ["epoch=3"])
+    with pytest.raises(ValueError, match="selection"):
+        downstream.load_downstream_config(None, ["selection=best"])
+
+
+def _check_record(rec, root, fold):
+    splits = json.loads((root / "splits.json").read_text())
+    train_expected = [s for k, f in enumerate(splits["folds"]) if k != fold for s in f]
+    assert rec["train_ids"] == train_expected
+    assert set(rec["predictions"]["test"]) == set(splits["test"])
+    assert set(rec["predictions"]["val"]) == set(splits["folds"][fold])
+    labels = _frame(root).set_index("sample_id")["label"]
+    ids = splits["test"]
+    probs = [rec["predictions"]["test"][s] for s in ids]
+    assert all(0.0 <= p <= 1.0 for p in probs)
+    assert rec["test"]["auc"] == pytest.approx(roc_auc_score(labels.loc[ids].to_numpy(), probs))
+    assert rec["test"]["n"] == 4 and rec["val"]["n"] == len(splits["folds"][fold])
+    assert rec["provenance"]["seed"] == 0 and len(rec["provenance"]["config_hash"]) == 16
+
+
+def test_finetune_tiny(tiny_cohort, tiny_encoder, tmp_path):
+    from smart.train.finetune import finetune
+
+    cfg = downstream.load_downstream_config(None, FAST + ["save_encoder=true"])
+    rec = finetune(str(tiny_encoder), tiny_cohort / "cohort.csv", tiny_cohort / "splits.json", 2, tmp_path, cfg)
+    on_disk = json.loads((tmp_path / "metrics.json").read_text())
+    assert on_disk["test"] == pytest.approx(rec["test"])
+    _check_record(on_disk, tiny_cohort, 2)
+    assert [h["epoch"] for h in on_disk["history"]] == [1, 2]
+    best = max(on_disk["history"], key=lambda h: (h["val_auc"], -h["epoch"]))
+    assert on_disk["selected_epoch"] == best["epoch"] and on_disk["head"] == "cls"
+    from smart.models.encoder_io import load_encoder
+    _, meta = load_encoder(tmp_path / "encoder_finetuned.pt")
+    assert meta["method"] == "smart+finetune" and meta["step"] == on_disk["selected_epoch"]
+
+
+def test_linear_probe_tiny_and_scratch(tiny_cohort, tiny_encoder, tmp_path):
+    from smart.train.linear_probe import linear_probe
+
+    cfg = downstream.load_downstream_config(None, FAST)
+    rec = linear_probe(str(tiny_encoder), tiny_cohort / "cohort.csv", tiny_cohort / "splits.json", 0, tmp_path / "a", cfg)
+    _check_record(json.loads((tmp_path / "a" / "metrics.json").read_text()), tiny_cohort, 0)
+    assert rec["feature"] == "cls" and rec["feature_dim"] == 96 and rec["C"] in cfg["probe_C"]
+    scratch_cfg = downstream.load_downstream_config(None, FAST + ["scratch_preset=tiny", "scratch_method=smit"])
+    scratch = linear_probe("none", tiny_cohort / "cohort.csv", tiny_cohort / "splits.json", 0, tmp_path / "c", scratch_cfg)
+    assert scratch["feature"] == "pooled" and scratch["encoder"] == "none"

@@ -1,0 +1,93 @@
+"""Table assembly from fixture result files written here (the layout of ARCHITECTURE "Result paths")."""
+
+import json
+
+import pandas as pd
+import pytest
+
+from smart.eval import tables
+
+
+def _write(path, obj):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(obj))
+
+
+def _metrics(root, kind, task, variant_dir, fraction, aucs, ap=(0.5, 0.6, 0.7), ar=(0.2, 0.4, 0.6)):
+    for k, auc in enumerate(aucs):
+        _write(root / kind / task / variant_dir / fraction / f"fold_{k}" / "metrics.json",
+               {"val": {"auc": 0.5}, "test": {"auc": auc, "ap50": ap[k], "ar50": ar[k], "n": 10}})
+
+
+def _config(root, variant, drop, sa_stage, arch="swin", losses=(1.0, 0.1, 0.1, 0.1)):
+    _write(root / "pretrain" / variant / "config.json",
+           {"model": {"arch": arch, "sa_stage": sa_stage}, "noisy_teacher": {"drop_ratio": drop},
+            "loss": dict(zip(("amip", "ampd", "aitd", "gitd"), losses))})
+
+
+@pytest.fixture
+def results(tmp_path):
+    root = tmp_path / "results"
+    _config(root, "smart", 0.7, 3)
+    _config(root, "smit", 0.0, None, losses=(1.0, 0.1, 0.0, 0.1))
+    _metrics(root, "finetune", "lidc", "smart__cls", "1.0", [0.8, 0.9, 1.0])
+    _metrics(root, "finetune", "lidc", "smart__cls", "0.5", [0.7, 0.7, 0.7])
+    _metrics(root, "finetune", "lidc", "smart__pooled", "1.0", [0.1, 0.1, 0.1])   # cls is preferred
+    _metrics(root, "probe", "lidc", "smart", "1.0", [0.6, 0.7])
+    _metrics(root, "finetune", "lidc", "smit__pooled", "1.0", [0.85])
+    _write(root / "cluster" / "smart" / "clusters.json", {"intra_mean": 1.284, "intra_std": 0.571,
+                                                          "inter_mean": 5.93, "inter_std": 3.3})
+    variants = {"smart": {"method": "smart", "set": {}, "label": "SMART", "tables": ["I", "II", "IV", "V", "VI"]},
+                "smit": {"method": "smit", "set": {}, "label": "SMIT", "tables": ["II", "IV"]},
+                "scratch": {"method": "none", "label": "Scratch", "tables": ["II"]}}
+    vpath = tmp_path / "variants.json"
+    vpath.write_text(json.dumps(variants))
+    return root, vpath
+
+
+def test_tables_cells_and_sources(results, tmp_path):
+    root, vpath = results
+    out = tmp_path / "tables"
+    sources = tables.write_tables(root, vpath, out)
+    for n in range(1, 7):
+        assert (out / f"table{n}.csv").is_file() and (out / f"table{n}.md").is_file()
+
+    t2 = pd.read_csv(out / "table2.csv").set_index("Pretext SSL task")
+    assert t2.loc["SMART", "FT AUC"] == "0.900 ± 0.100"
+    assert t2.loc["SMART", "FT AP50"] == "60.0 ± 10.0"            # percent, like the paper
+    assert t2.loc["SMART", "Probe AUC"] == "0.650 ± 0.071"
+    assert t2.loc["SMART", "Probe AR50"] == "30.0 ± 14.1"         # only folds 0, 1 exist
+    assert t2.loc["SMIT", "FT AUC"] == "0.850 ± 0.000"
+    assert t2.loc["Scratch", "FT AUC"] == "—"
+    assert t2.loc["SMART", "sources"].split(";")[0] == "probe/lidc/smart/1.0/fold_0/metrics.json"
+    assert "finetune/lidc/smart__cls/1.0/fold_2/metrics.json" in sources["table2"]["SMART"]
+    assert not any("pooled" in s or "/0.5/" in s for s in sources["table2"]["SMART"])
+
+    t4 = pd.read_csv(out / "table4.csv").set_index("Pretext SSL task")
+    assert tuple(t4.loc["SMART", ["Noisy Teacher", "Semantic Attention", "AITD"]]) == ("✓", "✓", "✓")
+    assert tuple(t4.loc["SMIT", ["Noisy Teacher", "Semantic Attention", "AITD", "GITD"]]) == ("×", "×", "×", "✓")
+
+    t1 = pd.read_csv(out / "table1.csv")
+    assert t1.loc[0, "Intra-cluster (↓)"] == "1.28 ± 0.57" and t1.loc[0, "Backbone"] == "Swin"
+    t5 = pd.read_csv(out / "table5.csv")
+    assert t5.loc[0, "SA stage"] == "S3" and t5.loc[0, "LIDC FT AUC"] == "0.900 ± 0.100"
+    assert pd.read_csv(out / "table3.csv").empty
+    assert "No variant" in (out / "table3.md").read_text()
+
+    lim = pd.read_csv(out / "limited_data.csv")
+    row = lim[(lim.variant == "smart") & (lim.fraction == 0.5)].iloc[0]
+    assert row.auc_mean == pytest.approx(0.7) and row.n_folds == 3
+    assert (out / "limited_data.png").is_file()
+    assert json.loads((out / "sources.json").read_text())["table1"]["SMART"] == ["cluster/smart/clusters.json"]
+
+
+def test_unknown_table_numeral_is_rejected(tmp_path):
+    vpath = tmp_path / "v.json"
+    vpath.write_text(json.dumps({"a": {"tables": ["VII"]}}))
+    with pytest.raises(ValueError, match="unknown tables"):
+        tables.load_variants(vpath)
+
+
+def test_missing_results_folder(tmp_path):
+    with pytest.raises(ValueError, match="does not exist"):
+        tables.Results(tmp_path / "nope")

@@ -1,0 +1,78 @@
+"""90th-percentile thresholding, cropping and the per-case DSC on known maps."""
+
+import numpy as np
+import pytest
+import torch
+
+from smart.eval import zeroshot
+
+
+def test_percentile_exact_count_inside_region():
+    rng = np.random.default_rng(0)
+    att = rng.permutation(4000).reshape(10, 20, 20).astype(float)   # distinct values
+    region = np.zeros_like(att, bool)
+    region[:5] = True                                             # 2000 region voxels
+    seg = zeroshot.percentile_segmentation(att, region, 90.0)
+    # linear percentile at 0.9*(2000-1) = 1799.1 -> values strictly above it: ranks 1800..1999 = 200 voxels
+    assert seg.sum() == 200
+    assert not seg[5:].any()
+    top = np.sort(att[region])[-200:]
+    assert set(att[seg].tolist()) == set(top.tolist())
+
+
+def test_percentile_rejects_bad_q():
+    with pytest.raises(ValueError, match="percentile q"):
+        zeroshot.percentile_segmentation(np.zeros(3), np.ones(3, bool), 100.0)
+
+
+def test_crop_box_and_extract_pad_with_fill():
+    vol = np.arange(4 * 6 * 6, dtype=np.float32).reshape(4, 6, 6)
+    body = np.zeros(vol.shape, bool)
+    body[1:3, 4:6, 4:6] = True
+    starts = zeroshot.crop_box(body, (8, 4, 4))
+    assert starts == [-2, 2, 2]          # D padded (4 < 8), H/W centred on the body and clamped at the edge
+    out = zeroshot.extract(vol, starts, (8, 4, 4), -1000.0)
+    assert out.shape == (8, 4, 4)
+    assert (out[:2] == -1000).all() and (out[6:] == -1000).all()
+    np.testing.assert_array_equal(out[2:6], vol[:, 2:6, 2:6])
+
+
+def test_body_mask_fills_lungs_per_slice():
+    hu = np.full((3, 10, 10), -1000.0)
+    hu[:, 2:8, 2:8] = 40.0       # chest wall
+    hu[:, 3:7, 3:7] = -850.0     # lungs, enclosed in every slice
+    body = zeroshot.body_mask(hu)
+    assert body.sum() == 3 * 36 and not body[:, :2].any()
+
+
+def test_upsample_constant_and_random_map():
+    up = zeroshot.upsample_attention(torch.full((8,), 0.125), (2, 2, 2), (8, 8, 8))
+    assert up.shape == (8, 8, 8) and np.allclose(up, 0.125)
+    a = zeroshot.random_attention((2, 2, 2), seed=1)
+    assert torch.equal(a, zeroshot.random_attention((2, 2, 2), seed=1)) and a.sum().item() == pytest.approx(1.0)
+
+
+def test_evaluate_case_attention_on_tumour(tmp_path):
+    hu = np.full((16, 16, 16), -1000.0, np.float32)
+    hu[:, 2:14, 2:14] = 0.0                 # body: 16*12*12 = 2304 voxels
+    cons = np.zeros(hu.shape, bool)
+    cons[4:8, 4:8, 4:8] = True              # tumour in the first mask-grid cell (grid 2^3 of 8^3 voxels)
+
+    def attention_fn(hu_crop):
+        att = torch.zeros(8)
+        att[0] = 1.0                        # all attention on grid cell (0,0,0)
+        return att, (2, 2, 2)
+
+    r = zeroshot.evaluate_case("c1", hu, cons, (16, 16, 16), attention_fn)
+    assert r.n_body == 2304 and r.coverage == 1.0
+    assert 0 < r.n_pred <= int(np.ceil(0.1 * 2304))
+    assert r.dsc == pytest.approx(2 * (r.prediction & cons).sum() / (r.n_pred + 64))
+    # trilinear attention decays away from cell (0,0,0): every selected voxel lies in that octant, and hits the tumour
+    assert r.prediction[8:].sum() == 0 and r.prediction[:, 8:].sum() == 0 and r.prediction[:, :, 8:].sum() == 0
+    assert r.dsc > 0.15   # at most 2*64/(226+64) = 0.44 with 226 predicted voxels
+    assert zeroshot.plot_overlays([r], tmp_path / "o.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_evaluate_case_shape_mismatch():
+    with pytest.raises(ValueError, match="c2: CT"):
+        zeroshot.evaluate_case("c2", np.zeros((4, 4, 4)), np.zeros((4, 4, 3)), (4, 4, 4), None)
