@@ -1,0 +1,278 @@
+"""Pretraining configuration: defaults, presets, method overrides, YAML and ``--set key=value`` (docs/ARCHITECTURE.md
+"Pretraining config keys").
+
+Resolution order (later wins): ``DEFAULTS`` <- preset (``tiny``/``paper``) <- method (``smart.ssl.methods``) <- YAML
+file <- ``--set`` overrides. Every key is typed; an unknown key or a value of the wrong type is a ``ValueError`` that
+names the key, so a typo in a SLURM job fails in seconds instead of silently training the default.
+
+Keys beyond the contract list (all under ``loss.``): ``head_hidden_dim``, ``head_bottleneck_dim``, ``head_nlayers``
+size the DINO projection heads, so the ``tiny`` preset can use small heads.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import math
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+# Type tags: "int", "float" (ints accepted), "bool", "str:<a>|<b>" (choice), "ints:<n>" (list of n ints, n=0: any
+# length >= 1), "?" prefix = may be null.
+SCHEMA: dict[str, dict[str, str]] = {
+    "model": {
+        "arch": "str:swin|vit", "embed_dim": "int", "depths": "ints:0", "num_heads": "ints:0", "window_size": "int",
+        "patch_size": "int", "drop_path_rate": "float", "sa_stage": "?int", "sa_depth": "int", "sa_heads": "int",
+        "vit_dim": "int", "vit_depth": "int", "vit_heads": "int", "vit_patch": "int",
+    },
+    "data": {"crop_size": "ints:3", "batch_size": "int", "num_workers": "int", "cache": "bool"},
+    "masking": {"strategy": "str:attention_high|attention_low|random|blockwise", "ratio": "float",
+                "hint_ratio": "float"},
+    "noisy_teacher": {"drop_ratio": "float"},
+    "loss": {
+        "amip": "float", "ampd": "float", "aitd": "float", "gitd": "float", "out_dim": "int", "student_temp": "float",
+        "teacher_temp": "float", "warmup_teacher_temp": "float", "warmup_teacher_temp_steps": "int",
+        "center_momentum": "float", "head_hidden_dim": "int", "head_bottleneck_dim": "int", "head_nlayers": "int",
+    },
+    "ema": {"momentum_start": "float", "momentum_end": "float"},
+    "optim": {"lr": "float", "min_lr": "float", "weight_decay": "float", "warmup_steps": "int", "clip_grad": "float"},
+    "train": {"steps": "int", "seed": "int", "checkpoint_every": "int", "log_every": "int", "max_nonfinite": "int"},
+}
+
+# Defaults = the paper's SMART model (Sec. IV-C) with a small demo schedule; the `paper` preset sets the full schedule.
+DEFAULTS: dict[str, dict[str, Any]] = {
+    "model": {
+        "arch": "swin", "embed_dim": 48, "depths": [2, 2, 8, 2], "num_heads": [4, 4, 8, 16], "window_size": 4,
+        "patch_size": 2, "drop_path_rate": 0.1, "sa_stage": 3, "sa_depth": 2, "sa_heads": 8,
+        "vit_dim": 384, "vit_depth": 12, "vit_heads": 6, "vit_patch": 16,
+    },
+    "data": {"crop_size": [128, 128, 128], "batch_size": 2, "num_workers": 4, "cache": True},
+    "masking": {"strategy": "attention_high", "ratio": 0.7, "hint_ratio": 0.1},
+    "noisy_teacher": {"drop_ratio": 0.7},
+    "loss": {
+        # Sec. III-C: L_total = AMIP + 0.1 AMPD + 0.1 AITD + 0.1 GITD (Sec. IV-C grid search). Temperatures/centre
+        # momentum follow DINO/SMIT, which the paper cites for centring and sharpening.
+        "amip": 1.0, "ampd": 0.1, "aitd": 0.1, "gitd": 0.1, "out_dim": 8192, "student_temp": 0.1,
+        "teacher_temp": 0.07, "warmup_teacher_temp": 0.04, "warmup_teacher_temp_steps": 1000,
+        "center_momentum": 0.9, "head_hidden_dim": 2048, "head_bottleneck_dim": 256, "head_nlayers": 3,
+    },
+    "ema": {"momentum_start": 0.996, "momentum_end": 1.0},
+    "optim": {"lr": 8e-4, "min_lr": 1e-6, "weight_decay": 0.05, "warmup_steps": 1000, "clip_grad": 3.0},
+    "train": {"steps": 10000, "seed": 0, "checkpoint_every": 1000, "log_every": 20, "max_nonfinite": 10},
+}
+
+# Sec. IV-C: 800 epochs, 80 warm-up epochs, 4 GPUs. The paper pretrains on 10,412 CTs (7,289 lung + 3,123 other, Sec.
+# VII); with 4 crops-pairs per GPU x 4 GPUs = 16 per step an epoch is ceil(10412/16) = 651 steps.
+PAPER_CTS = 10412
+PAPER_GPUS = 4
+PAPER_BATCH_PER_GPU = 4
+PAPER_STEPS_PER_EPOCH = math.ceil(PAPER_CTS / (PAPER_GPUS * PAPER_BATCH_PER_GPU))
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # CPU smoke/CI scale: 32^3 crops (the smallest the 4 Swin merges allow; mask grid 2^3 at SA stage 3) and a narrow
+    # network: ~0.3 s per step (batch 2, both views, teacher + student) on one busy CPU core; 64^3 costs ~3 s.
+    "tiny": {
+        "model": {"embed_dim": 12, "depths": [1, 1, 1, 1], "num_heads": [1, 1, 2, 2], "sa_heads": 2, "sa_depth": 2,
+                  "vit_dim": 48, "vit_depth": 2, "vit_heads": 2, "vit_patch": 16, "drop_path_rate": 0.1},
+        "data": {"crop_size": [32, 32, 32], "batch_size": 2, "num_workers": 0, "cache": True},
+        "loss": {"out_dim": 256, "head_hidden_dim": 64, "head_bottleneck_dim": 32, "warmup_teacher_temp_steps": 20},
+        "optim": {"lr": 5e-4, "warmup_steps": 10},
+        "train": {"steps": 200, "checkpoint_every": 50, "log_every": 10},
+    },
+    "paper": {
+        "data": {"crop_size": [128, 128, 128], "batch_size": PAPER_BATCH_PER_GPU, "num_workers": 8},
+        "loss": {"warmup_teacher_temp_steps": 30 * PAPER_STEPS_PER_EPOCH},
+        "optim": {"lr": 8e-4, "warmup_steps": 80 * PAPER_STEPS_PER_EPOCH},
+        "train": {"steps": 800 * PAPER_STEPS_PER_EPOCH, "checkpoint_every": 2000, "log_every": 50},
+    },
+}
+
+
+def preset_names() -> list[str]:
+    return sorted(PRESETS)
+
+
+def flatten(cfg: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}`` (only the two-level config tree is flattened)."""
+    out: dict[str, Any] = {}
+    for key, value in cfg.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            out.update(flatten(value, name + "."))
+        else:
+            out[name] = value
+    return out
+
+
+def _known_keys() -> list[str]:
+    return [f"{section}.{key}" for section, keys in SCHEMA.items() for key in keys]
+
+
+def _check_key(dotted: str, source: str) -> tuple[str, str]:
+    parts = dotted.split(".")
+    if len(parts) != 2 or parts[0] not in SCHEMA or parts[1] not in SCHEMA[parts[0]]:
+        close = difflib.get_close_matches(dotted, _known_keys(), n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        raise ValueError(f"unknown config key '{dotted}' in {source}{hint}")
+    return parts[0], parts[1]
+
+
+def _coerce(dotted: str, tag: str, value: Any) -> Any:
+    """Check ``value`` against the type tag; return the normalised value (tuples -> lists, ints -> floats)."""
+    if tag.startswith("?"):
+        if value is None:
+            return None
+        tag = tag[1:]
+    kind, _, arg = tag.partition(":")
+
+    def bad(expected: str) -> ValueError:
+        return ValueError(f"config key '{dotted}': expected {expected}, got {value!r} ({type(value).__name__})")
+
+    if kind == "int":
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise bad("an integer")
+        return value
+    if kind == "float":
+        if isinstance(value, str):
+            # PyYAML (YAML 1.1) reads "2e-4" as a string; accept any float literal for float keys.
+            try:
+                value = float(value)
+            except ValueError:
+                raise bad("a number") from None
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise bad("a number")
+        return float(value)
+    if kind == "bool":
+        if not isinstance(value, bool):
+            raise bad("true or false")
+        return value
+    if kind == "str":
+        choices = arg.split("|")
+        if value not in choices:
+            raise bad("one of " + ", ".join(choices))
+        return value
+    if kind == "ints":
+        n = int(arg)
+        if not isinstance(value, (list, tuple)) or any(isinstance(v, bool) or not isinstance(v, int) for v in value):
+            raise bad(f"a list of {n or 'one or more'} integers")
+        if (n and len(value) != n) or not value:
+            raise bad(f"a list of {n or 'one or more'} integers")
+        return list(value)
+    raise AssertionError(f"bad schema tag {tag!r}")
+
+
+def merge(cfg: dict[str, Any], overrides: Mapping[str, Any], source: str) -> dict[str, Any]:
+    """Apply ``overrides`` (nested ``{"loss": {"aitd": 0}}`` or dotted ``{"loss.aitd": 0}``) to ``cfg`` in place."""
+    for dotted, value in flatten(overrides).items():
+        section, key = _check_key(dotted, source)
+        cfg[section][key] = _coerce(dotted, SCHEMA[section][key], value)
+    return cfg
+
+
+def parse_set(items: list[str] | None) -> dict[str, Any]:
+    """``["a.b=1", "c.d=[1,2]"]`` -> ``{"a.b": 1, "c.d": [1, 2]}``; values are parsed with ``yaml.safe_load``."""
+    out: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--set expects key=value, got {item!r}")
+        try:
+            out[key.strip()] = yaml.safe_load(raw)
+        except yaml.YAMLError as exc:
+            raise ValueError(f"--set {item!r}: value is not valid YAML ({exc})") from exc
+    return out
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"config file {path} does not exist")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ValueError(f"config file {path} is not valid YAML: {exc}") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, Mapping):
+        raise ValueError(f"config file {path}: expected a mapping at the top level, got {type(data).__name__}")
+    return dict(data)
+
+
+def validate(cfg: dict[str, Any]) -> dict[str, Any]:
+    """Cross-key checks that single-key typing cannot express."""
+    m, d, mk, loss = cfg["model"], cfg["data"], cfg["masking"], cfg["loss"]
+    for dotted, value, lo, hi in (("masking.ratio", mk["ratio"], 0.0, 1.0), ("masking.hint_ratio", mk["hint_ratio"], 0.0, 1.0),
+                                  ("noisy_teacher.drop_ratio", cfg["noisy_teacher"]["drop_ratio"], 0.0, 1.0),
+                                  ("model.drop_path_rate", m["drop_path_rate"], 0.0, 1.0),
+                                  ("loss.center_momentum", loss["center_momentum"], 0.0, 1.0)):
+        if not lo <= value <= hi:
+            raise ValueError(f"config key '{dotted}' must lie in [{lo}, {hi}], got {value}")
+    if mk["strategy"] == "attention_high" and mk["ratio"] + mk["hint_ratio"] > 1.0:
+        raise ValueError(f"masking.ratio + masking.hint_ratio must be <= 1 for attention_high, got "
+                         f"{mk['ratio']} + {mk['hint_ratio']}")
+    if m["arch"] == "swin" and len(m["depths"]) != len(m["num_heads"]):
+        raise ValueError(f"model.depths {m['depths']} and model.num_heads {m['num_heads']} differ in length")
+    if m["sa_stage"] is not None and not 1 <= m["sa_stage"] <= len(m["depths"]):
+        raise ValueError(f"model.sa_stage must be in 1..{len(m['depths'])} or null, got {m['sa_stage']}")
+    has_cls = m["arch"] == "vit" or m["sa_stage"] is not None
+    if mk["strategy"].startswith("attention") and not has_cls:
+        raise ValueError(f"masking.strategy={mk['strategy']} needs an attention map: set model.sa_stage (Swin) or "
+                         f"use model.arch=vit, or use random/blockwise masking")
+    if loss["aitd"] > 0 and not has_cls:
+        raise ValueError("loss.aitd > 0 needs a [CLS] token: set model.sa_stage or loss.aitd=0")
+    for dotted, value in (("loss.amip", loss["amip"]), ("loss.ampd", loss["ampd"]), ("loss.aitd", loss["aitd"]),
+                          ("loss.gitd", loss["gitd"])):
+        if value < 0:
+            raise ValueError(f"config key '{dotted}' is a loss weight and must be >= 0, got {value}")
+    if not any(loss[k] > 0 for k in ("amip", "ampd", "aitd", "gitd")):
+        raise ValueError("all loss weights (loss.amip/ampd/aitd/gitd) are 0: nothing to train")
+    positive = [("data.batch_size", d["batch_size"]), ("train.steps", cfg["train"]["steps"]),
+                ("train.checkpoint_every", cfg["train"]["checkpoint_every"]), ("train.log_every", cfg["train"]["log_every"]),
+                ("train.max_nonfinite", cfg["train"]["max_nonfinite"]), ("loss.out_dim", loss["out_dim"]),
+                ("optim.lr", cfg["optim"]["lr"]), ("loss.student_temp", loss["student_temp"]),
+                ("loss.teacher_temp", loss["teacher_temp"]), ("loss.warmup_teacher_temp", loss["warmup_teacher_temp"])]
+    positive += [("data.crop_size", c) for c in d["crop_size"]]
+    for dotted, value in positive:
+        if value <= 0:
+            raise ValueError(f"config key '{dotted}' must be > 0, got {value}")
+    for dotted, value in (("data.num_workers", d["num_workers"]), ("optim.warmup_steps", cfg["optim"]["warmup_steps"]),
+                          ("optim.clip_grad", cfg["optim"]["clip_grad"]), ("optim.min_lr", cfg["optim"]["min_lr"]),
+                          ("optim.weight_decay", cfg["optim"]["weight_decay"]),
+                          ("loss.warmup_teacher_temp_steps", loss["warmup_teacher_temp_steps"])):
+        if value < 0:
+            raise ValueError(f"config key '{dotted}' must be >= 0, got {value}")
+    return cfg
+
+
+def load_config(method: str, preset: str | None = None, config_yaml: str | Path | None = None,
+                overrides: list[str] | Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Resolve the pretraining config: defaults <- preset <- method (or ablation) <- YAML <- ``--set`` overrides.
+
+    Returns a nested dict with a top-level ``"method"`` name added. Raises ``ValueError`` for an unknown method,
+    preset or key, a wrongly typed value, or an inconsistent combination.
+    """
+    from smart.ssl import methods as registry  # local: methods imports nothing from here, but keep import cheap
+
+    cfg = copy.deepcopy(DEFAULTS)
+    if preset is not None:
+        if preset not in PRESETS:
+            raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(preset_names())}")
+        merge(cfg, PRESETS[preset], f"preset '{preset}'")
+    merge(cfg, registry.resolve_overrides(method), f"method '{method}'")
+    if config_yaml is not None:
+        data = read_yaml(config_yaml)
+        data.pop("method", None)  # a resolved config.json/yaml written by a run may carry its method name
+        merge(cfg, data, f"config file {config_yaml}")
+    if overrides:
+        sets = overrides if isinstance(overrides, Mapping) else parse_set(list(overrides))
+        merge(cfg, sets, "--set")
+    validate(cfg)
+    return {"method": method, **cfg}
+
+
+def encoder_config(cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """What ``smart.models.build_encoder`` gets: the ``model.*`` section plus ``img_size`` = ``data.crop_size`` (the
+    ViT's position-embedding grid; for Swin a divisibility check), so crop/patch mismatches fail at build time."""
+    return {**copy.deepcopy(dict(cfg["model"])), "img_size": list(cfg["data"]["crop_size"])}

@@ -1,0 +1,109 @@
+"""Method registry: SMART and the baselines it is compared with, plus the paper's ablations, as config overrides.
+
+Every method is a nested override dict applied on top of ``smart.config.DEFAULTS`` (the SMART paper config); an
+ablation is ``(base method, further overrides)``. There is one training engine (``smart.ssl.self_distillation``);
+methods differ only in these switches (docs/ARCHITECTURE.md "Pretraining config keys").
+
+Baselines (Sec. IV-A) as reimplemented inside this engine:
+
+* ``smart`` — Swin + SA at stage 3, attention-high masking with hints (r 0.7, s 0.1), noisy teacher r_t 0.7,
+  AMIP + 0.1 (AMPD + AITD + GITD) (Sec. III, IV-C).
+* ``smit`` — Swin without SA, random masking, plain EMA teacher, AMIP + 0.1 (AMPD + GITD) (SMIT [3]).
+* ``ibot`` — Swin without SA, blockwise masking, no reconstruction: AMPD + GITD with weight 1 each (iBOT [2]).
+* ``attmask`` — ViT, attention-high masking driven by the teacher's ViT [CLS] attention, distillation only:
+  AMPD (masked patch tokens) + AITD on the ViT [CLS] with weight 1 each (AttMask [9] on iBOT).
+* ``mst`` — ViT, attention-low masking (the least attended tokens are masked), reconstruction + [CLS] distillation:
+  AMIP + AITD (MST [4]).
+
+The ``smart_no_sa`` ablation ("SA ✗" in Table IV(a)) has no [CLS] and therefore no attention map: it uses random
+masking (as SMIT does) and drops AITD, keeping the noisy teacher. ``smart_no_nt_no_sa`` removes both (Table IV(a),
+first row) and so has the same switches as ``smit``.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+_NO_SA_RANDOM = {"model": {"sa_stage": None}, "masking": {"strategy": "random"}, "loss": {"aitd": 0.0}}
+
+METHODS: dict[str, dict[str, Any]] = {
+    "smart": {
+        "model": {"arch": "swin", "sa_stage": 3},
+        "masking": {"strategy": "attention_high", "ratio": 0.7, "hint_ratio": 0.1},
+        "noisy_teacher": {"drop_ratio": 0.7},
+        "loss": {"amip": 1.0, "ampd": 0.1, "aitd": 0.1, "gitd": 0.1},
+    },
+    "smit": {
+        "model": {"arch": "swin", "sa_stage": None},
+        "masking": {"strategy": "random", "ratio": 0.7},
+        "noisy_teacher": {"drop_ratio": 0.0},
+        "loss": {"amip": 1.0, "ampd": 0.1, "aitd": 0.0, "gitd": 0.1},
+    },
+    "ibot": {
+        "model": {"arch": "swin", "sa_stage": None},
+        "masking": {"strategy": "blockwise", "ratio": 0.7},
+        "noisy_teacher": {"drop_ratio": 0.0},
+        "loss": {"amip": 0.0, "ampd": 1.0, "aitd": 0.0, "gitd": 1.0},
+    },
+    "attmask": {
+        "model": {"arch": "vit"},
+        "masking": {"strategy": "attention_high", "ratio": 0.7, "hint_ratio": 0.1},
+        "noisy_teacher": {"drop_ratio": 0.0},
+        "loss": {"amip": 0.0, "ampd": 1.0, "aitd": 1.0, "gitd": 0.0},
+    },
+    "mst": {
+        "model": {"arch": "vit"},
+        "masking": {"strategy": "attention_low", "ratio": 0.7, "hint_ratio": 0.0},
+        "noisy_teacher": {"drop_ratio": 0.0},
+        "loss": {"amip": 1.0, "ampd": 0.0, "aitd": 1.0, "gitd": 0.0},
+    },
+}
+
+
+def _loss_subset(*on: str) -> dict[str, Any]:
+    """Table IV(b): the listed losses keep SMART's weights, the rest are switched off."""
+    weights = METHODS["smart"]["loss"]
+    return {"loss": {name: (weights[name] if name in on else 0.0) for name in ("amip", "ampd", "aitd", "gitd")}}
+
+
+ABLATIONS: dict[str, tuple[str, dict[str, Any]]] = {
+    # Table IV(a)
+    "smart_no_nt": ("smart", {"noisy_teacher": {"drop_ratio": 0.0}}),
+    "smart_no_sa": ("smart", _NO_SA_RANDOM),
+    "smart_no_nt_no_sa": ("smart", {**_NO_SA_RANDOM, "noisy_teacher": {"drop_ratio": 0.0}}),
+    # Table V: SA block location
+    **{f"smart_sa{k}": ("smart", {"model": {"sa_stage": k}}) for k in (1, 2, 3, 4)},
+    # Table IV(b): loss subsets
+    "amip": ("smart", _loss_subset("amip")),
+    "amip_ampd": ("smart", _loss_subset("amip", "ampd")),
+    "amip_ampd_aitd": ("smart", _loss_subset("amip", "ampd", "aitd")),
+    "amip_aitd_gitd": ("smart", _loss_subset("amip", "aitd", "gitd")),
+    "ampd_aitd_gitd": ("smart", _loss_subset("ampd", "aitd", "gitd")),
+    # Sec. VI-E / Fig. 10: patch drop ratio of the noisy teacher
+    **{f"pdr_{r}": ("smart", {"noisy_teacher": {"drop_ratio": float(r)}}) for r in ("0", "0.1", "0.3", "0.5", "0.7", "0.9")},
+}
+
+
+def method_names() -> list[str]:
+    """Every name ``load_config``/``smart pretrain --method`` accepts: methods first, then ablations."""
+    return list(METHODS) + list(ABLATIONS)
+
+
+def _deep_update(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            _deep_update(base[key], value)
+        else:
+            base[key] = copy.deepcopy(value)
+    return base
+
+
+def resolve_overrides(name: str) -> dict[str, Any]:
+    """The nested override dict for a method or ablation (ablation = its base method's overrides + its own)."""
+    if name in METHODS:
+        return copy.deepcopy(METHODS[name])
+    if name in ABLATIONS:
+        base, extra = ABLATIONS[name]
+        return _deep_update(copy.deepcopy(METHODS[base]), extra)
+    raise ValueError(f"unknown method {name!r}; choose one of: {', '.join(method_names())}")

@@ -1,0 +1,209 @@
+"""The student/teacher module that computes one pretraining step's losses (Sec. III, Fig. 2; docs/ARCHITECTURE.md
+"Method — one SMART step").
+
+Per step, for views ``u, v`` (batched together as ``x = [u; v]``):
+
+1. the EMA teacher sees the noisy views ``û, v̂`` (patch drop ``r_t``, Sec. III-D) under ``no_grad``;
+2. student masks are drawn on the mask grid — attention strategies rank the *teacher's* SA/[CLS] map of the same view
+   (Sec. III-B), random/blockwise ones ignore it;
+3. the student sees ``ũ, ṽ`` (mask token at masked positions, drop path active);
+4. AMIP (Eq. 6) and AMPD (Eq. 5) compare within a view, AITD (Eq. 2) and GITD (Eq. 4) across views; each loss is
+   averaged over both directions/views and weighted: ``L = w_AMIP·AMIP + λ_AMPD·AMPD + λ_AITD·AITD + λ_GITD·GITD``.
+
+Losses with weight 0 are neither computed nor given heads. Every random draw (patch drop, masks) uses a generator
+seeded by ``(seed, sample position, view)``, so a sample's corruption does not depend on batch layout, rank count or
+resume point. Centre updates are *deferred* until the loop has decided the step is finite (:meth:`commit_centers`),
+so one NaN batch cannot poison the running centres.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, Callable, Mapping
+
+import torch
+from torch import Tensor, nn
+
+from smart.data.views import derive_seed
+from smart.ssl.centering import Center
+from smart.ssl.ema import ema_update_, momentum_at
+from smart.ssl.losses.aitd import aitd_loss
+from smart.ssl.losses.amip import amip_loss
+from smart.ssl.losses.ampd import ampd_loss
+from smart.ssl.losses.distill import teacher_probs
+from smart.ssl.losses.gitd import gitd_loss
+from smart.ssl.masking import make_mask, upsample_mask
+from smart.ssl.noisy_teacher import patch_drop_mask
+from smart.train.optim import teacher_temperature
+
+LOSS_NAMES = ("amip", "ampd", "aitd", "gitd")
+# distillation loss -> (EncoderOutput field it reads, head name)
+_DISTILL = {"ampd": ("tokens", "patch_head"), "aitd": ("cls", "cls_head"), "gitd": ("pooled", "pooled_head")}
+_PURPOSE_DROP = 11
+_PURPOSE_MASK = 12
+
+
+def _per_sample(draw: Callable[[torch.Generator], Tensor], seeds: list[int]) -> Tensor:
+    """Concatenate one ``(1, ...)`` draw per sample, each from its own seeded CPU generator."""
+    return torch.cat([draw(torch.Generator().manual_seed(s)) for s in seeds])
+
+
+class SelfDistillation(nn.Module):
+    """Student (encoder + DINO heads), EMA teacher (same, no grad), AMIP reconstruction head, centres.
+
+    Args:
+        encoder: the student encoder (``smart.models.build_encoder``); the teacher is a deep copy.
+        cfg: the resolved pretraining config (``smart.config.load_config``); heads are ``smart.models.heads``.
+    """
+
+    def __init__(self, encoder: nn.Module, cfg: Mapping[str, Any]) -> None:
+        super().__init__()
+        from smart.models.heads import DINOHead, ReconstructionHead
+
+        self.cfg = copy.deepcopy(dict(cfg))
+        loss = self.cfg["loss"]
+        self.weights = {name: float(loss[name]) for name in LOSS_NAMES}
+        if not any(w > 0 for w in self.weights.values()):
+            raise ValueError(f"all loss weights are 0 ({self.weights}): nothing to train")
+        self.seed = int(self.cfg["train"]["seed"])
+        self.strategy = str(self.cfg["masking"]["strategy"])
+        self.needs_attention = self.strategy.startswith("attention")
+        if (self.needs_attention or self.weights["aitd"] > 0) and getattr(encoder, "cls_dim", None) is None:
+            raise ValueError(f"masking.strategy={self.strategy!r} / loss.aitd={self.weights['aitd']} need an encoder "
+                             f"with a [CLS]/SA block, but this encoder has none (model.sa_stage is null?)")
+        dims = {"ampd": encoder.token_dim, "aitd": encoder.cls_dim, "gitd": encoder.pooled_dim}
+        student = nn.ModuleDict({"encoder": encoder})
+        for name, (_, head) in _DISTILL.items():
+            if self.weights[name] > 0:
+                student[head] = DINOHead(int(dims[name]), int(loss["out_dim"]), hidden_dim=int(loss["head_hidden_dim"]),
+                                         bottleneck_dim=int(loss["head_bottleneck_dim"]), nlayers=int(loss["head_nlayers"]))
+        self.student = student
+        self.teacher = copy.deepcopy(student)
+        for p in self.teacher.parameters():
+            p.requires_grad_(False)
+        self.recon_head = (ReconstructionHead(encoder.token_dim, tuple(encoder.token_voxels), out_chans=1)
+                           if self.weights["amip"] > 0 else None)
+        self.centers = nn.ModuleDict({name: Center(int(loss["out_dim"]), float(loss["center_momentum"]))
+                                      for name in _DISTILL if self.weights[name] > 0})
+        self._pending_centers: dict[str, Tensor] = {}
+        self.last_masks: Tensor | None = None
+        self.train()
+
+    def train(self, mode: bool = True) -> "SelfDistillation":
+        super().train(mode)
+        self.teacher.eval()  # the teacher never uses drop path / dropout (only the student is regularised)
+        return self
+
+    def student_parameters(self) -> list[tuple[str, nn.Parameter]]:
+        """Named trainable parameters (student encoder + heads + reconstruction head) for the optimiser."""
+        named = [(f"student.{n}", p) for n, p in self.student.named_parameters()]
+        if self.recon_head is not None:
+            named += [(f"recon_head.{n}", p) for n, p in self.recon_head.named_parameters()]
+        return named
+
+    # ---- corruption ------------------------------------------------------------------------------------------
+    def _seeds(self, positions: Tensor, purpose: int) -> list[int]:
+        pos = [int(p) for p in positions.tolist()]
+        return [derive_seed(self.seed, purpose, p, view) for view in (0, 1) for p in pos]
+
+    def _patch_drop(self, positions: Tensor, grid: tuple[int, ...], device: torch.device) -> Tensor | None:
+        ratio = float(self.cfg["noisy_teacher"]["drop_ratio"])
+        if ratio <= 0:
+            return None
+        return _per_sample(lambda g: patch_drop_mask(1, grid, ratio, g), self._seeds(positions, _PURPOSE_DROP)).to(device)
+
+    def _masks(self, positions: Tensor, grid: tuple[int, ...], attention: Tensor | None, device: torch.device) -> Tensor:
+        mk = self.cfg["masking"]
+        seeds = self._seeds(positions, _PURPOSE_MASK)
+        # A non-finite input (NaN voxels) gives a NaN map; rank it as uniform so the step runs, yields a NaN loss and
+        # is skipped by the loop, instead of crashing the whole run inside the masking.
+        att = None if attention is None else torch.nan_to_num(attention.detach().float().cpu(), 0.0, 0.0, 0.0)
+        rows = [make_mask(self.strategy, 1, grid, float(mk["ratio"]), float(mk["hint_ratio"]),
+                          attention=None if att is None else att[i:i + 1],
+                          generator=torch.Generator().manual_seed(s)) for i, s in enumerate(seeds)]
+        return torch.cat(rows).to(device)
+
+    # ---- one step --------------------------------------------------------------------------------------------
+    def forward(self, u: Tensor, v: Tensor, positions: Tensor, step: int) -> tuple[Tensor, dict[str, Tensor]]:
+        """Losses for views ``u, v`` ``(B, 1, D, H, W)`` whose sample positions are ``positions`` ``(B,)``.
+
+        Returns ``(total, stats)``; ``stats`` holds detached scalars ``loss/<name>`` (unweighted), ``loss/total``,
+        ``mask_ratio`` and ``drop_ratio``.
+        """
+        if u.shape != v.shape or u.dim() != 5:
+            raise ValueError(f"views must both be (B, C, D, H, W) of one shape, got {tuple(u.shape)} and {tuple(v.shape)}")
+        if positions.numel() != u.shape[0]:
+            raise ValueError(f"positions has {positions.numel()} entries for a batch of {u.shape[0]}")
+        batch = u.shape[0]
+        x = torch.cat([u, v])
+        encoder = self.student["encoder"]
+        spatial = tuple(x.shape[2:])
+        pgrid, mgrid = tuple(encoder.patch_grid(spatial)), tuple(encoder.mask_grid(spatial))
+        drop = self._patch_drop(positions, pgrid, x.device)
+
+        with torch.no_grad():
+            t_out = self.teacher["encoder"](x, patch_drop=drop, need_attention=self.needs_attention)
+        masks = self._masks(positions, mgrid, t_out.attention if self.needs_attention else None, x.device)
+        self.last_masks = masks.detach()  # (2B, *mask_grid), [u; v] order: for figures and tests
+        s_out = encoder(x, mask=masks, need_attention=False)
+
+        loss_cfg = self.cfg["loss"]
+        t_temp = teacher_temperature(step, float(loss_cfg["warmup_teacher_temp"]), float(loss_cfg["teacher_temp"]),
+                                     int(loss_cfg["warmup_teacher_temp_steps"]))
+        s_temp = float(loss_cfg["student_temp"])
+        losses: dict[str, Tensor] = {}
+        if self.recon_head is not None:
+            pred = self.recon_head(s_out.tokens, s_out.grid)
+            voxel_mask = upsample_mask(masks, tuple(encoder.token_voxels))
+            losses["amip"] = amip_loss(pred, x, voxel_mask)
+        self._pending_centers = {}
+        for name, (field, head) in _DISTILL.items():
+            if self.weights[name] <= 0:
+                continue
+            s_logits = self.student[head](getattr(s_out, field))
+            with torch.no_grad():
+                t_logits = self.teacher[head](getattr(t_out, field)).float()
+            probs = teacher_probs(t_logits, self.centers[name].center, t_temp)
+            self._pending_centers[name] = t_logits.detach()
+            if name == "ampd":
+                losses[name] = ampd_loss(s_logits, probs, masks.flatten(1), student_temp=s_temp)
+            else:
+                # Cross-view: student(ũ) learns from teacher(v̂) and student(ṽ) from teacher(û); swapping the halves
+                # of the teacher batch pairs them, and the batch mean averages the two directions.
+                swapped = torch.cat([probs[batch:], probs[:batch]])
+                fn = aitd_loss if name == "aitd" else gitd_loss
+                losses[name] = fn(s_logits, swapped, student_temp=s_temp)
+
+        total = sum(self.weights[n] * losses[n] for n in losses)
+        stats = {f"loss/{n}": val.detach() for n, val in losses.items()}
+        stats["loss/total"] = total.detach()
+        stats["mask_ratio"] = masks.float().mean()
+        stats["drop_ratio"] = drop.float().mean() if drop is not None else torch.zeros((), device=x.device)
+        return total, stats
+
+    @torch.no_grad()
+    def commit_centers(self) -> None:
+        """Fold the last forward's teacher logits into the centres (all-reduced under DDP). Call once per *applied*
+        step, on every rank."""
+        for name, logits in self._pending_centers.items():
+            self.centers[name].update(logits)
+        self._pending_centers = {}
+
+    def discard_centers(self) -> None:
+        self._pending_centers = {}
+
+    @torch.no_grad()
+    def update_teacher(self, step: int, total_steps: int) -> float:
+        """EMA update with the cosine momentum of the *global* step (Sec. III-D); returns the momentum used."""
+        ema = self.cfg["ema"]
+        m = momentum_at(step, total_steps, float(ema["momentum_start"]), float(ema["momentum_end"]))
+        ema_update_(self.teacher, self.student, m)
+        return m
+
+
+def build_self_distillation(cfg: Mapping[str, Any]) -> SelfDistillation:
+    """Build the encoder from ``cfg`` (``smart.config.encoder_config`` -> ``smart.models.build_encoder``) and wrap it."""
+    from smart.config import encoder_config
+    from smart.models import build_encoder
+
+    return SelfDistillation(build_encoder(encoder_config(cfg)), cfg)

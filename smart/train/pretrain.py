@@ -1,0 +1,308 @@
+"""The pretraining loop (Sec. IV-C) shared by SMART, the baselines and every ablation.
+
+Run folder (``out_dir``): ``config.json`` (resolved config + provenance), ``metrics.jsonl``, ``tb/`` (TensorBoard),
+``checkpoint_last.pt`` (every ``train.checkpoint_every`` steps, on SIGTERM/SIGUSR1 and at the end),
+``checkpoint_final.pt`` and ``encoder.pt`` (``smart.models.encoder_io.export_encoder``) when the loop ends.
+
+Behaviour that downstream tooling relies on:
+
+* **Steps and batches.** ``train.steps`` optimiser steps; the LR (cosine with linear warm-up, per step), the EMA
+  momentum and the teacher temperature are functions of the global step and of ``train.steps``. ``max_steps`` stops
+  the loop early without changing those schedules. Global batch = ``data.batch_size`` (per process) x world size.
+* **Exact resume.** Data order, crops, patch drops and masks depend on ``(seed, sample position)`` only
+  (``smart.data.views``), and the checkpoint carries model, optimiser, centres and every rank's RNG states, so on CPU
+  ``N`` straight steps == ``N/2`` + ``--resume`` + ``N/2`` bit for bit.
+* **Preemption.** SIGTERM or SIGUSR1 (SLURM ``--signal``) finishes the current step, writes ``checkpoint_last.pt`` and
+  raises :class:`TrainingInterrupted`; ``smart pretrain`` exits with code **75** (``EX_TEMPFAIL``: rerun with
+  ``--resume``).
+* **Non-finite losses.** A step whose loss or gradient norm is not finite is skipped (no optimiser/EMA/centre update)
+  and counted; ``train.max_nonfinite`` such steps *in a row* write ``checkpoint_last.pt`` and raise
+  :class:`NonFiniteLossError`; ``smart pretrain`` exits with code **3**.
+* **Precision.** bf16 autocast on CUDA, fp32 on CPU (fp16 SSL runs diverge: DINO #58, iBOT #19).
+"""
+
+from __future__ import annotations
+
+import random
+import signal
+import time
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from smart.data.views import StepSampler, TwoViewDataset, collate_views, derive_seed, read_manifest
+from smart.provenance import package_versions
+from smart.ssl.schedules import cosine_schedule
+from smart.train import distributed as dist_utils
+from smart.train.checkpoint import capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint
+from smart.train.optim import build_optimizer, set_lr, teacher_temperature
+from smart.train.run_logging import RunLogger
+
+EXIT_INTERRUPTED = 75
+EXIT_NONFINITE = 3
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR1)
+_PURPOSE_RANK_RNG = 21
+
+
+class TrainingInterrupted(RuntimeError):
+    """SIGTERM/SIGUSR1 received; ``checkpoint_last.pt`` was written. Resume with ``--resume``."""
+
+    exit_code = EXIT_INTERRUPTED
+
+
+class NonFiniteLossError(RuntimeError):
+    """``train.max_nonfinite`` consecutive non-finite steps; ``checkpoint_last.pt`` holds the last good weights."""
+
+    exit_code = EXIT_NONFINITE
+
+
+class _StopFlag:
+    """Signal handler target: remembers the signal, lets the loop finish the step and checkpoint."""
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> "_StopFlag":
+        for sig in STOP_SIGNALS:
+            try:
+                self._previous[sig] = signal.signal(sig, self._handle)
+            except ValueError:  # not the main thread (e.g. a notebook worker): signals stay with the caller
+                pass
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.signum = signum
+
+    def __exit__(self, *exc: Any) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def _gather_rng(info: dist_utils.DistInfo) -> list[dict[str, Any]]:
+    state = capture_rng_state()
+    if not info.distributed:
+        return [state]
+    gathered: list[Any] = [None] * info.world_size
+    torch.distributed.all_gather_object(gathered, state)
+    return gathered
+
+
+class _Trainer:
+    """Holds the loop state; one instance per :func:`pretrain` call."""
+
+    def __init__(self, cfg: dict[str, Any], manifest: str | Path, out_dir: str | Path, max_steps: int | None,
+                 resume: bool) -> None:
+        if max_steps is not None and max_steps <= 0:
+            raise ValueError(f"max_steps must be > 0, got {max_steps}")
+        self.cfg = cfg
+        self.out_dir = Path(out_dir)
+        self.total = int(cfg["train"]["steps"])
+        self.stop_at = self.total if max_steps is None else min(self.total, int(max_steps))
+        self.paths = read_manifest(manifest)  # missing files fail here, before any model is built
+        self.info = dist_utils.init_distributed()
+        self.device = self.info.device
+        self.logger = RunLogger(self.out_dir, enabled=self.info.is_main)
+        seed = int(cfg["train"]["seed"])
+
+        from smart.ssl.self_distillation import build_self_distillation
+
+        _seed_everything(seed)  # identical initial weights on every rank
+        self.model = build_self_distillation(cfg).to(self.device)
+        self.optimizer = build_optimizer(self.model.student_parameters(), cfg["optim"])
+        self.params = [p for _, p in self.model.student_parameters()]
+        self.step = 0
+        self.nonfinite = 0
+        ckpt = self.out_dir / "checkpoint_last.pt"
+        if resume and ckpt.is_file():
+            self._load(ckpt)
+        else:
+            # Per-rank stream for drop path: ranks must not share dropout patterns.
+            _seed_everything(derive_seed(seed, _PURPOSE_RANK_RNG, self.info.rank))
+        self.ddp = self.model
+        if self.info.distributed:
+            from torch.nn.parallel import DistributedDataParallel
+
+            # Unused parameters exist by design (e.g. the stage-4 layers when GITD is off); centres are all-reduced
+            # by Center.update, so buffers need no broadcast.
+            self.ddp = DistributedDataParallel(self.model, device_ids=[self.device.index] if self.device.type == "cuda"
+                                               else None, find_unused_parameters=True, broadcast_buffers=False)
+
+    # ---- checkpoints -----------------------------------------------------------------------------------------
+    def _state(self) -> dict[str, Any]:
+        return {"step": self.step, "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "rng": _gather_rng(self.info), "world_size": self.info.world_size, "nonfinite": self.nonfinite,
+                "config": self.cfg, "method": self.cfg.get("method", ""), "versions": package_versions()}
+
+    def save(self, name: str = "checkpoint_last.pt") -> None:
+        state = self._state()  # collective (RNG gather): every rank takes part
+        if self.info.is_main:
+            save_checkpoint(self.out_dir / name, state)
+        dist_utils.barrier()
+
+    def _load(self, path: Path) -> None:
+        state = load_checkpoint(path, map_location=self.device)
+        if state["config"].get("model") != self.cfg["model"]:
+            raise ValueError(f"checkpoint {path} was trained with model config {state['config'].get('model')}, "
+                             f"which differs from the requested {self.cfg['model']}; use a fresh --out folder")
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.step = int(state["step"])
+        self.nonfinite = int(state.get("nonfinite", 0))
+        rngs = state["rng"]
+        if len(rngs) == self.info.world_size:
+            restore_rng_state(rngs[self.info.rank])
+        else:  # world size changed: still deterministic, no longer identical to an uninterrupted run
+            _seed_everything(derive_seed(int(self.cfg["train"]["seed"]), _PURPOSE_RANK_RNG, self.info.rank, self.step))
+        self.logger.truncate_after(self.step)
+
+    # ---- loop ------------------------------------------------------------------------------------------------
+    def _loader(self) -> DataLoader:
+        data = self.cfg["data"]
+        dataset = TwoViewDataset(self.paths, data["crop_size"], seed=int(self.cfg["train"]["seed"]),
+                                 cache=bool(data["cache"]), num_workers=int(data["num_workers"]))
+        sampler = StepSampler(int(data["batch_size"]), self.info.world_size, self.info.rank, self.step, self.stop_at)
+        workers = int(data["num_workers"])
+        # A private generator: DataLoader would otherwise draw its worker base seed from the global torch RNG, which
+        # shifts drop-path randomness between a straight and a resumed run.
+        return DataLoader(dataset, batch_size=int(data["batch_size"]), sampler=sampler, collate_fn=collate_views,
+                          num_workers=workers, pin_memory=self.device.type == "cuda",
+                          persistent_workers=False, generator=torch.Generator().manual_seed(0),
+                          prefetch_factor=2 if workers > 0 else None)
+
+    def _global_mean(self, sums: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Average the logged loss sums over ranks (every rank calls this at the same steps), so metrics.jsonl shows
+        the global-batch losses rather than rank 0's share."""
+        if not self.info.distributed or not sums:
+            return sums
+        keys = sorted(sums)
+        packed = dist_utils.all_reduce_sum_(torch.stack([sums[k] for k in keys])) / self.info.world_size
+        return dict(zip(keys, packed))
+
+    def _lr(self, step: int) -> float:
+        o = self.cfg["optim"]
+        return cosine_schedule(step, self.total, float(o["lr"]), float(o["min_lr"]),
+                               warmup_steps=min(int(o["warmup_steps"]), self.total))
+
+    def run(self) -> dict[str, Any]:
+        cfg, tcfg = self.cfg, self.cfg["train"]
+        self.logger.write_config(cfg, {"world_size": self.info.world_size,
+                                       "global_batch": int(cfg["data"]["batch_size"]) * self.info.world_size})
+        loader = self._loader()
+        autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if self.device.type == "cuda" else nullcontext())
+        clip = float(cfg["optim"]["clip_grad"])
+        max_bad = int(tcfg["max_nonfinite"])
+        log_every, ckpt_every = int(tcfg["log_every"]), int(tcfg["checkpoint_every"])
+        sums: dict[str, torch.Tensor] = {}
+        applied_in_window = 0
+        window_start = time.perf_counter()
+        window_steps = 0
+        consecutive = 0
+        momentum: float | None = None  # None until the first applied step
+        last_record: dict[str, Any] = {}
+        bar = self.logger.progress(self.stop_at, initial=self.step)
+        with _StopFlag() as stop:
+            for batch in loader:
+                step = self.step
+                lr = self._lr(step)
+                set_lr(self.optimizer, lr)
+                u = batch["u"].to(self.device, non_blocking=True)
+                v = batch["v"].to(self.device, non_blocking=True)
+                with autocast:
+                    loss, stats = self.ddp(u, v, batch["position"], step)
+                # Always run backward (even on NaN) so every DDP rank takes part in the same gradient all-reduce.
+                loss.backward()
+                gnorm = torch.nn.utils.clip_grad_norm_(self.params, clip if clip > 0 else float("inf"))
+                flags = torch.stack([(~torch.isfinite(loss.detach()) | ~torch.isfinite(gnorm)).float(),
+                                     torch.tensor(float(stop.signum is not None), device=loss.device)])
+                bad, stopping = (f > 0 for f in dist_utils.all_reduce_sum_(flags).tolist())  # one host sync per step
+                if bad:
+                    self.optimizer.zero_grad(set_to_none=True)
+                    self.model.discard_centers()
+                    self.nonfinite += 1
+                    consecutive += 1
+                else:
+                    self.optimizer.step()
+                    self.optimizer.zero_grad(set_to_none=True)
+                    self.model.commit_centers()
+                    momentum = self.model.update_teacher(step, self.total)
+                    consecutive = 0
+                    applied_in_window += 1
+                    for key, value in stats.items():
+                        sums[key] = sums.get(key, 0.0) + value.detach().float()
+                self.step = step + 1
+                window_steps += 1
+                bar.update(1)
+                if self.step % log_every == 0 or self.step == self.stop_at or stopping or consecutive >= max_bad:
+                    elapsed = time.perf_counter() - window_start
+                    sums = self._global_mean(sums)
+                    last_record = {"step": self.step, "lr": lr, "momentum": momentum,
+                                   "teacher_temp": teacher_temperature(step, float(cfg["loss"]["warmup_teacher_temp"]),
+                                                                       float(cfg["loss"]["teacher_temp"]),
+                                                                       int(cfg["loss"]["warmup_teacher_temp_steps"])),
+                                   **{k: (s / applied_in_window).item() for k, s in sums.items()},
+                                   "time_per_step": elapsed / max(window_steps, 1), "nonfinite": self.nonfinite,
+                                   "applied_steps": applied_in_window}
+                    self.logger.log(last_record)
+                    sums, applied_in_window, window_steps, window_start = {}, 0, 0, time.perf_counter()
+                if consecutive >= max_bad:
+                    self.save()
+                    raise NonFiniteLossError(
+                        f"{consecutive} consecutive non-finite steps (train.max_nonfinite={max_bad}) at step {self.step};"
+                        f" {self.nonfinite} non-finite steps in total. Check the input CTs (NaN/inf voxels) and the "
+                        f"learning rate. checkpoint_last.pt in {self.out_dir} holds the last good weights.")
+                if stopping:
+                    self.save()
+                    raise TrainingInterrupted(f"stop signal received at step {self.step}; wrote "
+                                              f"{self.out_dir / 'checkpoint_last.pt'} (rerun with --resume)")
+                if self.step % ckpt_every == 0 and self.step < self.stop_at:
+                    self.save()
+        bar.close()
+        return self.finish(last_record)
+
+    def finish(self, last_record: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Write ``checkpoint_last.pt``, ``checkpoint_final.pt`` and ``encoder.pt`` for the current step. Also used
+        when ``--resume`` finds the run already at its last step (e.g. killed between the last two writes)."""
+        self.save()
+        self.save("checkpoint_final.pt")
+        if self.info.is_main:
+            from smart.models.encoder_io import export_encoder
+
+            encoder = self.model.student["encoder"]
+            export_encoder(encoder, self.out_dir / "encoder.pt", model_config=encoder.model_config,
+                           method=str(self.cfg.get("method", "")), step=self.step)
+        dist_utils.barrier()
+        self.logger.close()
+        return {"step": self.step, "nonfinite": self.nonfinite, "last": last_record or {},
+                "world_size": self.info.world_size, "out_dir": str(self.out_dir)}
+
+
+def pretrain(cfg: dict[str, Any], manifest: str | Path, out_dir: str | Path, max_steps: int | None = None,
+             resume: bool = False) -> dict[str, Any]:
+    """Pretrain per ``cfg`` (``smart.config.load_config``) on the ``status == ok`` CTs of ``manifest``.
+
+    Returns ``{"step", "nonfinite", "last" (the last metrics record), "world_size", "out_dir"}``. Raises
+    :class:`TrainingInterrupted` (exit 75) on SIGTERM/SIGUSR1, :class:`NonFiniteLossError` (exit 3), and
+    ``ValueError`` for bad inputs (before training starts). With ``resume`` and an existing
+    ``out_dir/checkpoint_last.pt`` training continues from it; without one it starts fresh.
+    """
+    trainer = _Trainer(cfg, manifest, out_dir, max_steps, resume)
+    try:
+        if trainer.step >= trainer.stop_at:
+            return trainer.finish()
+        return trainer.run()
+    finally:
+        trainer.logger.close()
+
+
+__all__ = ["EXIT_INTERRUPTED", "EXIT_NONFINITE", "NonFiniteLossError", "TrainingInterrupted", "pretrain"]

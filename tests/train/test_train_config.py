@@ -1,0 +1,118 @@
+"""smart.config: resolution order, --set parsing, validation errors that name the key."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from smart import config
+from smart.config import DEFAULTS, PAPER_STEPS_PER_EPOCH, load_config
+from smart.ssl.methods import method_names
+
+
+def test_defaults_cover_every_contract_key():
+    # docs/ARCHITECTURE.md "Pretraining config keys", written out independently of SCHEMA.
+    contract = """model.arch model.embed_dim model.depths model.num_heads model.window_size model.patch_size
+    model.drop_path_rate model.sa_stage model.sa_depth model.sa_heads model.vit_dim model.vit_depth model.vit_heads
+    model.vit_patch data.crop_size data.batch_size data.num_workers data.cache masking.strategy masking.ratio
+    masking.hint_ratio noisy_teacher.drop_ratio loss.amip loss.ampd loss.aitd loss.gitd loss.out_dim loss.student_temp
+    loss.teacher_temp loss.warmup_teacher_temp loss.warmup_teacher_temp_steps loss.center_momentum ema.momentum_start
+    ema.momentum_end optim.lr optim.min_lr optim.weight_decay optim.warmup_steps optim.clip_grad train.steps
+    train.seed train.checkpoint_every train.log_every train.max_nonfinite""".split()
+    flat = config.flatten(DEFAULTS)
+    assert set(contract) <= set(flat)
+    assert set(flat) == set(config.flatten(config.SCHEMA))
+
+
+def test_paper_preset_matches_sec_iv_c():
+    cfg = load_config("smart", "paper")
+    m = cfg["model"]
+    assert (m["embed_dim"], m["depths"], m["num_heads"], m["window_size"], m["patch_size"]) == (48, [2, 2, 8, 2], [4, 4, 8, 16], 4, 2)
+    assert m["drop_path_rate"] == 0.1 and m["sa_stage"] == 3
+    assert cfg["data"]["crop_size"] == [128, 128, 128]
+    assert cfg["optim"]["lr"] == 8e-4
+    assert cfg["train"]["steps"] == 800 * PAPER_STEPS_PER_EPOCH and cfg["optim"]["warmup_steps"] == 80 * PAPER_STEPS_PER_EPOCH
+    assert PAPER_STEPS_PER_EPOCH == -(-10412 // 16)
+    assert (cfg["loss"]["amip"], cfg["loss"]["ampd"], cfg["loss"]["aitd"], cfg["loss"]["gitd"]) == (1.0, 0.1, 0.1, 0.1)
+    assert (cfg["masking"]["ratio"], cfg["masking"]["hint_ratio"], cfg["noisy_teacher"]["drop_ratio"]) == (0.7, 0.1, 0.7)
+    assert cfg["method"] == "smart"
+
+
+def test_resolution_order_preset_method_yaml_set(tmp_path):
+    yml = tmp_path / "c.yaml"
+    # YAML beats the method (smit sets drop_ratio 0) and the preset (tiny sets lr 5e-4); --set beats YAML.
+    yml.write_text(yaml.safe_dump({"noisy_teacher": {"drop_ratio": 0.3}, "optim.lr": 1e-3, "train": {"steps": 7}}))
+    cfg = load_config("smit", "tiny", yml, ["train.steps=9", "model.depths=[1, 2, 1, 1]"])
+    assert cfg["noisy_teacher"]["drop_ratio"] == 0.3
+    assert cfg["optim"]["lr"] == 1e-3
+    assert cfg["train"]["steps"] == 9
+    assert cfg["model"]["depths"] == [1, 2, 1, 1]
+    assert cfg["model"]["embed_dim"] == 12  # from the tiny preset
+    assert cfg["masking"]["strategy"] == "random"  # from the smit method
+
+
+def test_set_values_are_yaml_typed():
+    cfg = load_config("smart", None, None, ["model.sa_stage=null", "masking.strategy=random", "loss.aitd=0",
+                                           "data.cache=false", "optim.lr=2e-4"])
+    assert cfg["model"]["sa_stage"] is None and cfg["data"]["cache"] is False
+    assert cfg["loss"]["aitd"] == 0.0 and isinstance(cfg["loss"]["aitd"], float)
+    assert cfg["optim"]["lr"] == 2e-4
+
+
+def test_unknown_key_names_it_with_suggestion():
+    with pytest.raises(ValueError, match=r"unknown config key 'loss\.aitdd'.*did you mean 'loss\.aitd'"):
+        load_config("smart", None, None, ["loss.aitdd=0"])
+    with pytest.raises(ValueError, match=r"unknown config key 'trian\.steps'"):
+        load_config("smart", None, None, {"trian": {"steps": 3}})
+
+
+@pytest.mark.parametrize("item, expected", [
+    ("train.steps=abc", r"'train\.steps': expected an integer, got 'abc'"),
+    ("train.steps=1.5", r"'train\.steps': expected an integer"),
+    ("data.crop_size=[64,64]", r"'data\.crop_size': expected a list of 3 integers"),
+    ("masking.strategy=top", r"'masking\.strategy': expected one of attention_high"),
+    ("data.cache=3", r"'data\.cache': expected true or false"),
+    ("optim.lr=true", r"'optim\.lr': expected a number"),
+])
+def test_wrong_type_names_key_expected_and_got(item, expected):
+    with pytest.raises(ValueError, match=expected):
+        load_config("smart", "tiny", None, [item])
+
+
+@pytest.mark.parametrize("items, expected", [
+    (["masking.ratio=0.95"], "masking.ratio \\+ masking.hint_ratio must be <= 1"),
+    (["masking.ratio=1.5"], r"'masking\.ratio' must lie in \[0.0, 1.0\]"),
+    (["model.sa_stage=null"], "needs an attention map"),
+    (["model.sa_stage=null", "masking.strategy=random"], "loss.aitd > 0 needs a \\[CLS\\]"),
+    (["loss.amip=0", "loss.ampd=0", "loss.aitd=0", "loss.gitd=0"], "nothing to train"),
+    (["train.steps=0"], r"'train\.steps' must be > 0"),
+    (["model.sa_stage=5"], "model.sa_stage must be in 1..4"),
+])
+def test_cross_key_validation(items, expected):
+    with pytest.raises(ValueError, match=expected):
+        load_config("smart", None, None, items)
+
+
+def test_unknown_method_and_preset_list_choices():
+    with pytest.raises(ValueError, match="unknown method 'dino'.*smart, smit, ibot, attmask, mst"):
+        load_config("dino")
+    with pytest.raises(ValueError, match="unknown preset 'huge'.*paper, tiny"):
+        load_config("smart", "huge")
+
+
+def test_bad_set_syntax_and_yaml(tmp_path):
+    with pytest.raises(ValueError, match="--set expects key=value, got 'train.steps'"):
+        load_config("smart", None, None, ["train.steps"])
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("- 1\n- 2\n")
+    with pytest.raises(ValueError, match="expected a mapping"):
+        load_config("smart", None, bad)
+    with pytest.raises(ValueError, match="does not exist"):
+        load_config("smart", None, tmp_path / "missing.yaml")
+
+
+@pytest.mark.parametrize("name", method_names())
+def test_every_method_and_ablation_resolves(name):
+    for preset in ("tiny", "paper"):
+        cfg = load_config(name, preset)
+        assert cfg["method"] == name

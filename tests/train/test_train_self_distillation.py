@@ -1,0 +1,122 @@
+"""smart.ssl.self_distillation: every method/ablation builds and steps; losses, heads, masks, EMA and centres behave
+as the paper and docs/ARCHITECTURE.md "one SMART step" say."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from smart.config import load_config
+from smart.ssl import masking
+from smart.ssl.methods import method_names
+from smart.ssl.self_distillation import LOSS_NAMES, build_self_distillation
+
+HEAD_OF = {"ampd": "patch_head", "aitd": "cls_head", "gitd": "pooled_head"}
+
+
+def _cfg(name, crop=32, **sets):
+    items = [f"data.crop_size=[{crop},{crop},{crop}]"] + [f"{k}={v}" for k, v in sets.items()]
+    return load_config(name, "tiny", None, items)
+
+
+def _views(batch=2, crop=32, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(batch, 1, crop, crop, crop, generator=g), torch.rand(batch, 1, crop, crop, crop, generator=g)
+
+
+@pytest.mark.parametrize("name", method_names())
+def test_every_method_builds_and_steps(name):
+    # SA at stage 4 of a 32^3 crop is a single token: too few to keep hints and mask 70%; use 64^3 there.
+    crop = 64 if name == "smart_sa4" else 32
+    cfg = _cfg(name, crop)
+    torch.manual_seed(0)
+    model = build_self_distillation(cfg)
+    u, v = _views(crop=crop)
+    total, stats = model(u, v, torch.tensor([0, 1]), step=0)
+    total.backward()
+    on = {n for n in LOSS_NAMES if cfg["loss"][n] > 0}
+    assert {k.split("/")[1] for k in stats if k.startswith("loss/")} == on | {"total"}
+    # heads exist exactly for the switched-on losses
+    assert set(model.student) == {"encoder"} | {HEAD_OF[n] for n in on if n in HEAD_OF}
+    assert (model.recon_head is not None) == ("amip" in on)
+    assert set(model.centers) == {n for n in on if n in HEAD_OF}
+    expected_total = sum(cfg["loss"][n] * float(stats[f"loss/{n}"]) for n in on)
+    assert float(total.detach()) == pytest.approx(expected_total, rel=1e-5)
+    assert math.isfinite(float(total.detach()))
+    assert all(p.grad is None for p in model.teacher.parameters())
+    assert model.student["encoder"].mask_token.grad is not None  # masked tokens reach the loss
+    # exact mask count on the mask grid, and exact teacher patch-drop count on the patch grid
+    enc = model.student["encoder"]
+    n = math.prod(enc.mask_grid((crop,) * 3))
+    r, s = cfg["masking"]["ratio"], cfg["masking"]["hint_ratio"]
+    strategy = cfg["masking"]["strategy"]
+    count = masking.ceil_count(r, n) if strategy.startswith("attention") else masking.round_count(r, n)
+    assert model.last_masks.flatten(1).sum(1).tolist() == [count] * 4
+    n_patch = math.prod(enc.patch_grid((crop,) * 3))
+    assert float(stats["drop_ratio"]) == pytest.approx(masking.round_count(cfg["noisy_teacher"]["drop_ratio"], n_patch) / n_patch)
+
+
+def test_attention_high_masks_come_from_the_teacher_map():
+    cfg = _cfg("smart", **{"noisy_teacher.drop_ratio": 0.0, "model.sa_stage": 2})  # 4^3 grid, clean teacher
+    model = build_self_distillation(cfg)
+    u, v = _views()
+    model(u, v, torch.tensor([5, 6]), step=0)
+    with torch.no_grad():
+        att = model.teacher["encoder"](torch.cat([u, v])).attention
+    expected = masking.attention_mask(att, (4, 4, 4), 0.7, 0.1, "high")
+    assert torch.equal(model.last_masks, expected)
+
+
+def test_corruption_depends_on_position_only():
+    cfg = _cfg("smit", **{"model.drop_path_rate": 0.0})
+    model = build_self_distillation(cfg)
+    u, v = _views()
+    a, _ = model(u, v, torch.tensor([3, 4]), step=0)
+    masks_a = model.last_masks.clone()
+    b, _ = model(u, v, torch.tensor([3, 4]), step=0)
+    assert torch.equal(model.last_masks, masks_a) and torch.equal(a, b)
+    # sample 3 alone gets the same u/v masks as inside the batch
+    model(u[:1], v[:1], torch.tensor([3]), step=0)
+    assert torch.equal(model.last_masks, masks_a[[0, 2]])
+    model(u, v, torch.tensor([7, 8]), step=0)
+    assert not torch.equal(model.last_masks, masks_a)
+
+
+def test_ema_update_follows_cosine_momentum():
+    cfg = _cfg("smit", **{"train.steps": 10})
+    model = build_self_distillation(cfg)
+    with torch.no_grad():
+        for p in model.student.parameters():
+            p.add_(1.0)
+    t_before = [p.clone() for p in model.teacher.parameters()]
+    s_now = [p.clone() for p in model.student.parameters()]
+    m = model.update_teacher(step=3, total_steps=10)
+    expected_m = 1.0 - (1.0 - 0.996) * (math.cos(math.pi * 3 / 10) + 1) / 2
+    assert m == pytest.approx(expected_m, abs=1e-12)
+    for t0, s, t1 in zip(t_before, s_now, model.teacher.parameters()):
+        torch.testing.assert_close(t1, m * t0 + (1 - m) * s)
+
+
+def test_centres_change_only_on_commit():
+    cfg = _cfg("smart")
+    model = build_self_distillation(cfg)
+    u, v = _views()
+    model(u, v, torch.tensor([0, 1]), step=0)
+    model.discard_centers()
+    model.commit_centers()
+    assert all(float(c.center.abs().sum()) == 0.0 for c in model.centers.values())
+    model(u, v, torch.tensor([0, 1]), step=0)
+    with torch.no_grad():
+        t_logits = model.teacher["pooled_head"](model.teacher["encoder"](
+            torch.cat([u, v]), patch_drop=model._patch_drop(torch.tensor([0, 1]), (16, 16, 16), u.device)).pooled)
+    model.commit_centers()
+    torch.testing.assert_close(model.centers["gitd"].center, 0.1 * t_logits.mean(0, keepdim=True), rtol=1e-4, atol=1e-6)
+
+
+def test_teacher_stays_in_eval_mode():
+    model = build_self_distillation(_cfg("smart"))
+    model.train()
+    assert model.student.training and not model.teacher.training
+    assert not any(m.training for m in model.teacher.modules())

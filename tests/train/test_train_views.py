@@ -1,0 +1,69 @@
+"""smart.data.views: manifest checks before training, reproducible two-view crops, the step sampler."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+import torch
+
+from train_helpers import CROP, write_ct, write_manifest
+from smart.data.views import StepSampler, TwoViewDataset, read_manifest
+
+
+def test_manifest_errors(tmp_path):
+    img = write_ct(tmp_path / "a.nii.gz")
+    with pytest.raises(ValueError, match="does not exist"):
+        read_manifest(tmp_path / "none.csv")
+    missing = write_manifest(tmp_path / "m1.csv", [img, tmp_path / "gone.nii.gz"])
+    with pytest.raises(ValueError, match=r"1 of 2 'ok' image file\(s\) do not exist: .*gone\.nii\.gz"):
+        read_manifest(missing)
+    none_ok = write_manifest(tmp_path / "m2.csv", [img], ["rejected"])
+    with pytest.raises(ValueError, match="no rows with status == 'ok'"):
+        read_manifest(none_ok)
+    pd.DataFrame({"case_id": ["a"], "file": [str(img)]}).to_csv(tmp_path / "m3.csv", index=False)
+    with pytest.raises(ValueError, match=r"lacks column\(s\) \['path', 'status'\]"):
+        read_manifest(tmp_path / "m3.csv")
+
+
+def test_relative_paths_and_status_filter(tmp_path):
+    a, b = write_ct(tmp_path / "a.nii.gz"), write_ct(tmp_path / "b.nii.gz", seed=1)
+    pd.DataFrame({"case_id": ["a", "b", "c"], "path": ["a.nii.gz", str(b), "gone.nii.gz"],
+                  "status": ["ok", "ok", "error"]}).to_csv(tmp_path / "m.csv", index=False)
+    assert read_manifest(tmp_path / "m.csv") == [str(a.resolve()), str(b)]
+
+
+def test_views_are_reproducible_padded_and_in_unit_range(tmp_path):
+    # constant 0 HU (-> 0.5) and smaller than the crop on two axes: zeros can only be padding
+    small = write_ct(tmp_path / "small.nii.gz", shape=(20, 24, 40), fill=0.0)
+    ds = TwoViewDataset([str(small)], (CROP, CROP, CROP), seed=3, cache=True)
+    first, again = ds[7], ds[7]
+    assert first["u"].shape == (1, CROP, CROP, CROP) and first["u"].dtype == torch.float32
+    assert type(first["u"]) is torch.Tensor
+    assert torch.equal(first["u"], again["u"]) and torch.equal(first["v"], again["v"])
+    # padding reads as air (hu_to_unit(-1000) == 0); the crop keeps min(size, 32) image voxels per axis
+    assert set(torch.unique(first["u"]).tolist()) == {0.0, 0.5}
+    assert int((first["u"] == 0.5).sum()) == 20 * 24 * 32
+
+    textured = write_ct(tmp_path / "tex.nii.gz", shape=(40, 40, 40))
+    ds = TwoViewDataset([str(textured)], (CROP, CROP, CROP), seed=3)
+    assert not torch.equal(ds[0]["u"], ds[0]["v"])  # two different crops of one CT
+    assert not torch.equal(ds[0]["u"], ds[1]["u"])  # positions differ
+    assert not torch.equal(TwoViewDataset([str(textured)], (CROP,) * 3, seed=4)[0]["u"], ds[0]["u"])  # seeds differ
+
+
+def test_epochs_visit_every_case_once(tmp_path):
+    paths = [str(write_ct(tmp_path / f"c{i}.nii.gz", shape=(8, 8, 8), seed=i)) for i in range(5)]
+    ds = TwoViewDataset(paths, (8, 8, 8), seed=0, cache=False)
+    for epoch in range(3):
+        assert sorted(ds.case_at(epoch * 5 + k) for k in range(5)) == list(range(5))
+    assert [ds.case_at(k) for k in range(5)] != [ds.case_at(5 + k) for k in range(5)]  # reshuffled per epoch
+
+
+def test_ranks_partition_the_single_process_stream():
+    single = list(StepSampler(batch_size=4, world_size=1, rank=0, start_step=2, total_steps=5))
+    ranks = [list(StepSampler(batch_size=2, world_size=2, rank=r, start_step=2, total_steps=5)) for r in range(2)]
+    assert single == list(range(8, 20))
+    merged = [p for step in range(3) for r in range(2) for p in ranks[r][2 * step:2 * step + 2]]
+    assert merged == single
+    with pytest.raises(ValueError, match="rank 2 outside world_size 2"):
+        StepSampler(2, world_size=2, rank=2)
