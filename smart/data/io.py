@@ -1,0 +1,281 @@
+"""Read a CT volume from NIfTI, NRRD, MetaImage, a single DICOM file or a DICOM series folder (SimpleITK).
+
+Everything that can be decided from the header — dimensionality, spacing, the memory guard, the modality, the
+slice stacking of a DICOM series — is checked before or while the pixels are read, so a bad file costs little and
+never reaches the resampler. ``.gz`` files are also decompressed once in a worker thread to verify the gzip CRC and
+length: ITK's NIfTI reader silently zero-fills a truncated ``.nii.gz`` (measured with SimpleITK 2.5.7).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import zlib
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import SimpleITK as sitk
+
+from smart.data.validation import (ImageReadError, ValidationRules, check_finite, check_geometry, check_modality,
+                                   check_slice_positions)
+
+__all__ = ["ImageReadError", "IMAGE_SUFFIXES", "read_image", "case_id_from_path", "is_image_file",
+           "dicom_series_ids"]
+
+# Longest first so ".nii.gz" wins over ".gz".
+IMAGE_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd", ".dcm")
+
+_MODALITY_TAG = "0008|0060"
+_POSITION_TAG = "0020|0032"
+_ORIENTATION_TAG = "0020|0037"
+_GZIP_CHUNK = 1 << 22
+
+
+def is_image_file(path: str | os.PathLike) -> bool:
+    """True when the file name carries one of :data:`IMAGE_SUFFIXES` (case-insensitive)."""
+    name = Path(path).name.lower()
+    return any(name.endswith(s) for s in IMAGE_SUFFIXES)
+
+
+def case_id_from_path(path: str | os.PathLike) -> str:
+    """Case identifier: the file name without its image suffix (``ct.nii.gz`` -> ``ct``), or a DICOM folder's name.
+
+    Characters outside ``[A-Za-z0-9._-]`` become ``_`` so the id is safe as a file name and a Snakemake wildcard.
+    """
+    p = Path(path)
+    name = p.name
+    if not p.is_dir():
+        lower = name.lower()
+        for suffix in IMAGE_SUFFIXES:
+            if lower.endswith(suffix) and len(name) > len(suffix):
+                name = name[: -len(suffix)]
+                break
+    return re.sub(r"[^A-Za-z0-9._-]", "_", name) or "case"
+
+
+def dicom_series_ids(folder: str | os.PathLike) -> tuple[str, ...]:
+    """Series Instance UIDs of the DICOM files directly inside ``folder`` (not recursive)."""
+    return tuple(sitk.ImageSeriesReader.GetGDCMSeriesIDs(os.fspath(folder)))
+
+
+def read_image(path: str | os.PathLike, *, series_uid: str | None = None, rules: ValidationRules | None = None,
+               require_ct: bool = True) -> sitk.Image:
+    """Read one 3-D image; raise :class:`ImageReadError` with the reason when it cannot be a CT volume.
+
+    Args:
+        path: a NIfTI/NRRD/MetaImage/DICOM file, or a folder holding a DICOM series.
+        series_uid: for a folder with several series, the SeriesInstanceUID to read; by default the series with
+            the most files is read.
+        rules: thresholds (memory guard, minimum slices, slice-gap tolerance); the documented defaults if None.
+        require_ct: reject a header whose modality is not CT (DICOM (0008,0060), MetaImage ``Modality``);
+            formats that do not record a modality (NIfTI, NRRD) always pass. Switch off for label maps.
+
+    Returns:
+        the image as stored (DICOM values are rescaled to HU by GDCM); a 4-D file with one time point is
+        returned as its 3-D volume.
+    """
+    rules = rules or ValidationRules()
+    p = Path(path)
+    if not p.exists():
+        raise ImageReadError(p, "no such file or folder")
+    if p.is_dir():
+        return _read_dicom_series(p, series_uid, rules, require_ct)
+    return _read_file(p, rules, require_ct)
+
+
+def _itk_reason(err: Exception) -> str:
+    """The informative line of an ITK exception (they carry file/line noise around the message)."""
+    lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
+    for ln in lines:
+        if "ERROR:" in ln:
+            return ln.split("ERROR:", 1)[1].strip()[:300]
+    return (lines[-1] if lines else type(err).__name__)[:300]
+
+
+def _gzip_problem(path: Path) -> str | None:
+    """Decompress a (possibly multi-member) gzip file fully; return why it is broken, or None when intact.
+
+    zlib checks each member's CRC-32 and length trailer; zlib releases the GIL, so this overlaps with ITK's read.
+    """
+    try:
+        with open(path, "rb") as fh:
+            dec = zlib.decompressobj(wbits=31)
+            while True:
+                chunk = fh.read(_GZIP_CHUNK)
+                if not chunk:
+                    break
+                while chunk:
+                    dec.decompress(chunk)
+                    chunk = b""
+                    if dec.eof:
+                        chunk = dec.unused_data
+                        if chunk:  # concatenated member (e.g. from pigz / cat)
+                            dec = zlib.decompressobj(wbits=31)
+        if not dec.eof:
+            return "truncated gzip stream (file ends before the compressed data does)"
+    except zlib.error as err:
+        return f"corrupt gzip stream ({err})"
+    return None
+
+
+def _nifti_header(path: Path):
+    """The raw NIfTI header (``check=False``: ITK and nibabel's default load both replace a zero ``pixdim`` by 1)."""
+    import gzip
+
+    import nibabel as nib  # only for NIfTI; header only, no pixel data
+
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    try:
+        with opener(path, "rb") as fh:
+            return nib.Nifti1Header.from_fileobj(fh, check=False)
+    except Exception as err:  # nibabel/gzip raise several types for malformed headers
+        raise ImageReadError(path, f"malformed NIfTI header ({err})") from None
+
+
+def _check_nifti(path: Path) -> bool:
+    """Check the NIfTI header's spacing; return whether the voxels are floating point."""
+    header = _nifti_header(path)
+    zooms = [float(z) for z in header["pixdim"][1:4]]
+    if any(not (math.isfinite(z) and z > 0.0) for z in zooms):
+        raise ImageReadError(path, f"invalid voxel spacing {tuple(zooms)} mm in the NIfTI header "
+                                   f"(zero, negative or NaN); every spacing must be finite and > 0")
+    return header.get_data_dtype().kind == "f"
+
+
+def _nifti_nonfinite(path: Path) -> int:
+    """Count NaN/Inf voxels of a float NIfTI with nibabel: ITK's NIfTI reader turns NaN into 0 (SimpleITK 2.5.7)."""
+    import nibabel as nib
+
+    data = np.asanyarray(nib.load(os.fspath(path)).dataobj)
+    return int(data.size - np.count_nonzero(np.isfinite(data)))
+
+
+def _read_file(path: Path, rules: ValidationRules, require_ct: bool) -> sitk.Image:
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(os.fspath(path))
+    try:
+        reader.ReadImageInformation()
+    except RuntimeError as err:
+        # a damaged .gz often fails already here; its gzip diagnosis is clearer than ITK's "no ImageIO"
+        problem = _gzip_problem(path) if path.name.lower().endswith(".gz") and rules.verify_gzip else None
+        raise ImageReadError(path, problem or f"unreadable or unsupported image file: {_itk_reason(err)}") from None
+    size, spacing = list(reader.GetSize()), list(reader.GetSpacing())
+    squeeze = len(size) == 4 and size[3] == 1
+    if squeeze:
+        size, spacing = size[:3], spacing[:3]
+    check_geometry(path, size, spacing, rules)
+    if reader.GetNumberOfComponents() != 1:
+        raise ImageReadError(path, f"{reader.GetNumberOfComponents()} components per voxel (colour or vector "
+                                   f"image); a scalar CT is required")
+    if require_ct:
+        check_modality(path, _modality(reader))
+    lower = path.name.lower()
+    float_nifti = lower.endswith((".nii", ".nii.gz")) and _check_nifti(path)
+    if lower.endswith(".gz") and rules.verify_gzip:
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            pending = pool.submit(_gzip_problem, path)
+            image, read_error = _execute(reader)
+            problem = pending.result()
+        if problem:  # the gzip verdict wins: ITK's error (if any) on a broken stream is less clear
+            raise ImageReadError(path, problem)
+    else:
+        image, read_error = _execute(reader)
+    if read_error is not None:
+        raise ImageReadError(path, f"pixel data unreadable: {read_error}")
+    if float_nifti:
+        check_finite(path, _nifti_nonfinite(path))
+    if squeeze:
+        image = image[:, :, :, 0]
+    return image
+
+
+def _execute(reader) -> tuple[sitk.Image | None, str | None]:
+    try:
+        return reader.Execute(), None
+    except RuntimeError as err:
+        return None, _itk_reason(err)
+
+
+def _modality(reader) -> str | None:
+    """The modality a header records: DICOM (0008,0060) or MetaImage ``Modality``; None when absent."""
+    for key in (_MODALITY_TAG, "Modality"):
+        if reader.HasMetaDataKey(key):
+            value = reader.GetMetaData(key).strip()
+            if value:
+                return value
+    return None
+
+
+def _read_dicom_series(folder: Path, series_uid: str | None, rules: ValidationRules,
+                       require_ct: bool) -> sitk.Image:
+    ids = dicom_series_ids(folder)
+    if not ids:
+        raise ImageReadError(folder, "no DICOM series found in the folder (files must be directly inside it)")
+    files_by_uid = {uid: sitk.ImageSeriesReader.GetGDCMSeriesFileNames(os.fspath(folder), uid) for uid in ids}
+    if series_uid is not None:
+        if series_uid not in files_by_uid:
+            raise ImageReadError(folder, f"series {series_uid!r} not in the folder (found: {', '.join(ids)})")
+        uid = series_uid
+    else:
+        # Largest series = the volume; scout images, dose reports and secondary captures come as small series.
+        uid = max(sorted(ids), key=lambda u: len(files_by_uid[u]))
+    files = list(files_by_uid[uid])
+    if len(files) == 1:  # one file: a single slice or an enhanced multi-frame object; the file reader handles both
+        try:
+            return _read_file(Path(files[0]), rules, require_ct)
+        except ImageReadError as err:
+            raise ImageReadError(folder, err.reason) from None
+
+    head = sitk.ImageFileReader()
+    head.SetFileName(files[0])
+    try:
+        head.ReadImageInformation()
+    except RuntimeError as err:
+        raise ImageReadError(folder, f"unreadable DICOM file {Path(files[0]).name}: {_itk_reason(err)}") from None
+    cols, rows = head.GetSize()[:2]
+    # z spacing is not known before the positions are read; 1.0 stands in, the positions are checked below.
+    check_geometry(folder, (cols, rows, len(files)), (*head.GetSpacing()[:2], 1.0), rules)
+    if require_ct:
+        check_modality(folder, _modality(head))
+
+    reader = sitk.ImageSeriesReader()
+    reader.SetFileNames(files)
+    reader.MetaDataDictionaryArrayUpdateOn()
+    try:
+        image = reader.Execute()
+    except RuntimeError as err:
+        raise ImageReadError(folder, f"DICOM series unreadable: {_itk_reason(err)}") from None
+    if image.GetNumberOfComponentsPerPixel() != 1:
+        raise ImageReadError(folder, "colour DICOM series; a scalar CT is required")
+    positions, orientation = [], None
+    for i in range(len(files)):
+        if not reader.HasMetaDataKey(i, _POSITION_TAG):
+            raise ImageReadError(folder, f"{Path(files[i]).name} has no ImagePositionPatient (0020,0032): "
+                                         f"slice spacing cannot be verified")
+        position = _decimals(reader.GetMetaData(i, _POSITION_TAG))
+        if len(position) != 3:
+            raise ImageReadError(folder, f"{Path(files[i]).name} has a malformed ImagePositionPatient "
+                                         f"{reader.GetMetaData(i, _POSITION_TAG)!r}")
+        positions.append(position)
+        if orientation is None and reader.HasMetaDataKey(i, _ORIENTATION_TAG):
+            orientation = _decimals(reader.GetMetaData(i, _ORIENTATION_TAG))
+    if orientation is None or len(orientation) != 6:
+        raise ImageReadError(folder, "no ImageOrientationPatient (0020,0037): slice normal unknown")
+    normal = np.cross(orientation[:3], orientation[3:])
+    gap = check_slice_positions(folder, positions, normal, rules)
+    spacing = list(image.GetSpacing())
+    if abs(spacing[2] - gap) > rules.slice_gap_tolerance * gap:
+        # ITK derives z spacing from the first two slices; the checked median gap is the better estimate.
+        spacing[2] = gap
+        image.SetSpacing(spacing)
+    check_geometry(folder, image.GetSize(), image.GetSpacing(), rules)
+    return image
+
+
+def _decimals(value: str) -> list[float]:
+    try:
+        return [float(v) for v in value.replace(" ", "").strip("\\").split("\\")]
+    except ValueError:
+        return []

@@ -1,0 +1,363 @@
+"""smart.data.resample, the ``smart resample`` step and the resampling benchmark.
+
+Expected values are computed here independently of ITK: the resampled grid keeps origin and direction, so output
+voxel ``i`` sits at continuous source index ``i * new_spacing / old_spacing`` per axis; linear interpolation is then
+``scipy.ndimage.map_coordinates(order=1)`` with edge replication (ITK clamps to the border within half a voxel of
+the buffer) and anything further out is air.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import math
+import os
+import shutil
+
+import numpy as np
+import pandas as pd
+import pydicom
+import pytest
+import SimpleITK as sitk
+from scipy.ndimage import map_coordinates
+
+from smart.commands import resample as resample_cmd
+from smart.data.io import read_image
+from smart.data.resample import AIR_HU, hu_window, resample_file, resample_image, target_size
+from smart.data.validation import ImageReadError, ValidationRules
+
+ROT30 = (math.cos(math.pi / 6), -math.sin(math.pi / 6), 0.0, math.sin(math.pi / 6), math.cos(math.pi / 6), 0.0,
+         0.0, 0.0, 1.0)
+
+
+def _round_nearest(v):
+    """Nearest integer, ties to even (the documented rounding)."""
+    return np.rint(v)
+
+
+def _source_index(out_img, src_img):
+    """Continuous source index (z, y, x arrays) of every output voxel, plus the inside-buffer mask."""
+    ratio = np.array(out_img.GetSpacing()) / np.array(src_img.GetSpacing())
+    nx, ny, nz = out_img.GetSize()
+    k, j, i = np.meshgrid(np.arange(nz), np.arange(ny), np.arange(nx), indexing="ij")
+    cx, cy, cz = i * ratio[0], j * ratio[1], k * ratio[2]
+    sx, sy, sz = src_img.GetSize()
+    inside = (cx <= sx - 0.5) & (cy <= sy - 0.5) & (cz <= sz - 0.5)
+    return (cz, cy, cx), inside
+
+
+def _expected_linear(src_img, out_img):
+    coords, inside = _source_index(out_img, src_img)
+    src = sitk.GetArrayFromImage(src_img).astype(np.float64)
+    values = map_coordinates(src, np.stack(coords), order=1, mode="nearest")
+    return np.where(inside, _round_nearest(values), AIR_HU), values
+
+
+def _assert_matches(out_img, expected, exact_values):
+    """Equal, except within 0.01 of a rounding tie where float32 interpolation may land either side."""
+    got = sitk.GetArrayFromImage(out_img).astype(np.float64)
+    near_tie = np.abs(np.abs(exact_values - np.trunc(exact_values)) - 0.5) < 0.01
+    assert np.all(np.abs(got - expected) <= 1)
+    np.testing.assert_array_equal(got[~near_tie], expected[~near_tie])
+
+
+# ---------------------------------------------------------------- grid and values
+
+def test_target_size_formula():
+    # 512*0.7/2 = 179.2 -> 179 ; 300*1.25/2 = 187.5 -> 188 (half up, not to even)
+    assert target_size((512, 512, 300), (0.7, 0.7, 1.25), (2, 2, 2)) == (179, 179, 188)
+    assert target_size((10, 9, 7), (0.7, 0.9, 3.0), (2, 2, 2)) == (4, 4, 11)
+    assert target_size((1, 1, 1), (0.1, 0.1, 0.1), (2, 2, 2)) == (1, 1, 1)
+
+
+def test_linear_ramp_exact_geometry_kept():
+    # a linear function is reproduced exactly by trilinear interpolation: the expected values are the formula
+    nx, ny, nz = 10, 9, 7
+    k, j, i = np.meshgrid(np.arange(nz), np.arange(ny), np.arange(nx), indexing="ij")
+    ramp = (13.37 * i - 7.11 * j + 29.3 * k - 500.25).astype(np.float32)
+    src = sitk.GetImageFromArray(ramp)
+    src.SetSpacing((0.7, 0.9, 3.0))  # z is upsampled, so the last z voxels fall outside the buffer
+    src.SetOrigin((-12.5, 40.0, 3.25))
+    src.SetDirection(ROT30)
+    out = resample_image(src)
+    assert out.GetSize() == (4, 4, 11)
+    assert out.GetSpacing() == (2.0, 2.0, 2.0)
+    assert out.GetOrigin() == src.GetOrigin() and out.GetDirection() == pytest.approx(ROT30)
+    assert out.GetPixelID() == sitk.sitkInt16
+    (cz, cy, cx), inside = _source_index(out, src)
+    formula = 13.37 * np.clip(cx, 0, nx - 1) - 7.11 * np.clip(cy, 0, ny - 1) + 29.3 * np.clip(cz, 0, nz - 1) - 500.25
+    assert not inside.all() and inside.any()
+    expected = np.where(inside, _round_nearest(formula), AIR_HU)
+    _assert_matches(out, expected, formula)
+    # a plain integer cast would truncate toward zero; the ramp's negative values show that we round instead
+    truncated = np.where(inside, np.trunc(formula), AIR_HU)
+    assert np.any(sitk.GetArrayFromImage(out) != truncated)
+
+
+def test_linear_clips_to_int16_instead_of_wrapping():
+    vol = np.full((4, 4, 4), 40000, np.int32)
+    vol[0] = -40000
+    out = sitk.GetArrayFromImage(resample_image(sitk.GetImageFromArray(vol), spacing=1.0))
+    assert out.dtype == np.int16 and out.max() == 32767 and out.min() == -32768
+
+
+def test_nearest_keeps_labels_and_type():
+    labels = np.zeros((6, 8, 10), np.uint8)
+    labels[2:5, 2:6, 3:8] = 1
+    labels[3, 4, 5] = 7
+    src = sitk.GetImageFromArray(labels)
+    src.SetSpacing((0.9, 1.1, 1.7))
+    out = resample_image(src, spacing=(0.5, 0.5, 0.5), interpolator="nearest")
+    assert out.GetPixelID() == sitk.sitkUInt8
+    (cz, cy, cx), inside = _source_index(out, src)
+    # nearest = the voxel whose centre is closest (ties up), clamped to the buffer
+    idx = [np.clip(np.floor(c + 0.5).astype(int), 0, n - 1) for c, n in zip((cz, cy, cx), labels.shape)]
+    expected = np.where(inside, labels[tuple(idx)], 0)
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(out), expected)
+    assert set(np.unique(sitk.GetArrayFromImage(out))) == {0, 1, 7}
+
+
+@pytest.mark.parametrize("kwargs, match", [({"spacing": 0}, "spacing"), ({"spacing": (2, 2)}, "spacing"),
+                                           ({"spacing": float("nan")}, "spacing"),
+                                           ({"interpolator": "cubic"}, "interpolator")])
+def test_bad_arguments(kwargs, match, phantom):
+    with pytest.raises(ValueError, match=match):
+        resample_image(sitk.GetImageFromArray(phantom()), **kwargs)
+
+
+def test_rejects_2d_image():
+    with pytest.raises(ValueError, match="3-D scalar image"):
+        resample_image(sitk.GetImageFromArray(np.zeros((4, 4), np.int16)))
+
+
+def test_hu_window(phantom):
+    img = sitk.GetImageFromArray(phantom())
+    img.SetSpacing((0.5, 0.6, 0.7))
+    out = hu_window(img)
+    hu = phantom().astype(np.float64)
+    np.testing.assert_allclose(sitk.GetArrayFromImage(out), (np.clip(hu, -1000, 1000) + 1000) / 2000, atol=1e-6)
+    assert out.GetSpacing() == img.GetSpacing() and out.GetPixelID() == sitk.sitkFloat32
+
+
+# ---------------------------------------------------------------- real CT (pydicom test data)
+
+def test_ct5n_to_2mm(ct5n_dir):
+    src = read_image(ct5n_dir)
+    out = resample_image(src)
+    # 16*0.488281/2 = 3.91 -> 4 ; 5*2.5/2 = 6.25 -> 6
+    assert out.GetSize() == (4, 4, 6) and out.GetSpacing() == (2.0, 2.0, 2.0)
+    assert out.GetOrigin() == src.GetOrigin() and out.GetDirection() == src.GetDirection()
+    expected, exact = _expected_linear(src, out)
+    _assert_matches(out, expected, exact)
+
+
+def test_ct_small_in_plane_hu_preserved(ct_small_path):
+    src = read_image(ct_small_path, rules=ValidationRules(min_axis_size=1))
+    out = resample_image(src, spacing=(2.0, 2.0, 5.0))
+    assert out.GetSize() == (42, 42, 1)  # 128 * 0.661468 / 2 = 42.3
+    assert out.GetOrigin() == src.GetOrigin()
+    expected, exact = _expected_linear(src, out)
+    _assert_matches(out, expected, exact)
+    # mean HU over the central half of the field of view: 4096 source vs 441 output voxels; sampling at 2 mm
+    # moves it by about 2 HU here (source std 251 HU), so 5 HU bounds a correct resampler with margin
+    s = sitk.GetArrayFromImage(src)[0].astype(float)
+    o = sitk.GetArrayFromImage(out)[0].astype(float)
+    pos_s = np.arange(128) * src.GetSpacing()[0]
+    pos_o = np.arange(42) * 2.0
+    extent = 127 * src.GetSpacing()[0]
+    cs = (pos_s >= extent / 4) & (pos_s <= 3 * extent / 4)
+    co = (pos_o >= extent / 4) & (pos_o <= 3 * extent / 4)
+    assert abs(o[np.ix_(co, co)].mean() - s[np.ix_(cs, cs)].mean()) < 5.0
+
+
+# ---------------------------------------------------------------- one file: read -> validate -> resample -> write
+
+def test_resample_file_writes_record(write_ct, tmp_path, phantom):
+    src = write_ct("in/case7.nii.gz", spacing=(0.7, 0.8, 1.5))
+    dest = tmp_path / "out" / "case7.nii.gz"
+    rec = resample_file(src, dest)
+    out = sitk.ReadImage(os.fspath(dest))
+    assert out.GetPixelID() == sitk.sitkInt16 and out.GetSpacing() == (2.0, 2.0, 2.0)
+    # 16*0.7/2 = 5.6 -> 6 ; 14*0.8/2 = 5.6 -> 6 ; 12*1.5/2 = 9
+    assert rec.new_size == "6x6x9" and rec.orig_size == "16x14x12"
+    assert rec.orig_spacing == "0.7x0.8x1.5" and rec.new_spacing == "2x2x2"
+    arr = sitk.GetArrayFromImage(out)
+    assert (rec.hu_min, rec.hu_max) == (float(arr.min()), float(arr.max()))
+    assert rec.source == os.fspath(src.resolve()) and rec.path == os.fspath(dest.resolve())
+    assert sorted(p.name for p in dest.parent.iterdir()) == ["case7.nii.gz"]
+
+
+def _bad_inputs(tmp_path, ct5n_dir, phantom):
+    """One file (or folder) per rejection kind, with the phrase its reason must contain."""
+    out = {}
+    good = tmp_path / "good.nii.gz"
+    sitk.WriteImage(sitk.GetImageFromArray(phantom()), os.fspath(good))
+    data = good.read_bytes()
+    (tmp_path / "truncated.nii.gz").write_bytes(data[: len(data) // 2])
+    out["truncated.nii.gz"] = "truncated gzip stream"
+    raw = gzip.decompress(data)
+    bad = bytearray(gzip.compress(raw))
+    bad[-8] ^= 0xFF
+    (tmp_path / "crc.nii.gz").write_bytes(bytes(bad))
+    out["crc.nii.gz"] = "corrupt gzip stream"
+    sitk.WriteImage(sitk.GetImageFromArray(phantom()[0]), os.fspath(tmp_path / "flat2d.nii.gz"))
+    out["flat2d.nii.gz"] = "a 2-D image"
+    four = sitk.JoinSeries([sitk.GetImageFromArray(phantom())] * 2)
+    sitk.WriteImage(four, os.fspath(tmp_path / "dyn4d.nii.gz"))
+    out["dyn4d.nii.gz"] = "a 4-D image"
+    header = ("ObjectType = Image\nNDims = 3\nBinaryData = True\nBinaryDataByteOrderMSB = False\n"
+              "ElementSpacing = 0 1 1\nDimSize = 16 14 12\nElementType = MET_SHORT\nElementDataFile = LOCAL\n")
+    (tmp_path / "zerosp.mha").write_bytes(header.encode() + phantom().astype("<i2").tobytes())
+    out["zerosp.mha"] = "invalid voxel spacing"
+    nan = phantom().astype(np.float32)
+    nan[3, 3, 3] = np.nan
+    sitk.WriteImage(sitk.GetImageFromArray(nan), os.fspath(tmp_path / "nanvox.nii.gz"))
+    out["nanvox.nii.gz"] = "1 non-finite voxel"
+    sitk.WriteImage(sitk.GetImageFromArray(np.full((5, 6, 7), 40, np.int16)), os.fspath(tmp_path / "const.nii.gz"))
+    out["const.nii.gz"] = "constant image"
+    stored = (phantom() + 1024).clip(0).astype(np.uint16)  # raw stored values, rescale intercept not applied
+    sitk.WriteImage(sitk.GetImageFromArray(stored), os.fspath(tmp_path / "raw.nrrd"))
+    out["raw.nrrd"] = "no air"
+    gap = tmp_path / "gapseries"
+    shutil.copytree(ct5n_dir, gap)
+    (gap / "2693").unlink()  # the middle slice (z = 3.76 mm)
+    out["gapseries"] = "non-uniform slice spacing"
+    mr = tmp_path / "mrseries"
+    shutil.copytree(ct5n_dir, mr)
+    for f in mr.iterdir():
+        ds = pydicom.dcmread(f)
+        ds.Modality = "MR"
+        ds.save_as(f)
+    out["mrseries"] = "modality 'MR' is not CT"
+    return out
+
+
+def test_every_rejection_writes_nothing(tmp_path, ct5n_dir, phantom):
+    inputs = tmp_path / "inputs"
+    inputs.mkdir()
+    cases = _bad_inputs(inputs, ct5n_dir, phantom)
+    out_dir = tmp_path / "out"
+    for name, phrase in cases.items():
+        with pytest.raises(ImageReadError) as info:
+            resample_file(inputs / name, out_dir / f"{name}.nii.gz")
+        assert phrase in info.value.reason, (name, info.value.reason)
+    assert not out_dir.exists() or list(out_dir.iterdir()) == []
+
+
+# ---------------------------------------------------------------- the batch command
+
+def _run(inputs, out_dir, *extra):
+    parser = argparse.ArgumentParser()
+    resample_cmd.add_arguments(parser)
+    args = parser.parse_args(["--input", *map(os.fspath, inputs), "--out-dir", os.fspath(out_dir),
+                              "--manifest", os.fspath(out_dir / "manifest.csv"),
+                              "--rejected", os.fspath(out_dir / "rejected.csv"), *extra])
+    rc = resample_cmd.main(args)
+    manifest = pd.read_csv(out_dir / "manifest.csv", keep_default_na=False)
+    rejected = pd.read_csv(out_dir / "rejected.csv", keep_default_na=False)
+    return rc, manifest, rejected
+
+
+def test_batch_mixed_good_and_bad(tmp_path, ct5n_dir, phantom):
+    inputs = tmp_path / "inputs"
+    inputs.mkdir()
+    cases = _bad_inputs(inputs, ct5n_dir, phantom)
+    (inputs / "good.nii.gz").rename(inputs / "patient_a.nii.gz")
+    shutil.copytree(ct5n_dir, inputs / "ct5n_series")
+    (inputs / "notes.txt").write_text("ignored: not an image")
+    out_dir = tmp_path / "out"
+    rc, manifest, rejected = _run([inputs], out_dir)
+    assert rc == 0
+    assert list(manifest.columns[:10]) == resample_cmd.MANIFEST_COLUMNS
+    ok = manifest[manifest.status == "ok"]
+    assert sorted(ok.case_id) == ["ct5n_series", "patient_a"]
+    assert sorted(os.path.basename(f) for f in rejected.file) == sorted(cases)
+    for name, phrase in cases.items():
+        reason = rejected.loc[rejected.file.map(os.path.basename) == name, "reason"].item()
+        assert phrase in reason, (name, reason)
+    assert sorted(p.name for p in out_dir.iterdir()) == ["ct5n_series.nii.gz", "manifest.csv", "patient_a.nii.gz",
+                                                        "rejected.csv"]
+    row = ok.set_index("case_id").loc["ct5n_series"]
+    assert (row.orig_size, row.new_size, row.new_spacing) == ("16x16x5", "4x4x6", "2x2x2")
+    assert row.orig_spacing == "0.488281x0.488281x2.5"
+    written = sitk.GetArrayFromImage(sitk.ReadImage(row.path))
+    assert (float(row.hu_min), float(row.hu_max)) == (written.min(), written.max())
+
+
+def test_batch_all_bad_exits_nonzero(tmp_path, phantom):
+    sitk.WriteImage(sitk.GetImageFromArray(np.full((4, 4, 4), 0, np.int16)), os.fspath(tmp_path / "c.nii.gz"))
+    rc, manifest, rejected = _run([tmp_path / "c.nii.gz", tmp_path / "missing.nii.gz"], tmp_path / "out")
+    assert rc == 1
+    assert list(rejected.reason) == ["no such file or folder", "constant image (every voxel is 0)"]
+    assert list(manifest.status) == ["rejected"]
+
+
+def test_batch_resumes_and_redoes_changed(tmp_path, write_ct, phantom):
+    a = write_ct("in/a.nii.gz")
+    write_ct("in/b.nii.gz", phantom(seed=3))
+    listing = tmp_path / "list.csv"
+    pd.DataFrame({"path": ["in/a.nii.gz", os.fspath(tmp_path / "in" / "b.nii.gz")]}).to_csv(listing, index=False)
+    out_dir = tmp_path / "out"
+    rc, first, _ = _run([listing], out_dir)
+    assert rc == 0 and list(first.status) == ["ok", "ok"]
+    stamps = {p.name: p.stat().st_mtime_ns for p in out_dir.glob("*.nii.gz")}
+    rc, second, _ = _run([listing], out_dir)
+    assert rc == 0 and second.drop(columns="fingerprint").equals(first.drop(columns="fingerprint"))
+    assert {p.name: p.stat().st_mtime_ns for p in out_dir.glob("*.nii.gz")} == stamps  # nothing rewritten
+    # a changed source is resampled again; a different spacing redoes everything
+    write_ct("in/a.nii.gz", phantom(seed=9)[:, :, :10])
+    os.utime(a, ns=(stamps["a.nii.gz"] + 10**9, stamps["a.nii.gz"] + 10**9))
+    rc, third, _ = _run([listing], out_dir)
+    assert third.set_index("case_id").loc["a", "orig_size"] == "10x14x12"
+    assert (out_dir / "b.nii.gz").stat().st_mtime_ns == stamps["b.nii.gz"]
+    rc, fourth, _ = _run([listing], out_dir, "--spacing", "3")
+    assert list(fourth.new_spacing) == ["3x3x3", "3x3x3"]
+
+
+@pytest.mark.parametrize("extra", [["--spacing", "0"], ["--spacing", "2", "2"], ["--max-voxels", "0"]])
+def test_batch_bad_arguments(tmp_path, write_ct, extra):
+    parser = argparse.ArgumentParser()
+    resample_cmd.add_arguments(parser)
+    out = tmp_path / "out"
+    args = parser.parse_args(["--input", os.fspath(write_ct("a.nii.gz")), "--out-dir", os.fspath(out),
+                              "--manifest", os.fspath(out / "m.csv"), "--rejected", os.fspath(out / "r.csv"), *extra])
+    assert resample_cmd.main(args) == 2
+    assert not out.exists()
+
+
+def test_batch_duplicate_case_ids(tmp_path, write_ct):
+    write_ct("x/ct.nii.gz")
+    write_ct("y/ct.nii.gz")
+    rc, manifest, rejected = _run([tmp_path / "x", tmp_path / "y"], tmp_path / "out")
+    assert rc == 0 and list(manifest.case_id) == ["ct"]
+    assert rejected.reason.item().startswith("duplicate case_id 'ct'")
+
+
+# ---------------------------------------------------------------- benchmark (tiny; the real run is in the docs)
+
+def test_bench_smoke():
+    from smart.bench.resample import run_resample_bench
+
+    result = run_resample_bench(size=(40, 36, 20), spacing=(0.7, 0.7, 1.25), repeats=1, include_monai=False)
+    assert result["output"]["size"] == [14, 13, 13]  # 40*.7/2=14, 36*.7/2=12.6, 20*1.25/2=12.5 -> 13
+    assert set(result["median_s"]) == {"sitk_resample", "smart_resample_image", "sitk_pipeline", "smart_pipeline",
+                                       "smart_pipeline_no_gzip_check"}
+    assert all(t > 0 for t in result["median_s"].values())
+    assert result["smart_vs_raw_max_hu_difference"] <= 1  # rounding vs truncation, nothing else
+
+
+def test_cli_end_to_end_on_pydicom_data(tmp_path, ct5n_dir, ct_small_path):
+    import subprocess
+    import sys
+
+    out = tmp_path / "ct_2mm"
+    cmd = [sys.executable, "-m", "smart", "resample", "--input", os.fspath(ct5n_dir), os.fspath(ct_small_path),
+           "--out-dir", os.fspath(out), "--manifest", os.fspath(out / "manifest.csv"),
+           "--rejected", os.fspath(out / "rejected.csv")]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120,
+                          cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
+    assert done.returncode == 0, done.stderr
+    assert "1 resampled, 0 unchanged (skipped), 1 rejected" in done.stderr
+    manifest = pd.read_csv(out / "manifest.csv", keep_default_na=False)
+    assert list(zip(manifest.case_id, manifest.status)) == [("CT5N", "ok"), ("CT_small", "rejected")]
+    assert pd.read_csv(out / "rejected.csv").reason.item().startswith("a single slice: size (128, 128, 1)")
