@@ -1,0 +1,12 @@
+"""Test-wide settings: deterministic, CPU-only, quiet and bounded on a 2-core CI machine."""
+
+import os
+import tempfile
+
+os.environ.setdefault("NUMBA_CACHE_DIR", os.path.join(tempfile.gettempdir(), "smart-numba-cache"))
+os.environ.setdefault("MPLBACKEND", "Agg")
+os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
+
+import torch  # noqa: E402
+
+torch.set_num_threads(min(2, os.cpu_count() or 1))
