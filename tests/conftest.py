@@ -9,4 +9,6 @@ os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 
 import torch  # noqa: E402
 
-torch.set_num_threads(min(2, os.cpu_count() or 1))
+# One intra-op thread: tests also start subprocesses (Snakemake jobs, DDP ranks); oversubscribing 2 cores made torch
+# steps 5-40x slower here (BENCHMARKS.md).
+torch.set_num_threads(1)

@@ -1,6 +1,7 @@
 """``SwinSMART``: MONAI's 3D ``SwinTransformer`` with a mask token, patch drop and a semantic-attention side branch.
 
-Sec. III-B / Fig. 2 of the paper; geometry in docs/ARCHITECTURE.md. The Swin blocks are MONAI's, untouched, and
+Sec. III-B / Fig. 2 of the paper; geometry in docs/ARCHITECTURE.md. The Swin blocks are MONAI's (with
+``use_flash_attention`` their window attention runs SDPA in training too, see ``window_attention.py``), and
 the backbone parameters keep MONAI's names, so ``backbone_state_dict()`` loads with ``strict=True`` into
 ``monai.networks.nets.SwinUNETR(...).swinViT``. The extra parameters (``mask_token``, ``semantic_attention``) live
 outside those keys.
@@ -22,6 +23,7 @@ from torch import Tensor, nn
 
 from smart.models.output import EncoderOutput
 from smart.models.semantic_attention import SemanticAttention
+from smart.models.window_attention import fuse_window_attention
 
 N_STAGES = 4
 
@@ -69,7 +71,11 @@ class SwinSMART(SwinTransformer):
         sa_heads: SA attention heads (must divide ``embed_dim * 2**sa_stage``).
         use_checkpoint: activation checkpointing of the Swin blocks (MONAI's flag).
         use_v2: MONAI SwinUNETR-v2 residual conv block at the start of each stage.
-        use_flash_attention: MONAI's SDPA window attention (used by MONAI when autograd is off).
+        use_flash_attention: fused SDPA window attention. MONAI only takes its SDPA branch when autograd is off;
+            with this flag every ``WindowAttention`` is switched to
+            :class:`smart.models.window_attention.FusedWindowAttention`, which uses SDPA (same bias, same
+            parameters) with autograd on too — on CUDA; on CPU it keeps MONAI's explicit path with autograd, which
+            measured faster there (BENCHMARKS.md). ``False`` keeps MONAI's behaviour unchanged.
     """
 
     def __init__(
@@ -118,6 +124,9 @@ class SwinSMART(SwinTransformer):
             use_v2=use_v2,
             use_flash_attention=use_flash_attention,
         )
+        if use_flash_attention:
+            # Re-classing draws no random numbers, so a seeded model has the same weights with or without it.
+            fuse_window_attention(self)
         self.in_chans = in_chans
         self.sa_stage = sa_stage
         self.mask_stage = 3 if sa_stage is None else sa_stage

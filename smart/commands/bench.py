@@ -1,0 +1,103 @@
+"""``smart bench {pretrain|resample|loader|attention|ddp}``: benchmarks whose numbers go into BENCHMARKS.md (JSON).
+
+Speed targets live here, never in timed unit tests. Every benchmark times its contenders in one process,
+round-robin, and reports ratios against the anchor, because these machines are noisy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from datetime import datetime, timezone
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("what", choices=["pretrain", "resample", "loader", "attention", "ddp"])
+    parser.add_argument("--preset", default="tiny", choices=["tiny", "paper"],
+                        help="model/crop size: tiny on CPU, paper (128^3, embed 48) on a GPU")
+    parser.add_argument("--repeats", type=int, default=5, help="timed repeats per contender (median reported)")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed warm-up steps per contender")
+    parser.add_argument("--methods", nargs="+", default=["smart", "smit"],
+                        help="pretrain: methods to time; ddp: the first one")
+    parser.add_argument("--workers", type=int, nargs="+", default=[0, 2], help="loader: DataLoader worker counts")
+    parser.add_argument("--device", default=None, help="pretrain/attention: cpu or cuda (default: cuda if available)")
+    parser.add_argument("--size", type=int, nargs=3, default=None, help="resample: volume size (x y z)")
+    parser.add_argument("--worlds", type=int, nargs="+", default=[1, 2], help="ddp: process counts (must include 1)")
+    parser.add_argument("--steps", type=int, default=5, help="ddp: timed steps per run")
+    parser.add_argument("--rounds", type=int, default=1, help="ddp: alternating rounds over the world sizes (median)")
+    parser.add_argument("--smoke", action="store_true",
+                        help="attention: one tiny window case and no encoder case (for tests)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch intra-op threads (per rank for ddp); default: torch's (all cores), "
+                             "ddp: cores // max(worlds)")
+    parser.add_argument("--out", default=None, help="write the JSON result here (atomically) as well as to stdout")
+
+
+def command_line(args: argparse.Namespace) -> str:
+    """The run as a full command with every option spelled out (built from the parsed arguments, not ``sys.argv``,
+    so it is right when ``smart.cli.main`` is called programmatically, and defaults changed later do not alter it)."""
+    parts = ["python -m smart bench", args.what]
+    for key, value in vars(args).items():
+        if key in ("command", "what", "out") or value is None or value is False:
+            continue
+        flag = "--" + key.replace("_", "-")
+        if value is True:
+            parts.append(flag)
+        else:
+            parts.append(" ".join([flag, *map(str, value if isinstance(value, list) else [value])]))
+    return " ".join(parts)
+
+
+def main(args: argparse.Namespace) -> int:
+    import torch
+
+    if args.repeats < 1 or args.warmup < 0:
+        print("smart bench: error: --repeats must be >= 1 and --warmup >= 0", file=sys.stderr)
+        return 2
+    if args.threads is not None:
+        if args.threads < 1:
+            print(f"smart bench: error: --threads must be >= 1, got {args.threads}", file=sys.stderr)
+            return 2
+        torch.set_num_threads(args.threads)
+    if args.what == "pretrain":
+        from smart.bench.pretrain import run_pretrain_bench
+
+        result = run_pretrain_bench(args.preset, tuple(args.methods), args.repeats, args.warmup, args.device)
+    elif args.what == "resample":
+        from smart.bench.resample import run_resample_bench
+
+        kwargs = {"repeats": args.repeats}
+        if args.size:
+            kwargs["size"] = tuple(args.size)
+        result = run_resample_bench(**kwargs)
+    elif args.what == "attention":
+        from smart.bench.attention import run_attention_bench
+
+        result = run_attention_bench(args.preset, args.repeats, args.warmup, smoke=args.smoke, encoder=not args.smoke,
+                                     device=args.device)
+    elif args.what == "ddp":
+        from smart.bench.ddp import run_ddp_bench
+
+        try:
+            result = run_ddp_bench(args.methods[0], args.preset, tuple(args.worlds), args.steps, args.warmup,
+                                   args.rounds, threads=args.threads)
+        except ValueError as exc:
+            print(f"smart bench ddp: error: {exc}", file=sys.stderr)
+            return 2
+    else:
+        from smart.bench.loader import run_loader_bench
+
+        result = {"runs": [run_loader_bench(args.preset, num_workers=w) for w in args.workers]}
+    result.setdefault("load_avg", list(os.getloadavg()))
+    result.setdefault("threads", torch.get_num_threads())
+    result["command"] = command_line(args)
+    result["date"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    text = json.dumps(result, indent=2, default=str)
+    if args.out:
+        from smart.atomic import write_text
+
+        write_text(args.out, text + "\n")
+    print(text)
+    return 0
