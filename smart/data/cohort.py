@@ -8,6 +8,7 @@ folder. Network input follows the shared intensity convention (``smart.data.inte
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Sequence
 
@@ -34,7 +35,9 @@ def read_cohort(csv_path: str | os.PathLike) -> pd.DataFrame:
         raise ValueError(f"{path}: missing column(s) {missing}; required {list(REQUIRED_COLUMNS)}, found {list(frame.columns)}")
     if frame.empty:
         raise ValueError(f"{path}: cohort has no rows")
-    for column in ("sample_id", "patient_id", "image"):
+    frame = _drop_unlabelled(frame, path)
+    _require_images(frame, path)
+    for column in ("sample_id", "patient_id"):
         empty = frame.index[frame[column].astype(str).str.strip() == ""]
         if len(empty):
             raise ValueError(f"{path}: line {empty[0] + 2}: empty {column}")
@@ -45,18 +48,45 @@ def read_cohort(csv_path: str | os.PathLike) -> pd.DataFrame:
     labels = pd.to_numeric(frame["label"].astype(str).str.strip(), errors="coerce")
     bad = frame.index[~labels.isin([0, 1])]
     if len(bad):
-        raise ValueError(f"{path}: line {bad[0] + 2}: label {frame['label'].iloc[bad[0]]!r} is not 0 or 1")
+        raise ValueError(f"{path}: line {bad[0] + 2}: label {frame['label'].loc[bad[0]]!r} is not 0 or 1")
     frame["label"] = labels.astype(int)
 
     images = []
-    for i, value in enumerate(frame["image"]):
+    for row, value in zip(frame.index, frame["image"]):
         image = Path(value)
         image = image if image.is_absolute() else (path.parent / image)
         if not image.exists():
-            raise FileNotFoundError(f"{path}: line {i + 2} (sample_id {frame['sample_id'].iloc[i]!r}): image not found: {image}")
+            raise FileNotFoundError(f"{path}: line {row + 2} (sample_id {frame['sample_id'].loc[row]!r}): image not found: {image}")
         images.append(str(image.resolve()))
     frame["image"] = images
-    return frame
+    return frame.reset_index(drop=True)
+
+
+def _drop_unlabelled(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
+    """Rows with an empty ``label`` are excluded nodules (``smart lidc-nodules --ambiguous exclude``, or no
+    malignancy rating): they are dropped with a note on stderr rather than failing the whole cohort."""
+    empty = frame["label"].astype(str).str.strip() == ""
+    if not empty.any():
+        return frame
+    if empty.all():
+        raise ValueError(f"{path}: all {len(frame)} rows have an empty label; nothing to train or evaluate on")
+    print(f"note: {path}: dropped {int(empty.sum())} of {len(frame)} row(s) with an empty label "
+          f"(excluded samples, e.g. `smart lidc-nodules --ambiguous exclude`)", file=sys.stderr)
+    return frame[~empty]  # original index kept: error messages report CSV line = index + 2
+
+
+def _require_images(frame: pd.DataFrame, path: Path) -> None:
+    """An empty ``image`` means the crop was never cut (LIDC nodule table without DICOM): fail with the remedy."""
+    empty = frame.index[frame["image"].astype(str).str.strip() == ""]
+    if len(empty) == 0:
+        return
+    first = frame["sample_id"].loc[empty[0]]
+    raise ValueError(
+        f"{path}: {len(empty)} of {len(frame)} row(s) have no image (first: sample_id {first!r}). Crops are cut "
+        f"from the CT images: for LIDC the DICOM must be present — rerun `smart lidc-nodules` with --dicom-root "
+        f"PATH (or set [dicom] path in ~/.pylidcrc) and --crops-dir; for other cohorts fill the image column "
+        f"(e.g. `smart cohort-crops`)."
+    )
 
 
 def center_pad_crop(volume: np.ndarray, size: Sequence[int], fill: float = 0.0) -> np.ndarray:
@@ -73,15 +103,13 @@ def center_pad_crop(volume: np.ndarray, size: Sequence[int], fill: float = 0.0) 
 
 
 def load_crop(image_path: str | os.PathLike, crop_size: Sequence[int]) -> np.ndarray:
-    """HU crop -> float32 (D, H, W) in [0, 1], centre padded (with air) / cropped to ``crop_size``."""
-    import SimpleITK as sitk
+    """HU crop -> float32 (D, H, W) = (z, y, x) in [0, 1], centre padded (with air) / cropped to ``crop_size``."""
+    from smart.data.io import ImageReadError, read_array_zyx
 
     try:
-        array = sitk.GetArrayFromImage(sitk.ReadImage(str(image_path)))
-    except RuntimeError as exc:
-        raise ValueError(f"{image_path}: cannot read image ({str(exc).strip().splitlines()[-1]})") from exc
-    if array.ndim != 3:
-        raise ValueError(f"{image_path}: expected a 3D volume, got shape {array.shape}")
+        array = read_array_zyx(image_path)
+    except ImageReadError as exc:
+        raise ValueError(str(exc)) from exc
     return center_pad_crop(hu_to_unit(array), crop_size, fill=0.0)  # 0 = -1000 HU = air
 
 

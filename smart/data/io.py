@@ -21,8 +21,8 @@ import SimpleITK as sitk
 from smart.data.validation import (ImageReadError, ValidationRules, check_finite, check_geometry, check_modality,
                                    check_slice_positions)
 
-__all__ = ["ImageReadError", "IMAGE_SUFFIXES", "read_image", "case_id_from_path", "is_image_file",
-           "dicom_series_ids"]
+__all__ = ["ImageReadError", "IMAGE_SUFFIXES", "read_image", "read_array_zyx", "case_id_from_path",
+           "is_image_file", "dicom_series_ids"]
 
 # Longest first so ".nii.gz" wins over ".gz".
 IMAGE_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd", ".dcm")
@@ -83,6 +83,24 @@ def read_image(path: str | os.PathLike, *, series_uid: str | None = None, rules:
     if p.is_dir():
         return _read_dicom_series(p, series_uid, rules, require_ct)
     return _read_file(p, rules, require_ct)
+
+
+def read_array_zyx(path: str | os.PathLike) -> np.ndarray:
+    """A stored 3-D volume (crop or resampled CT, in HU) as float32 with axes ``(z, y, x)`` = ``(D, H, W)``.
+
+    This is the one array order fed to every network (docs/ARCHITECTURE.md "Axes"): SimpleITK's, which is the
+    reverse of ITK/MONAI/nibabel index order ``(x, y, z)``. Raises :class:`ImageReadError` naming the file.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise ImageReadError(p, "no such file")
+    try:
+        array = sitk.GetArrayFromImage(sitk.ReadImage(os.fspath(p), sitk.sitkFloat32))
+    except RuntimeError as err:
+        raise ImageReadError(p, f"unreadable image: {_itk_reason(err)}") from None
+    if array.ndim != 3:
+        raise ImageReadError(p, f"expected a 3-D volume, got array shape {array.shape}")
+    return array
 
 
 def _itk_reason(err: Exception) -> str:

@@ -6,9 +6,10 @@ reads case ``perm_e[p mod n]`` of epoch ``e = p // n`` (``perm_e`` a permutation
 crops/flips come from a NumPy generator seeded by ``(seed, p)``. Rank ``r`` of ``W`` takes positions
 ``k = r*B .. r*B+B-1`` of each step. Nothing depends on iterator state, so a resumed run just starts at its step.
 
-Loading is MONAI: ``LoadImaged -> EnsureChannelFirstd -> hu_to_unit -> SpatialPadd(crop)`` is cached in memory
-(``CacheDataset``) once per process; the random part is ``RandSpatialCropd`` twice and ``RandFlipd`` per axis, with
-their random state set from the position's seed.
+Loading is MONAI: ``LoadImaged -> EnsureChannelFirstd -> (x,y,z) to (z,y,x) + hu_to_unit -> SpatialPadd(crop)`` is
+cached in memory (``CacheDataset``) once per process; the random part is ``RandSpatialCropd`` twice and ``RandFlipd``
+per axis, with their random state set from the position's seed. The axis reversal makes the views' axes those of
+every other network input, ``(D, H, W) = (z, y, x)`` (docs/ARCHITECTURE.md "Axes").
 """
 
 from __future__ import annotations
@@ -63,9 +64,16 @@ def read_manifest(manifest: str | Path) -> list[str]:
     return paths
 
 
-def _to_unit(x: Any) -> torch.Tensor:
-    # a module-level function (not a lambda) so the transform pickles for spawned DataLoader workers
-    return hu_to_unit(torch.as_tensor(x))
+def _zyx_unit(x: Any) -> torch.Tensor:
+    """MONAI-loaded ``(1, x, y, z)`` HU -> ``(1, D, H, W)`` = ``(1, z, y, x)`` in [0, 1] (docs/ARCHITECTURE.md "Axes").
+
+    MONAI's readers index like ITK/nibabel, ``(x, y, z)``; reversing the spatial axes gives exactly the SimpleITK
+    array that cohort crops, OrganMNIST and zero-shot feed the network. MONAI (nibabel) is kept as the reader because,
+    unlike ITK's NIfTI reader, it does not turn NaN voxels into 0, so a corrupt volume still surfaces as a
+    non-finite loss. A module-level function (not a lambda) so the transform pickles for spawned DataLoader workers.
+    """
+    x = x.as_tensor() if hasattr(x, "as_tensor") else torch.as_tensor(x)
+    return hu_to_unit(x.permute(0, 3, 2, 1).contiguous())
 
 
 def _deterministic_transform(crop_size: Sequence[int]):
@@ -73,9 +81,11 @@ def _deterministic_transform(crop_size: Sequence[int]):
 
     # Pad with 0 *after* hu_to_unit so padding reads as air (0 = -1000 HU), like the rest of the pipeline.
     return Compose([
-        LoadImaged(keys="image", image_only=True),
+        # nibabel pinned: manifests hold resampled NIfTI (ARCHITECTURE "Data contracts"), its (x, y, z) order is the
+        # one _zyx_unit reverses, and MONAI does not probe (and warn about) its GPU DICOM reader.
+        LoadImaged(keys="image", image_only=True, reader="NibabelReader"),
         EnsureChannelFirstd(keys="image"),
-        Lambdad(keys="image", func=_to_unit),
+        Lambdad(keys="image", func=_zyx_unit),
         SpatialPadd(keys="image", spatial_size=list(crop_size), value=0.0),
     ])
 

@@ -40,7 +40,7 @@ def _edit(cohort_dir, changes):
     return cohort_dir / "cohort.csv"
 
 
-@pytest.mark.parametrize("value", ["2", "x", "", "0.5", "-1"])
+@pytest.mark.parametrize("value", ["2", "x", "0.5", "-1"])
 def test_bad_label_names_file_and_line(cohort_dir, value):
     path = _edit(cohort_dir, {(1, "label"): value})
     with pytest.raises(ValueError, match=r"cohort\.csv: line 3: label"):
@@ -50,6 +50,32 @@ def test_bad_label_names_file_and_line(cohort_dir, value):
 def test_missing_image_names_row(cohort_dir):
     path = _edit(cohort_dir, {(2, "image"): "crops/nope.nii.gz"})
     with pytest.raises(FileNotFoundError, match=r"line 4 \(sample_id 's2'\).*nope\.nii\.gz"):
+        read_cohort(path)
+
+
+def test_empty_images_fail_with_count_and_lidc_remedy(cohort_dir):
+    path = _edit(cohort_dir, {(0, "image"): "", (2, "image"): ""})
+    with pytest.raises(ValueError) as info:
+        read_cohort(path)
+    message = str(info.value)
+    assert str(path) in message and "2 of 3 row(s) have no image" in message and "'s0'" in message
+    assert "--dicom-root" in message and ".pylidcrc" in message
+
+
+def test_empty_labels_are_dropped_with_a_note(cohort_dir, capsys):
+    path = _edit(cohort_dir, {(0, "label"): "", (0, "image"): ""})  # an excluded LIDC nodule: no label, no crop
+    frame = read_cohort(path)
+    assert list(frame.sample_id) == ["s1", "s2"] and frame.label.tolist() == [1, 0]
+    assert list(frame.index) == [0, 1]
+    assert "dropped 1 of 3 row(s) with an empty label" in capsys.readouterr().err
+    # line numbers in later errors still count the dropped row (CSV line = original row + 2)
+    with pytest.raises(ValueError, match=r"line 4: label"):
+        read_cohort(_edit(cohort_dir, {(2, "label"): "7"}))
+
+
+def test_all_labels_empty_is_an_error(cohort_dir):
+    path = _edit(cohort_dir, {(i, "label"): "" for i in range(3)})
+    with pytest.raises(ValueError, match=r"all 3 rows have an empty label"):
         read_cohort(path)
 
 

@@ -14,17 +14,15 @@ and carry no morphology.
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from smart import atomic
 from smart.data.synthetic.context import add_noise, lung_context, to_int16
+from smart.data.synthetic.crop_cohort import write_crop_cohort
 from smart.data.synthetic.fields import item_rng, unit_vectors
 from smart.data.synthetic.lesion import Lesion, render_lesion
-from smart.data.synthetic.nifti import write_volume
 from smart.data.synthetic.pylidc_stats import load_lidc_stats
 
 MIN_DIAMETER_MM = 3.0  # LIDC's lower bound for a "nodule >= 3 mm" annotation
@@ -150,18 +148,10 @@ def render_nodule(record: NoduleRecord, lesion: Lesion, seed: int, crop_size: in
 def write_nodule_cohort(out_dir: str | os.PathLike, seed: int = 0, count: int = 120, crop_size: int = 64,
                         spacing_mm: float = 1.0) -> pd.DataFrame:
     """Write ``out_dir/crops/<sample_id>.nii.gz`` (+ ``.json`` sidecars) and ``out_dir/cohort.csv``."""
-    out_dir = Path(out_dir)
-    rows = []
-    for record, lesion in sample_records(seed, count):
-        image = Path("crops") / f"{record.sample_id}.nii.gz"
-        volume = render_nodule(record, lesion, seed, crop_size, spacing_mm)
-        meta = {**asdict(record), "generator": "smart.data.synthetic.nodules", "seed": seed, "spacing_mm": spacing_mm}
-        origin = (-(crop_size - 1) * spacing_mm / 2,) * 3
-        write_volume(out_dir / image, volume, (spacing_mm,) * 3, origin, metadata=meta)
-        rows.append({"sample_id": record.sample_id, "patient_id": record.patient_id, "image": image.as_posix(),
-                     "label": record.label, "malignancy": record.malignancy, "diameter_mm": record.diameter_mm,
-                     "texture": record.texture, "calcified": int(record.calcified), "n_spicules": record.n_spicules,
-                     "juxtapleural": int(record.juxtapleural)})
-    frame = pd.DataFrame(rows)
-    atomic.write_csv(out_dir / "cohort.csv", frame)
-    return frame
+    items = ((record, render_nodule(record, lesion, seed, crop_size, spacing_mm),
+              {"malignancy": record.malignancy, "diameter_mm": record.diameter_mm, "texture": record.texture,
+               "calcified": int(record.calcified), "n_spicules": record.n_spicules,
+               "juxtapleural": int(record.juxtapleural)})
+             for record, lesion in sample_records(seed, count))
+    return write_crop_cohort(out_dir, items, generator="smart.data.synthetic.nodules", seed=seed,
+                             crop_size=crop_size, spacing_mm=spacing_mm)

@@ -148,7 +148,7 @@ def derive_lidc_stats(sqlite_path: str | Path | None = None) -> dict:
 @lru_cache(maxsize=1)
 def load_lidc_stats() -> dict:
     """The stored statistics (see module docstring for how they were derived)."""
-    with open(STATS_PATH) as fh:
+    with open(STATS_PATH, encoding="utf-8") as fh:
         return json.load(fh)
 
 

@@ -9,17 +9,15 @@ Crops default to 64^3 at 2 mm (the pretraining spacing), which holds tumours up 
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from smart import atomic
 from smart.data.synthetic.context import add_noise, lung_context, to_int16
+from smart.data.synthetic.crop_cohort import write_crop_cohort
 from smart.data.synthetic.fields import item_rng, unit_vectors
 from smart.data.synthetic.lesion import Lesion, render_lesion
-from smart.data.synthetic.nifti import write_volume
 
 DCB_FRACTION = 82 / 200
 
@@ -87,16 +85,8 @@ def render_tumour(record: TumourRecord, lesion: Lesion, seed: int, crop_size: in
 def write_response_cohort(out_dir: str | os.PathLike, seed: int = 0, count: int = 60, crop_size: int = 64,
                           spacing_mm: float = 2.0) -> pd.DataFrame:
     """Write ``out_dir/crops/<sample_id>.nii.gz`` (+ JSON sidecars) and ``out_dir/cohort.csv``."""
-    out_dir = Path(out_dir)
-    rows = []
-    for record, lesion in sample_records(seed, count):
-        image = Path("crops") / f"{record.sample_id}.nii.gz"
-        meta = {**asdict(record), "generator": "smart.data.synthetic.response", "seed": seed, "spacing_mm": spacing_mm}
-        origin = (-(crop_size - 1) * spacing_mm / 2,) * 3
-        write_volume(out_dir / image, render_tumour(record, lesion, seed, crop_size, spacing_mm), (spacing_mm,) * 3,
-                     origin, metadata=meta)
-        rows.append({"sample_id": record.sample_id, "patient_id": record.patient_id, "image": image.as_posix(),
-                     "label": record.label, "diameter_mm": record.diameter_mm, "necrosis": record.necrosis})
-    frame = pd.DataFrame(rows)
-    atomic.write_csv(out_dir / "cohort.csv", frame)
-    return frame
+    items = ((record, render_tumour(record, lesion, seed, crop_size, spacing_mm),
+              {"diameter_mm": record.diameter_mm, "necrosis": record.necrosis})
+             for record, lesion in sample_records(seed, count))
+    return write_crop_cohort(out_dir, items, generator="smart.data.synthetic.response", seed=seed,
+                             crop_size=crop_size, spacing_mm=spacing_mm)
