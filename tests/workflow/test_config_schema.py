@@ -1,0 +1,115 @@
+"""config/schema.yaml rejects typos and wrong types before any job runs, naming the key; defaults fill gaps."""
+
+from __future__ import annotations
+
+import copy
+
+import jsonschema
+import pytest
+
+from workflow_workspace import REPO, load_yaml, make_workspace, run_snakemake
+
+SCHEMA = load_yaml(REPO / "config/schema.yaml")
+DEMO = load_yaml(REPO / "config/config.yaml")
+
+
+def validation_error(cfg) -> str | None:
+    try:
+        jsonschema.validate(cfg, SCHEMA)
+    except jsonschema.ValidationError as err:
+        return str(err)
+    return None
+
+
+def test_schema_is_valid_and_accepts_both_shipped_configs():
+    jsonschema.Draft202012Validator.check_schema(SCHEMA)
+    assert validation_error(DEMO) is None
+    assert validation_error(load_yaml(REPO / "config/paper.yaml")) is None
+
+
+def _walk(schema, path="schema"):
+    """Every object schema below `schema`, with where it sits."""
+    if isinstance(schema, dict):
+        if schema.get("type") == "object" and "properties" in schema:
+            yield path, schema
+        for key, value in schema.items():
+            yield from _walk(value, f"{path}.{key}")
+
+
+def test_every_object_rejects_unknown_keys_and_every_key_is_documented():
+    objects = list(_walk(SCHEMA))
+    assert len(objects) > 10
+    for path, obj in objects:
+        assert obj.get("additionalProperties") is False, path
+        for key, prop in obj["properties"].items():
+            ref = SCHEMA["definitions"].get(str(prop.get("$ref", "")).rsplit("/", 1)[-1], {})
+            assert "description" in prop or "description" in ref, f"{path}.{key} has no description"
+            # variant entries are the user's own data (method is required; label/heads derive from the name/sa)
+            if ".variants." not in path and key not in obj.get("required", ()):
+                assert "default" in prop or "default" in ref, f"{path}.{key} has no default"
+
+
+@pytest.mark.parametrize("where, typo", [
+    ((), "pretrian"),
+    (("pretrain",), "max_step"),
+    (("finetune",), "fraction"),
+    (("variants", "smart"), "tabels"),
+    (("data", "lidc"), "dicomroot"),
+])
+def test_typo_key_is_rejected_by_name(where, typo):
+    cfg = copy.deepcopy(DEMO)
+    node = cfg
+    for key in where:
+        node = node[key]
+    node[typo] = 1
+    err = validation_error(cfg)
+    assert err is not None and repr(typo) in err
+
+
+@pytest.mark.parametrize("key, value, needle", [
+    (("splits", "folds"), "three", "'three' is not of type 'integer'"),
+    (("finetune", "fractions", "lidc"), [0.5, 1.5], "1.5 is greater than the maximum of 1"),
+    (("variants", "smart", "method"), "dino", "'dino' is not one of"),
+    (("pretrain", "resources", "gpu"), -1, "-1 is less than the minimum of 0"),
+])
+def test_wrong_type_or_value_is_rejected(key, value, needle):
+    cfg = copy.deepcopy(DEMO)
+    node = cfg
+    for k in key[:-1]:
+        node = node[k]
+    node[key[-1]] = value
+    err = validation_error(cfg)
+    assert err is not None and needle in err
+
+
+def test_snakemake_fails_before_any_job_naming_the_typo(tmp_path):
+    cfg = copy.deepcopy(DEMO)
+    cfg["pretrain"]["max_step"] = 3
+    wf = make_workspace(tmp_path / "wf", cfg)
+    proc = run_snakemake(wf, "-n", "preprocess", timeout=120)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert "'max_step' was unexpected" in out
+    assert "Job stats" not in out
+    assert not (wf / "results").exists()
+
+
+def test_snakemake_cross_checks_ablation_members(tmp_path):
+    cfg = copy.deepcopy(DEMO)
+    cfg["ablations"]["broken"] = ["smart", "smrt"]
+    proc = run_snakemake(make_workspace(tmp_path / "wf", cfg), "-n", "preprocess", timeout=120)
+    assert proc.returncode != 0
+    assert "ablations.broken: unknown variant(s) ['smrt']" in proc.stdout + proc.stderr
+
+
+def test_missing_sections_take_schema_defaults(tmp_path):
+    cfg = {"variants": {"smart": {"method": "smart"}}}
+    proc = run_snakemake(make_workspace(tmp_path / "wf", cfg), "-n", "-p", "finetune_all", timeout=120)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    out = proc.stdout
+    # defaults: tasks lidc+response, fraction 1.0, 3 folds, head cls, probe on, preset tiny
+    for task in ("lidc", "response"):
+        for k in range(3):
+            assert f"results/finetune/{task}/smart__cls/1.0/fold_{k}/metrics.json" in out
+            assert f"results/probe/{task}/smart/1.0/fold_{k}/metrics.json" in out
+    assert "--preset tiny" in out

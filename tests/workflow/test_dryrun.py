@@ -1,0 +1,151 @@
+"""`snakemake -n` plans every named target with both shipped configs, with the job counts the configs imply."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from workflow_workspace import REPO, TARGETS, load_yaml, run_snakemake
+
+
+def job_counts(output: str) -> dict[str, int]:
+    """Rule -> job count from the "Job stats" table of a dry run."""
+    table = output.split("Job stats:", 1)[1]
+    counts = {}
+    for line in table.splitlines()[3:]:
+        m = re.fullmatch(r"(\S+)\s+(\d+)", line.strip())
+        if not m:
+            break
+        counts[m.group(1)] = int(m.group(2))
+    return counts
+
+
+def dry_run(workdir: Path, *targets: str, configfiles: tuple[str, ...] = ()) -> dict[str, int]:
+    # targets first: --configfile takes every following word as a file
+    args = [*targets, *(["--configfile", *configfiles] if configfiles else [])]
+    proc = run_snakemake(workdir, "-n", *args, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return job_counts(proc.stdout)
+
+
+# The demo config: variants smart, smit, smart_no_nt (pretrained) + scratch; SA in smart and smart_no_nt;
+# lidc fractions [0.5, 1.0], response [1.0]; probe fraction [1.0]; 3 folds; one head per variant.
+N_VARIANTS, N_PRETRAINED, N_SA, FOLDS = 4, 3, 2, 3
+DEMO_EXPECTED = {
+    "preprocess": {"synth_ct": 1, "synth_nodules": 1, "synth_response": 1, "resample": 1, "splits": 2,
+                   "lidc_nodules": 1, "total": 8},
+    "pretrain_all": {"pretrain": N_PRETRAINED, "resample": 1, "total": N_PRETRAINED + 3},
+    "finetune_all": {"finetune": N_VARIANTS * (2 + 1) * FOLDS, "linear_probe": 2 * N_VARIANTS * FOLDS,
+                     "pretrain": N_PRETRAINED, "splits": 2},
+    "cluster_all": {"embed": N_PRETRAINED, "umap": N_PRETRAINED, "synth_organs": 1},
+    "zeroshot_all": {"zeroshot": N_SA + 1, "attention_maps": N_SA, "pretrain": N_SA, "synth_raters": 1},
+    "tables": {"tables": 1, "variants_json": 1, "finetune": 36, "zeroshot": 3, "umap": 3},
+    "all": {"tables": 1, "lidc_nodules": 1, "pretrain": N_PRETRAINED},
+    "ablation_no_nt": {"pretrain": 2, "finetune": 2 * 3 * FOLDS, "linear_probe": 2 * 2 * FOLDS, "zeroshot": 2,
+                       "umap": 2, "attention_maps": 2, "total": 49},
+}
+
+
+@pytest.mark.parametrize("target", sorted(DEMO_EXPECTED))
+def test_demo_targets_plan(demo_workspace, target):
+    counts = dry_run(demo_workspace, target)
+    for rule, n in DEMO_EXPECTED[target].items():
+        assert counts.get(rule) == n, (target, rule, counts)
+
+
+def test_every_named_target_is_tested():
+    assert set(TARGETS) | {f"ablation_{a}" for a in load_yaml(REPO / "config/config.yaml")["ablations"]} == set(
+        DEMO_EXPECTED)
+
+
+def paper_overlay(tmp_path: Path) -> Path:
+    """Stand-in files for paper.yaml's REPLACE_ME data paths, so the plan can be checked without the data."""
+    real = tmp_path / "data"
+    for d in ("lung", "other", "LIDC-IDRI"):
+        (real / d).mkdir(parents=True)
+    for f in ("cohort.csv", "organmnist3d_64.npz", "raters.csv"):
+        (real / f).write_text("")
+    overlay = {"data": {"ct": {"source": "paths", "paths": [str(real / "lung"), str(real / "other")]},
+                        "lidc": {"source": "pylidc", "dicom_root": str(real / "LIDC-IDRI")},
+                        "response": {"source": "csv", "cohort": str(real / "cohort.csv")},
+                        "organmnist": {"source": "npz", "npz": str(real / "organmnist3d_64.npz")},
+                        "raters": {"source": "csv", "csv": str(real / "raters.csv")}}}
+    path = tmp_path / "overlay.yaml"
+    path.write_text(yaml.safe_dump(overlay))
+    return path
+
+
+def paper_expected() -> dict[str, int]:
+    cfg = load_yaml(REPO / "config/paper.yaml")
+    variants = cfg["variants"]
+    pretrained = [v for v, s in variants.items() if s["method"] != "scratch"]
+    heads = sum(len(s.get("heads", ["x"])) for s in variants.values())
+    folds = cfg["splits"]["folds"]
+    ft = sum(len(cfg["finetune"]["fractions"][t]) for t in cfg["finetune"]["tasks"]) * heads * folds
+    probe = len(cfg["finetune"]["tasks"]) * len(variants) * len(cfg["probe"]["fractions"]) * folds
+    return {"pretrain": len(pretrained), "finetune": ft, "linear_probe": probe, "embed": len(pretrained),
+            "lidc_cohort": 1, "resample": 1, "tables": 1}
+
+
+def test_paper_all_plans(demo_workspace, tmp_path):
+    counts = dry_run(demo_workspace, configfiles=("config/paper.yaml", str(paper_overlay(tmp_path))))
+    assert paper_expected() == {k: counts.get(k) for k in paper_expected()}
+    # the paper has 22 pretrained variants: 5 methods + 17 ablation/sweep/generalisation variants
+    assert counts["pretrain"] == 22
+
+
+@pytest.mark.slow
+def test_paper_ablation_targets_plan_together(demo_workspace, tmp_path):
+    ablations = load_yaml(REPO / "config/paper.yaml")["ablations"]
+    assert {"no_nt", "no_sa", "losses", "sa_stage", "pdr"} <= set(ablations)
+    counts = dry_run(demo_workspace, *[f"ablation_{a}" for a in ablations],
+                     configfiles=("config/paper.yaml", str(paper_overlay(tmp_path))))
+    members = {v for vs in ablations.values() for v in vs}
+    assert counts["pretrain"] == len(members)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("target", [*TARGETS, "ablation_no_nt", "ablation_losses", "ablation_pdr"])
+def test_paper_each_target_plans(demo_workspace, tmp_path, target):
+    counts = dry_run(demo_workspace, target, configfiles=("config/paper.yaml", str(paper_overlay(tmp_path))))
+    assert counts["total"] >= 2
+
+
+def test_paper_without_data_refuses_to_plan(demo_workspace):
+    proc = run_snakemake(demo_workspace, "-n", "preprocess", "--configfile", "config/paper.yaml", timeout=300)
+    assert proc.returncode != 0
+    assert "REPLACE_ME" in proc.stdout + proc.stderr
+
+
+def test_shell_commands_follow_the_cli_contract(demo_workspace, tmp_path):
+    targets = ["results/pretrain/smart_no_nt/encoder.pt", "results/finetune/lidc/scratch__cls/0.5/fold_2/metrics.json",
+               "results/probe/response/smit/1.0/fold_1/metrics.json", "results/zeroshot/random/summary.json"]
+    proc = run_snakemake(demo_workspace, "-n", "-p", *targets, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = proc.stdout
+    pretrain = next(line for line in out.splitlines()
+                    if "-m smart pretrain" in line and "--out results/pretrain/smart_no_nt " in line)
+    assert "--method smart --preset tiny --max-steps 6 --set noisy_teacher.drop_ratio=0.0" in pretrain
+    assert "--manifest results/preprocess/manifest.csv --out results/pretrain/smart_no_nt --resume" in pretrain
+    assert "if [ 0 -gt 0 ]" in pretrain  # CPU: plain python
+    finetune = next(line for line in out.splitlines() if "-m smart finetune" in line)
+    assert "--encoder none --cohort results/synthetic/nodules/cohort.csv" in finetune
+    assert "--splits results/preprocess/lidc/splits.json --fold 2" in finetune
+    assert "--head cls --fraction 0.5" in finetune
+    assert "--set scratch_method=smart --set scratch_preset=tiny --set epochs=1" in finetune
+    probe = next(line for line in out.splitlines() if "-m smart linear-probe" in line)
+    assert "--encoder results/pretrain/smit/encoder.pt --cohort results/synthetic/response/cohort.csv" in probe
+    assert "python -m smart zeroshot --encoder random --raters results/synthetic/raters/raters.csv" in out
+
+    paper = run_snakemake(demo_workspace, "-n", "-p", "results/pretrain/smart_sa2/encoder.pt",
+                          "results/finetune/response/smart__random_sa/0.25/fold_0/metrics.json",
+                          "--configfile", "config/paper.yaml", str(paper_overlay(tmp_path)), timeout=300)
+    assert paper.returncode == 0, paper.stderr[-2000:]
+    assert "if [ 4 -gt 0 ]; then launch='torchrun --standalone --nproc_per_node 4'" in paper.stdout
+    assert "--method smart --preset paper --set model.sa_stage=2" in paper.stdout
+    assert "--head random_sa --fraction 0.25 --set batch_size=40 --set lr=0.0002" in paper.stdout
+    assert "--set epochs=2000" in paper.stdout
+    assert "gpu=4" in paper.stdout and "gpu_model=a100" in paper.stdout

@@ -1,0 +1,88 @@
+"""The workflow through `--profile slurm` on a real single-node SLURM (marker `slurm`; minutes, so also `slow`).
+
+Run: python -m pytest tests/workflow -m slurm -q   (root + apt-get, or an installed slurm-wlm + munge)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+
+import pytest
+
+from slurm_cluster import SlurmUnavailable, start_cluster
+from workflow_workspace import make_workspace, run_snakemake, snakemake_env, tiny_config
+
+pytestmark = [pytest.mark.slurm, pytest.mark.slow]
+
+TARGETS = ("results/preprocess/lidc/splits.json", "results/tables/variants.json")
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster(tmp_path_factory):
+    try:
+        cluster = start_cluster(tmp_path_factory.mktemp("slurm"))
+    except SlurmUnavailable as err:
+        pytest.skip(f"no SLURM test cluster: {err}")
+    print(f"\nSLURM test cluster up in {cluster.setup_seconds:.1f} s: {cluster.setup_log}", file=sys.stderr)
+    yield cluster
+    cluster.stop()
+
+
+def slurm_run(wf, cluster, *targets, timeout=900):
+    """`snakemake --profile slurm` with only the site settings overridden for the test cluster."""
+    env = snakemake_env()
+    env["SLURM_CONF"] = str(cluster.conf)
+    p = cluster.partition
+    args = ["--profile", "slurm", "--default-resources", f"slurm_partition={p}",
+            "--set-resources", f"pretrain:slurm_partition={p}", f"finetune:slurm_partition={p}",
+            "--slurm-no-account", "--slurm-init-seconds-before-status-checks", "1", "--retries", "0",
+            "--jobs", "4", *targets]
+    return run_snakemake(wf, *args, timeout=timeout, env=env)
+
+
+def submitted_jobs(output: str) -> dict[str, int]:
+    """rule -> SLURM job id from Snakemake's "submitted with SLURM jobid N (log: .../rule_R/N.log)" lines."""
+    found = re.findall(r"submitted with SLURM jobid (\d+) \(log: \S*/rule_(\w+)/(?:\S+/)?\d+\.log\)", output)
+    return {rule: int(job) for job, rule in found}
+
+
+def test_profile_is_found_from_the_repository_root(demo_workspace):
+    proc = run_snakemake(demo_workspace, "--profile", "slurm", "-n", "preprocess", "--slurm-no-account",
+                         timeout=300)
+    # the profile's executor is active (a dry run submits nothing, but loads the plugin and its settings)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+def test_small_target_runs_through_sbatch(tmp_path, slurm_cluster):
+    wf = make_workspace(tmp_path / "wf", tiny_config())
+    proc = slurm_run(wf, slurm_cluster, *TARGETS)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-4000:]
+    jobs = submitted_jobs(out)
+    assert set(jobs) == {"synth_nodules", "splits", "variants_json"}, jobs
+    assert len(set(jobs.values())) == 3
+    for rule, job in jobs.items():
+        # SLURM's own log of the job (kept for failed jobs; successful ones may be cleaned up by the plugin)
+        for slurm_log in (wf / ".snakemake/slurm_logs" / f"rule_{rule}").rglob(f"{job}.log"):
+            assert f"rule {rule}:" in slurm_log.read_text()
+    splits = json.loads((wf / "results/preprocess/lidc/splits.json").read_text())
+    assert splits["n_folds"] == 2
+    assert set(json.loads((wf / "results/tables/variants.json").read_text())) == {"smart", "scratch"}
+    assert "SLURM-job" not in out  # no failure messages
+
+
+def test_failing_rule_is_reported_and_does_not_hang(tmp_path, slurm_cluster):
+    wf = make_workspace(tmp_path / "wf", tiny_config(**{"splits.folds": 40}))
+    proc = slurm_run(wf, slurm_cluster, "results/preprocess/lidc/splits.json", timeout=600)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    jobs = submitted_jobs(out)
+    assert "splits" in jobs and "synth_nodules" in jobs
+    assert f"SLURM-job '{jobs['splits']}' failed" in out
+    assert "Error in rule splits" in out
+    assert not (wf / "results/preprocess/lidc/splits.json").exists()
+    assert "cannot make 40 folds" in (wf / "results/logs/splits/lidc.log").read_text()
+    assert list((wf / ".snakemake/slurm_logs/rule_splits").rglob(f"{jobs['splits']}.log"))
