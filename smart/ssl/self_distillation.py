@@ -43,6 +43,20 @@ _PURPOSE_DROP = 11
 _PURPOSE_MASK = 12
 
 
+def teacher_collapse_stats(probs: Tensor) -> tuple[Tensor, Tensor]:
+    """Collapse diagnostics of teacher distributions ``probs`` ``(..., K)`` (rows = images or tokens).
+
+    Returns ``(entropy, spread)``: the mean row entropy ``-Σ_k p_k ln p_k`` (``ln K`` = uniform collapse, 0 = one-hot)
+    and the between-row spread ``mean_k std_rows(p_k)`` (0 = every row has the same target, i.e. the teacher ignores
+    its input, which is either collapse mode). DINO avoids both by balancing centring against sharpening; at demo
+    scale the balance can fail without any code bug, so the step logs both (see docs/results_seed_study.md).
+    """
+    rows = probs.detach().float().reshape(-1, probs.shape[-1])
+    entropy = -(rows * rows.clamp_min(1e-30).log()).sum(dim=-1).mean()
+    spread = rows.std(dim=0, unbiased=False).mean() if rows.shape[0] > 1 else rows.new_zeros(())
+    return entropy, spread
+
+
 def _per_sample(draw: Callable[[torch.Generator], Tensor], seeds: list[int]) -> Tensor:
     """Concatenate one ``(1, ...)`` draw per sample, each from its own seeded CPU generator."""
     return torch.cat([draw(torch.Generator().manual_seed(s)) for s in seeds])
@@ -157,6 +171,7 @@ class SelfDistillation(nn.Module):
             voxel_mask = upsample_mask(masks, tuple(encoder.token_voxels))
             losses["amip"] = amip_loss(pred, x, voxel_mask)
         self._pending_centers = {}
+        collapse: dict[str, tuple[Tensor, Tensor]] = {}
         for name, (field, head) in _DISTILL.items():
             if self.weights[name] <= 0:
                 continue
@@ -165,6 +180,7 @@ class SelfDistillation(nn.Module):
                 t_logits = self.teacher[head](getattr(t_out, field)).float()
             probs = teacher_probs(t_logits, self.centers[name].center, t_temp)
             self._pending_centers[name] = t_logits.detach()
+            collapse[name] = teacher_collapse_stats(probs)
             if name == "ampd":
                 losses[name] = ampd_loss(s_logits, probs, masks.flatten(1), student_temp=s_temp)
             else:
@@ -177,6 +193,9 @@ class SelfDistillation(nn.Module):
         total = sum(self.weights[n] * losses[n] for n in losses)
         stats = {f"loss/{n}": val.detach() for n, val in losses.items()}
         stats["loss/total"] = total.detach()
+        for name, (entropy, spread) in collapse.items():
+            stats[f"teacher_entropy/{name}"] = entropy
+            stats[f"teacher_spread/{name}"] = spread
         stats["mask_ratio"] = masks.float().mean()
         stats["drop_ratio"] = drop.float().mean() if drop is not None else torch.zeros((), device=x.device)
         return total, stats

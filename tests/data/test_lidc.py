@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import locale
 import sqlite3
 import sys
 from pathlib import Path
@@ -252,6 +253,16 @@ def _write_series(folder: Path, scan: pd.Series, zvals: np.ndarray, center_mm: t
     x, y = _ORIGIN_XY[0] + cols * ps, _ORIGIN_XY[1] + rows * ps
     writer = sitk.ImageFileWriter()
     writer.KeepOriginalImageUIDOn()
+    # GDCM's DICOM writer switches the whole process to the "C" locale, after which Python's open() defaults to ASCII
+    # and every later UTF-8 read in this pytest process fails; put the locale back when done.
+    saved = locale.setlocale(locale.LC_ALL)
+    try:
+        _write_slices(writer, folder, scan, zvals, x, y, ps, center_mm, radius_mm)
+    finally:
+        locale.setlocale(locale.LC_ALL, saved)
+
+
+def _write_slices(writer, folder, scan, zvals, x, y, ps, center_mm, radius_mm) -> None:
     for n, z in enumerate(zvals):
         ball = (x - center_mm[0]) ** 2 + (y - center_mm[1]) ** 2 + (z - center_mm[2]) ** 2 <= radius_mm ** 2
         img = sitk.GetImageFromArray(np.where(ball, 200, -1000).astype(np.int16)[None])

@@ -120,3 +120,71 @@ def test_teacher_stays_in_eval_mode():
     model.train()
     assert model.student.training and not model.teacher.training
     assert not any(m.training for m in model.teacher.modules())
+
+
+def test_teacher_collapse_stats_formulas():
+    from smart.ssl.self_distillation import teacher_collapse_stats
+
+    k = 8
+    uniform = torch.full((5, k), 1.0 / k)
+    entropy, spread = teacher_collapse_stats(uniform)
+    assert float(entropy) == pytest.approx(math.log(k), abs=1e-6)  # uniform collapse reads exactly ln K
+    assert float(spread) == pytest.approx(0.0, abs=1e-7)
+    onehot = torch.eye(k)[[0, 3]]  # two rows, different prototypes
+    entropy, spread = teacher_collapse_stats(onehot)
+    assert float(entropy) == pytest.approx(0.0, abs=1e-6)
+    # per prototype: column values {1,0} (2 cols) or {0,0}; population std of {1,0} is 0.5 -> mean 2*0.5/8
+    assert float(spread) == pytest.approx(2 * 0.5 / k, abs=1e-6)
+    p = torch.tensor([[0.5, 0.25, 0.25, 0.0]])
+    assert float(teacher_collapse_stats(p)[0]) == pytest.approx(-(0.5 * math.log(0.5) + 0.5 * math.log(0.25)))
+
+
+def test_step_reports_teacher_entropy_per_distillation_loss():
+    cfg = _cfg("smart")
+    torch.manual_seed(0)
+    model = build_self_distillation(cfg)
+    u, v = _views()
+    _, stats = model(u, v, torch.tensor([0, 1]), step=0)
+    k = cfg["loss"]["out_dim"]
+    for name in ("ampd", "aitd", "gitd"):
+        h = float(stats[f"teacher_entropy/{name}"])
+        assert 0.0 <= h <= math.log(k) + 1e-5
+        assert float(stats[f"teacher_spread/{name}"]) >= 0.0
+    assert not any(key.endswith("/amip") for key in stats if key.startswith("teacher_"))  # AMIP has no teacher
+
+
+def test_gitd_matches_dino_semantics_with_a_nonzero_centre():
+    """Collapse diagnosis (docs/results_seed_study.md): the centre is subtracted from the *teacher* logits only, the
+    teacher is sharpened by the teacher temperature and the student by the student temperature, and the targets are
+    cross-view. Recomputed here from the heads, independently of the loss modules."""
+    cfg = _cfg("smart")
+    torch.manual_seed(0)
+    model = build_self_distillation(cfg)
+    model.eval()  # student drop path off, so the student pass below is reproducible
+    g = torch.Generator().manual_seed(3)
+    centre = 0.3 * torch.randn(1, cfg["loss"]["out_dim"], generator=g)
+    model.centers["gitd"].center.copy_(centre)
+    u, v = _views()
+    pos = torch.tensor([0, 1])
+    _, stats = model(u, v, pos, step=0)
+    x = torch.cat([u, v])
+    with torch.no_grad():
+        drop = model._patch_drop(pos, (16, 16, 16), x.device)
+        t_logits = model.teacher["pooled_head"](model.teacher["encoder"](x, patch_drop=drop).pooled)
+        s_logits = model.student["pooled_head"](model.student["encoder"](x, mask=model.last_masks).pooled)
+    t_temp, s_temp = cfg["loss"]["warmup_teacher_temp"], cfg["loss"]["student_temp"]
+
+    def ce(target, student):
+        return float(-(target * torch.log_softmax(student, dim=-1)).sum(-1).mean())
+
+    def swap(p):
+        return torch.cat([p[2:], p[:2]])
+
+    expected = ce(swap(torch.softmax((t_logits - centre) / t_temp, -1)), s_logits / s_temp)
+    assert float(stats["loss/gitd"]) == pytest.approx(expected, rel=1e-4)
+    # the plausible bugs give different numbers, so this test can tell them apart
+    for wrong in (ce(swap(torch.softmax(t_logits / t_temp, -1)), s_logits / s_temp),               # no centre
+                  ce(swap(torch.softmax((t_logits - centre) / s_temp, -1)), s_logits / t_temp),    # temps swapped
+                  ce(swap(torch.softmax((t_logits - centre) / t_temp, -1)), (s_logits - centre) / s_temp),
+                  ce(torch.softmax((t_logits - centre) / t_temp, -1), s_logits / s_temp)):          # same view
+        assert abs(wrong - expected) > 1e-3
