@@ -32,6 +32,9 @@ DEFAULTS: dict[str, Any] = {
     "seed": 0,
     "crop_size": [64, 64, 64],
     "augment": True,
+    # LIDC is ~20 % malignant (docs/evaluation.md): inverse-frequency class weights in the fine-tuning loss and the
+    # probe, so the 0.5 threshold behind AP50/AR50 is not swamped by the majority class. false = plain loss.
+    "class_balance": True,
     "selection": "best_val_auc",      # or "last"
     "num_workers": 0,
     "device": "auto",                 # auto = cuda when available

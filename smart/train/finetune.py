@@ -46,12 +46,20 @@ def predict(model: nn.Module, loader: DataLoader, device: torch.device) -> np.nd
     return torch.cat(probs).numpy() if probs else np.zeros(0)
 
 
-def train_epoch(model: nn.Module, loader: DataLoader, optimizer: torch.optim.Optimizer, device: torch.device) -> float:
+def class_weights(labels: np.ndarray, n_classes: int = 2) -> torch.Tensor:
+    """Inverse-frequency weights ``n / (k · n_c)`` (scikit-learn's "balanced"); a missing class gets weight 0."""
+    counts = np.bincount(np.asarray(labels, dtype=int), minlength=n_classes).astype(float)
+    weights = np.where(counts > 0, counts.sum() / (n_classes * np.maximum(counts, 1)), 0.0)
+    return torch.tensor(weights, dtype=torch.float32)
+
+
+def train_epoch(model: nn.Module, loader: DataLoader, optimizer: torch.optim.Optimizer, device: torch.device,
+                weight: torch.Tensor | None = None) -> float:
     model.train()
     total, n = 0.0, 0
     for x, y in loader:
         x, y = x.to(device).float(), torch.as_tensor(y, device=device).long()
-        loss = F.cross_entropy(model(x), y)
+        loss = F.cross_entropy(model(x), y, weight=weight)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"non-finite fine-tuning loss {loss.item()} (lower lr?)")
         optimizer.zero_grad(set_to_none=True)
@@ -78,6 +86,7 @@ def finetune(encoder: str, cohort: str | os.PathLike, splits: str | os.PathLike,
     train_loader = _loader(data.train, cfg, train=True, generator=generator)
     val_loader = _loader(data.val, cfg, train=False)
     val_labels = data.val["label"].astype(int).to_numpy()
+    weight = class_weights(data.train["label"].to_numpy()).to(device) if cfg["class_balance"] else None
 
     history: list[dict[str, Any]] = []
     best: tuple[float, int, dict] | None = None
@@ -87,7 +96,7 @@ def finetune(encoder: str, cohort: str | os.PathLike, splits: str | os.PathLike,
 
         epochs = tqdm(epochs, desc=f"finetune fold {fold}", disable=None)
     for epoch in epochs:
-        loss = train_epoch(model, train_loader, optimizer, device)
+        loss = train_epoch(model, train_loader, optimizer, device, weight)
         val_auc = binary_metrics(val_labels, predict(model, val_loader, device))["auc"]
         history.append({"epoch": epoch, "train_loss": loss, "val_auc": val_auc})
         if cfg["selection"] == "best_val_auc" and val_auc is not None and (best is None or val_auc > best[0]):

@@ -25,18 +25,19 @@ from smart.eval.metrics import binary_metrics
 DEFAULT_C = 1.0
 
 
-def _probe(C: float, seed: int, max_iter: int):
-    return make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=max_iter, random_state=seed))
+def _probe(C: float, seed: int, max_iter: int, balanced: bool = True):
+    return make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=max_iter, random_state=seed,
+                                                              class_weight="balanced" if balanced else None))
 
 
 def fit_probe(train_x: np.ndarray, train_y: np.ndarray, val_x: np.ndarray, val_y: np.ndarray, Cs, seed: int = 0,
-              max_iter: int = 5000) -> tuple[Any, float, list[dict]]:
+              max_iter: int = 5000, balanced: bool = True) -> tuple[Any, float, list[dict]]:
     """Fit one probe per C on train, pick C by validation AUC; returns ``(probe, C, [{C, val_auc}])``."""
     if len(np.unique(train_y)) < 2:
         raise ValueError(f"the training part holds one class only ({np.unique(train_y).tolist()}); cannot fit a probe")
     scores, fitted = [], {}
     for C in sorted(float(c) for c in Cs):
-        fitted[C] = _probe(C, seed, max_iter).fit(train_x, train_y)
+        fitted[C] = _probe(C, seed, max_iter, balanced).fit(train_x, train_y)
         auc = binary_metrics(val_y, fitted[C].predict_proba(val_x)[:, 1])["auc"]
         scores.append({"C": C, "val_auc": auc})
     valid = [s for s in scores if s["val_auc"] is not None]
@@ -44,7 +45,7 @@ def fit_probe(train_x: np.ndarray, train_y: np.ndarray, val_x: np.ndarray, val_y
         chosen = max(valid, key=lambda s: (s["val_auc"], -s["C"]))["C"]
     else:
         chosen = DEFAULT_C
-        fitted.setdefault(chosen, _probe(chosen, seed, max_iter).fit(train_x, train_y))
+        fitted.setdefault(chosen, _probe(chosen, seed, max_iter, balanced).fit(train_x, train_y))
     return fitted[chosen], chosen, scores
 
 
@@ -67,7 +68,7 @@ def linear_probe(encoder: str, cohort: str | os.PathLike, splits: str | os.PathL
     xs = {name: feats(getattr(data, name)) for name in ("train", "val", "test")}
     ys = {name: getattr(data, name)["label"].astype(int).to_numpy() for name in ("train", "val", "test")}
     probe, C, scores = fit_probe(xs["train"], ys["train"], xs["val"], ys["val"], cfg["probe_C"], seed,
-                                 int(cfg["probe_max_iter"]))
+                                 int(cfg["probe_max_iter"]), bool(cfg["class_balance"]))
     return write_metrics(out_dir, kind="linear_probe", data=data, val_probs=probe.predict_proba(xs["val"])[:, 1],
                          test_probs=probe.predict_proba(xs["test"])[:, 1], cfg=cfg, encoder=encoder,
                          encoder_meta=meta, fold=fold, fraction=fraction,

@@ -80,3 +80,11 @@ def test_mean_std_and_format():
     assert metrics.format_mean_std([0.5]) == "0.500 ± 0.000"
     assert metrics.format_mean_std([0.25, 0.35], digits=1, scale=100) == "30.0 ± 7.1"
     assert metrics.format_mean_std([]) == "—"
+
+
+def test_class_weights_are_inverse_frequency():
+    from smart.train.finetune import class_weights
+
+    w = class_weights([0, 0, 0, 1])  # n=4, k=2: 4/(2*3), 4/(2*1)
+    assert w.tolist() == pytest.approx([2 / 3, 2.0])
+    assert class_weights([0, 0]).tolist() == pytest.approx([0.5, 0.0])  # 2/(2*2); absent class 0
