@@ -116,3 +116,14 @@ def test_every_method_and_ablation_resolves(name):
     for preset in ("tiny", "paper"):
         cfg = load_config(name, preset)
         assert cfg["method"] == name
+
+
+def test_activation_checkpointing_reaches_the_encoder():
+    from smart.config import encoder_config, load_config
+    from smart.models import build_encoder
+
+    cfg = load_config("smart", "tiny", None, ["model.use_checkpoint=true"])
+    encoder = build_encoder(encoder_config(cfg))
+    assert encoder.model_config["use_checkpoint"] is True
+    assert all(block.use_checkpoint for block in encoder.layers1[0].blocks)  # MONAI's BasicLayer -> SwinTransformerBlock
+    assert load_config("smart", "paper")["model"]["vit_dim"] == 768  # Sec. IV-C ViT: 768 features, 8 heads
