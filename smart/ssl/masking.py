@@ -223,6 +223,7 @@ def attention_mask(
     ratio: float,
     hint_ratio: float = 0.1,
     mode: str = "high",
+    check_finite: bool = True,
 ) -> Tensor:
     """Attention-guided masking from the teacher's semantic attention map SATT (Eq. 1, Sec. III-B, Fig. 2c).
 
@@ -236,6 +237,8 @@ def attention_mask(
     * ``mode="low"`` (MST): the ``ceil(rN)`` lowest-attention tokens are masked; ``hint_ratio`` is not used.
 
     The map is only read (no gradient). Returns Bool ``(B, *grid)``, True = masked, on ``attention``'s device.
+    ``check_finite=False`` skips the NaN/Inf check, whose ``bool()`` is a host-device sync on a GPU; the training step
+    passes it after ``nan_to_num`` so masking stays on the device.
     """
     dims = check_grid(grid)
     ratio = check_ratio("ratio", ratio)
@@ -250,7 +253,7 @@ def attention_mask(
     scores = attention.detach().reshape(batch, -1)
     if scores.shape[1] != n:
         raise ValueError(f"attention has {scores.shape[1]} tokens per sample but grid {dims} has N={n}")
-    if not torch.isfinite(scores).all():
+    if check_finite and not torch.isfinite(scores).all():
         raise ValueError("attention contains NaN or Inf; cannot rank tokens")
     n_mask = ceil_count(ratio, n)
     if mode == "high":

@@ -32,7 +32,7 @@ from smart.ssl.losses.amip import amip_loss
 from smart.ssl.losses.ampd import ampd_loss
 from smart.ssl.losses.distill import teacher_probs
 from smart.ssl.losses.gitd import gitd_loss
-from smart.ssl.masking import make_mask, upsample_mask
+from smart.ssl.masking import attention_mask, make_mask, upsample_mask
 from smart.ssl.noisy_teacher import patch_drop_mask
 from smart.train.optim import teacher_temperature
 
@@ -128,13 +128,17 @@ class SelfDistillation(nn.Module):
 
     def _masks(self, positions: Tensor, grid: tuple[int, ...], attention: Tensor | None, device: torch.device) -> Tensor:
         mk = self.cfg["masking"]
+        ratio, hint = float(mk["ratio"]), float(mk["hint_ratio"])
+        if attention is not None:
+            # Attention masks draw no random numbers: rank the whole batch at once on the device (no host sync on GPU).
+            # A non-finite input (NaN voxels) gives a NaN map; rank it as uniform so the step runs, yields a NaN loss
+            # and is skipped by the loop, instead of crashing the whole run inside the masking.
+            att = torch.nan_to_num(attention.detach().float(), 0.0, 0.0, 0.0)
+            mode = "high" if self.strategy == "attention_high" else "low"
+            return attention_mask(att, grid, ratio, hint, mode, check_finite=False).to(device)
         seeds = self._seeds(positions, _PURPOSE_MASK)
-        # A non-finite input (NaN voxels) gives a NaN map; rank it as uniform so the step runs, yields a NaN loss and
-        # is skipped by the loop, instead of crashing the whole run inside the masking.
-        att = None if attention is None else torch.nan_to_num(attention.detach().float().cpu(), 0.0, 0.0, 0.0)
-        rows = [make_mask(self.strategy, 1, grid, float(mk["ratio"]), float(mk["hint_ratio"]),
-                          attention=None if att is None else att[i:i + 1],
-                          generator=torch.Generator().manual_seed(s)) for i, s in enumerate(seeds)]
+        rows = [make_mask(self.strategy, 1, grid, ratio, hint, generator=torch.Generator().manual_seed(s))
+                for s in seeds]
         return torch.cat(rows).to(device)
 
     # ---- one step --------------------------------------------------------------------------------------------

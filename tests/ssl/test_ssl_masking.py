@@ -239,3 +239,11 @@ def test_upsample_mask_matches_explicit_loop():
                     assert bool(up[b, z, y, x]) == bool(mask[b, z // 2, y, x // 3])
     with pytest.raises(ValueError, match="B, D, H, W"):
         masking.upsample_mask(mask[0], (2, 2, 2))
+
+
+def test_attention_mask_unchecked_path_equals_per_sample_ranking():
+    # The training step ranks the whole batch at once (no host sync); it must equal ranking each sample alone.
+    att = torch.rand(5, 64, generator=torch.Generator().manual_seed(3))
+    batched = masking.attention_mask(att, (4, 4, 4), 0.5, 0.1, "high", check_finite=False)
+    alone = torch.cat([masking.attention_mask(att[i:i + 1], (4, 4, 4), 0.5, 0.1, "high") for i in range(5)])
+    assert torch.equal(batched, alone)
