@@ -32,8 +32,10 @@ def dry_run(workdir: Path, *targets: str, configfiles: tuple[str, ...] = ()) -> 
 
 
 # The demo config: variants smart, smit, smart_no_nt (pretrained) + scratch; SA in smart and smart_no_nt;
-# lidc fractions [0.5, 1.0], response [1.0]; probe fraction [1.0]; 3 folds; one head per variant.
-N_VARIANTS, N_PRETRAINED, N_SA, FOLDS = 4, 3, 2, 3
+# lidc fractions [0.5, 1.0], response [1.0]; probe fraction [1.0]; one head per variant; FOLDS as configured.
+_DEMO = load_yaml(REPO / "config/config.yaml")
+N_VARIANTS, N_PRETRAINED, N_SA = 4, 3, 2
+FOLDS = _DEMO["finetune"]["folds"] or _DEMO["splits"]["folds"]
 DEMO_EXPECTED = {
     "preprocess": {"synth_ct": 1, "synth_nodules": 1, "synth_response": 1, "resample": 1, "splits": 2,
                    "lidc_nodules": 1, "total": 8},
@@ -42,10 +44,10 @@ DEMO_EXPECTED = {
                      "pretrain": N_PRETRAINED, "splits": 2},
     "cluster_all": {"embed": N_PRETRAINED, "umap": N_PRETRAINED, "synth_organs": 1},
     "zeroshot_all": {"zeroshot": N_SA + 1, "attention_maps": N_SA, "pretrain": N_SA, "synth_raters": 1},
-    "tables": {"tables": 1, "variants_json": 1, "finetune": 36, "zeroshot": 3, "umap": 3},
+    "tables": {"tables": 1, "variants_json": 1, "finetune": N_VARIANTS * 3 * FOLDS, "zeroshot": 3, "umap": 3},
     "all": {"tables": 1, "lidc_nodules": 1, "pretrain": N_PRETRAINED},
     "ablation_no_nt": {"pretrain": 2, "finetune": 2 * 3 * FOLDS, "linear_probe": 2 * 2 * FOLDS, "zeroshot": 2,
-                       "umap": 2, "attention_maps": 2, "total": 49},
+                       "umap": 2, "attention_maps": 2, "total": 19 + 10 * FOLDS},
 }
 
 
@@ -128,7 +130,8 @@ def test_shell_commands_follow_the_cli_contract(demo_workspace, tmp_path):
     out = proc.stdout
     pretrain = next(line for line in out.splitlines()
                     if "-m smart pretrain" in line and "--out results/pretrain/smart_no_nt " in line)
-    assert "--method smart --preset tiny --max-steps 6 --set noisy_teacher.drop_ratio=0.0" in pretrain
+    steps = _DEMO["pretrain"]["max_steps"]
+    assert f"--method smart --preset tiny --max-steps {steps} --set noisy_teacher.drop_ratio=0.0" in pretrain
     assert "--manifest results/preprocess/manifest.csv --out results/pretrain/smart_no_nt --resume" in pretrain
     assert "if [ 0 -gt 0 ]" in pretrain  # CPU: plain python
     finetune = next(line for line in out.splitlines() if "-m smart finetune" in line)
