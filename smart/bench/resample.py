@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import statistics
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Callable, Sequence
@@ -19,12 +18,12 @@ from typing import Callable, Sequence
 import numpy as np
 import SimpleITK as sitk
 
+from smart.bench.timing import PeakRSS
 from smart.data.resample import AIR_HU, resample_file, resample_image, target_size
 from smart.data.validation import ValidationRules
 
 __all__ = ["run_resample_bench", "synthetic_ct"]
 
-_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
 def synthetic_ct(size: Sequence[int], spacing: Sequence[float], seed: int = 0) -> sitk.Image:
@@ -45,36 +44,6 @@ def synthetic_ct(size: Sequence[int], spacing: Sequence[float], seed: int = 0) -
     img = sitk.GetImageFromArray(vol)
     img.SetSpacing(tuple(float(s) for s in spacing))
     return img
-
-
-def _rss_bytes() -> int:
-    with open("/proc/self/statm") as fh:
-        return int(fh.read().split()[1]) * _PAGE
-
-
-class _PeakRSS:
-    """Highest RSS seen while the block runs, minus the RSS at its start (bytes)."""
-
-    def __init__(self, interval: float = 0.002) -> None:
-        self.interval = interval
-        self.increase = 0
-
-    def __enter__(self) -> "_PeakRSS":
-        self._base = self._peak = _rss_bytes()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._watch, daemon=True)
-        self._thread.start()
-        return self
-
-    def _watch(self) -> None:
-        while not self._stop.is_set():
-            self._peak = max(self._peak, _rss_bytes())
-            time.sleep(self.interval)
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.increase = max(self._peak, _rss_bytes()) - self._base
 
 
 def run_resample_bench(size: Sequence[int] = (512, 512, 300), spacing: Sequence[float] = (0.7, 0.7, 1.25),
@@ -132,12 +101,12 @@ def run_resample_bench(size: Sequence[int] = (512, 512, 300), spacing: Sequence[
         rss: dict[str, int] = {name: 0 for name in methods}
         for _ in range(int(repeats)):
             for name, fn in methods.items():
-                with _PeakRSS() as mem:
+                with PeakRSS() as mem:
                     start = time.perf_counter()
                     result = fn()
                     times[name].append(time.perf_counter() - start)
                 del result
-                rss[name] = max(rss[name], mem.increase)
+                rss[name] = max(rss[name], mem.peak - mem.start)
         check = sitk.GetArrayFromImage(sitk.ReadImage(os.fspath(Path(tmp) / "smart.nii.gz")))
         raw = sitk.GetArrayFromImage(sitk.ReadImage(os.fspath(Path(tmp) / "raw.nii.gz")))
         # the two paths differ only in rounding vs truncation of the interpolated value: at most 1 HU apart
