@@ -26,7 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "zeroshot": ("smart.commands.zeroshot", "zero-shot tumour DSC from SA attention maps"),
     "attention-maps": ("smart.commands.attention_maps", "attention-map figures on CT slices"),
     "tables": ("smart.commands.tables", "assemble the paper's Tables I-VI from metrics files"),
-    "bench": ("smart.commands.bench", "benchmarks (pretrain step, resample, loader)"),
+    "bench": ("smart.commands.bench", "benchmarks (pretrain step vs MONAI SSL, resample, loader, attention, DDP)"),
 }
 
 
