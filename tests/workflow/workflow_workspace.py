@@ -59,7 +59,7 @@ def run_snakemake(workdir: Path, *args: str, timeout: float = 600, env: dict[str
 def tiny_config(**changes: Any) -> dict[str, Any]:
     """The demo config shrunk to the fewest samples/jobs that still exercise every rule once."""
     cfg = load_yaml(REPO / "config" / "config.yaml")
-    cfg["synthetic"]["counts"] = {"ct": 2, "nodules": 16, "response": 16, "organs": 22, "raters": 2}
+    cfg["synthetic"]["counts"] = {"ct": 2, "nodules": 40, "response": 16, "organs": 33, "raters": 2}
     cfg["variants"] = {"smart": cfg["variants"]["smart"], "scratch": cfg["variants"]["scratch"]}
     cfg["ablations"] = {"tiny": ["smart"]}
     cfg["data"]["lidc_annotations"] = False
