@@ -216,9 +216,10 @@ def write_metrics(out_dir: str | os.PathLike, *, kind: str, data: FoldData, val_
 
 
 def set_seed(seed: int) -> torch.Generator:
-    """Seed torch / numpy globally and return a generator for data order."""
-    torch.manual_seed(seed)
-    np.random.seed(seed % (2**32))
+    """Seed the global generators (:func:`smart.train.checkpoint.seed_everything`); return a generator for data order."""
+    from smart.train.checkpoint import seed_everything
+
+    seed_everything(seed)
     return torch.Generator().manual_seed(seed)
 
 

@@ -23,14 +23,12 @@ Behaviour that downstream tooling relies on:
 
 from __future__ import annotations
 
-import random
 import signal
 import time
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
@@ -38,7 +36,8 @@ from smart.data.views import StepSampler, TwoViewDataset, collate_views, derive_
 from smart.provenance import package_versions
 from smart.ssl.schedules import cosine_schedule
 from smart.train import distributed as dist_utils
-from smart.train.checkpoint import capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint
+from smart.train.checkpoint import (capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint,
+                                    seed_everything)
 from smart.train.optim import build_optimizer, set_lr, teacher_temperature
 from smart.train.run_logging import RunLogger
 
@@ -83,12 +82,6 @@ class _StopFlag:
             signal.signal(sig, handler)
 
 
-def _seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
 def _gather_rng(info: dist_utils.DistInfo) -> list[dict[str, Any]]:
     state = capture_rng_state()
     if not info.distributed:
@@ -117,7 +110,7 @@ class _Trainer:
 
         from smart.ssl.self_distillation import build_self_distillation
 
-        _seed_everything(seed)  # identical initial weights on every rank
+        seed_everything(seed)  # identical initial weights on every rank
         self.model = build_self_distillation(cfg).to(self.device)
         self.optimizer = build_optimizer(self.model.student_parameters(), cfg["optim"])
         self.params = [p for _, p in self.model.student_parameters()]
@@ -128,7 +121,7 @@ class _Trainer:
             self._load(ckpt)
         else:
             # Per-rank stream for drop path: ranks must not share dropout patterns.
-            _seed_everything(derive_seed(seed, _PURPOSE_RANK_RNG, self.info.rank))
+            seed_everything(derive_seed(seed, _PURPOSE_RANK_RNG, self.info.rank))
         self.ddp = self.model
         if self.info.distributed:
             from torch.nn.parallel import DistributedDataParallel
@@ -163,7 +156,7 @@ class _Trainer:
         if len(rngs) == self.info.world_size:
             restore_rng_state(rngs[self.info.rank])
         else:  # world size changed: still deterministic, no longer identical to an uninterrupted run
-            _seed_everything(derive_seed(int(self.cfg["train"]["seed"]), _PURPOSE_RANK_RNG, self.info.rank, self.step))
+            seed_everything(derive_seed(int(self.cfg["train"]["seed"]), _PURPOSE_RANK_RNG, self.info.rank, self.step))
         self.logger.truncate_after(self.step)
 
     # ---- loop ------------------------------------------------------------------------------------------------
