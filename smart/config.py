@@ -276,6 +276,6 @@ def load_config(method: str, preset: str | None = None, config_yaml: str | Path 
 
 
 def encoder_config(cfg: Mapping[str, Any]) -> dict[str, Any]:
-    """What ``smart.models.build_encoder`` gets: the ``model.*`` section plus ``img_size`` = ``data.crop_size`` (the
+    """What ``smart.models.factory.build_encoder`` gets: the ``model.*`` section plus ``img_size`` = ``data.crop_size`` (the
     ViT's position-embedding grid; for Swin a divisibility check), so crop/patch mismatches fail at build time."""
     return {**copy.deepcopy(dict(cfg["model"])), "img_size": list(cfg["data"]["crop_size"])}

@@ -1,4 +1,4 @@
-"""``smart embed``: frozen-encoder features of OrganMNIST3D (smart.eval.features.embed_npz)."""
+"""``smart embed``: frozen-encoder features of OrganMNIST3D (smart.downstream.features.embed_npz)."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ def add_arguments(parser) -> None:
 
 
 def main(args) -> int:
-    from smart.eval.downstream import resolve_device
-    from smart.eval.features import embed_npz
+    from smart.downstream.protocol import resolve_device
+    from smart.downstream.features import embed_npz
 
     info = embed_npz(args.encoder, args.npz, args.out, kind=args.kind, batch_size=args.batch_size,
                      splits=args.splits, device=resolve_device(args.device), size=args.size)

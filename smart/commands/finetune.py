@@ -1,10 +1,10 @@
-"""``smart finetune``: cross-validated fine-tuning of one encoder on one fold (smart.train.finetune)."""
+"""``smart finetune``: cross-validated fine-tuning of one encoder on one fold (smart.downstream.finetune)."""
 
 from __future__ import annotations
 
 
 def add_arguments(parser) -> None:
-    from smart.eval.downstream import add_downstream_arguments
+    from smart.downstream.protocol import add_downstream_arguments
     from smart.models.classifier import HEADS
 
     add_downstream_arguments(parser)
@@ -13,6 +13,6 @@ def add_arguments(parser) -> None:
 
 
 def main(args) -> int:
-    from smart.train.finetune import main_from_args
+    from smart.downstream.finetune import main_from_args
 
     return main_from_args(args)

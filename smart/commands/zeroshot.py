@@ -19,7 +19,7 @@ def add_arguments(parser) -> None:
 
 
 def main(args) -> int:
-    from smart.eval.downstream import resolve_device
+    from smart.downstream.protocol import resolve_device
     from smart.eval.zeroshot import run_zeroshot
 
     s = run_zeroshot(args.encoder, args.raters, args.out, crop=args.crop, spacing=args.spacing or None,

@@ -17,7 +17,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from smart.eval.metrics import mean_std
+from smart.downstream.metrics import mean_std
 
 # MedMNIST OrganMNIST3D label order (medmnist INFO["organmnist3d"]["label"]).
 ORGAN_NAMES = ("liver", "kidney-right", "kidney-left", "femur-right", "femur-left", "bladder", "heart", "lung-right",

@@ -20,7 +20,7 @@ from typing import Any, Callable
 import pandas as pd
 
 from smart.atomic import write_csv, write_json, write_text
-from smart.eval.metrics import format_mean_std, mean_std
+from smart.downstream.metrics import format_mean_std, mean_std
 
 TASKS = ("lidc", "response")
 HEAD_PREFERENCE = ("cls", "pooled", "random_sa")   # the paper's default fine-tuning head first

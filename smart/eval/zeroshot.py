@@ -11,7 +11,7 @@ Per case (docs/evaluation.md "Zero-shot DSC"):
 4. the segmentation = voxels **inside the body mask** whose attention is above the 90th percentile of the attention
    values inside the body mask ("thresholding the attention maps using 90 % percentile"); restricting to the body
    keeps the 10 % from being spent on the air around the patient;
-5. DSC against the consensus inside the crop (``smart.eval.metrics.dice``).
+5. DSC against the consensus inside the crop (``smart.downstream.metrics.dice``).
 
 The ``random`` baseline replaces step 3 by a uniform random map on the same mask grid (fixed seed).
 """
@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from smart.data.intensity import HU_MIN, hu_to_unit
-from smart.eval.metrics import dice
+from smart.downstream.metrics import dice
 
 BODY_HU = -500.0
 PERCENTILE = 90.0
@@ -214,7 +214,7 @@ def run_zeroshot(encoder: str, raters_csv: str | os.PathLike, out_dir: str | os.
     import pandas as pd
 
     from smart.atomic import write_csv, write_json
-    from smart.eval.metrics import mean_std
+    from smart.downstream.metrics import mean_std
     from smart.provenance import provenance
 
     raters_csv = Path(raters_csv)

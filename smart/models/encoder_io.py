@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from smart.atomic import atomic_path
-from smart.models import build_encoder, resolve_model_config
+from smart.models.factory import build_encoder, resolve_model_config
 
 FORMAT = "smart-encoder/1"
 KEYS = ("format", "arch", "model_config", "backbone", "semantic_attention", "mask_token", "method", "step")
@@ -43,7 +43,7 @@ def export_encoder(
 ) -> Path:
     """Write ``encoder`` (a :class:`SwinSMART` or :class:`ViT3D`) to ``path``; returns the path.
 
-    ``model_config`` must rebuild the same architecture with :func:`smart.models.build_encoder`; the state is checked
+    ``model_config`` must rebuild the same architecture with :func:`smart.models.factory.build_encoder`; the state is checked
     against it on load (strict). ``method`` (e.g. ``"smart"``) and ``step`` record where the weights come from.
     """
     if not hasattr(encoder, "export_state"):

@@ -66,7 +66,7 @@ class SelfDistillation(nn.Module):
     """Student (encoder + DINO heads), EMA teacher (same, no grad), AMIP reconstruction head, centres.
 
     Args:
-        encoder: the student encoder (``smart.models.build_encoder``); the teacher is a deep copy.
+        encoder: the student encoder (``smart.models.factory.build_encoder``); the teacher is a deep copy.
         cfg: the resolved pretraining config (``smart.config.load_config``); heads are ``smart.models.heads``.
     """
 
@@ -225,8 +225,8 @@ class SelfDistillation(nn.Module):
 
 
 def build_self_distillation(cfg: Mapping[str, Any]) -> SelfDistillation:
-    """Build the encoder from ``cfg`` (``smart.config.encoder_config`` -> ``smart.models.build_encoder``) and wrap it."""
+    """Build the encoder from ``cfg`` (``smart.config.encoder_config`` -> ``smart.models.factory.build_encoder``) and wrap it."""
     from smart.config import encoder_config
-    from smart.models import build_encoder
+    from smart.models.factory import build_encoder
 
     return SelfDistillation(build_encoder(encoder_config(cfg)), cfg)

@@ -81,11 +81,11 @@ STUDENT_ENCODER_PREFIX = "student.encoder."
 
 
 def export_from_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike) -> Path:
-    """Rebuild the student encoder of a training checkpoint and write it with ``smart.models.export_encoder``.
+    """Rebuild the student encoder of a training checkpoint and write it with ``smart.models.encoder_io.export_encoder``.
 
     The student (not the EMA teacher) is exported: it is what the paper fine-tunes (Sec. III-A).
     """
-    from smart.models import build_encoder
+    from smart.models.factory import build_encoder
     from smart.models.encoder_io import export_encoder
 
     state = load_checkpoint(checkpoint)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from smart.models import build_encoder
+from smart.models.factory import build_encoder
 
 # embed 12 → stage widths 12, 24, 48, 96, 192; 4 SA heads so that every sa_stage 1..4 width is divisible.
 TINY_SWIN = {

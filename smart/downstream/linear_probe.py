@@ -1,7 +1,7 @@
 """Linear probing of frozen encoder features (paper Tables II/III "Linear Probing").
 
 Features: [CLS] when the encoder has one (SMART SA [CLS], ViT [CLS]), else the stage-4 average pool
-(``smart.eval.features``), extracted without augmentation. Classifier: ``StandardScaler`` + L2 logistic regression
+(``smart.downstream.features``), extracted without augmentation. Classifier: ``StandardScaler`` + L2 logistic regression
 (lbfgs); ``C`` is chosen from ``probe_C`` by validation-fold AUC (ties -> the smaller C, i.e. stronger
 regularisation; if the validation fold has one class, C = 1), then evaluated once on the test set. ``encoder none``
 probes a randomly initialised encoder — the baseline the pretrained features must beat.
@@ -18,9 +18,9 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from smart.eval.downstream import load_any_encoder, resolve_device, select_fold, set_seed, write_metrics
-from smart.eval.features import extract_features, feature_kind
-from smart.eval.metrics import binary_metrics
+from smart.downstream.protocol import load_any_encoder, resolve_device, select_fold, set_seed, write_metrics
+from smart.downstream.features import extract_features, feature_kind
+from smart.downstream.metrics import binary_metrics
 
 DEFAULT_C = 1.0
 
@@ -76,7 +76,7 @@ def linear_probe(encoder: str, cohort: str | os.PathLike, splits: str | os.PathL
 
 
 def main_from_args(args) -> int:
-    from smart.eval.downstream import load_downstream_config
+    from smart.downstream.protocol import load_downstream_config
 
     cfg = load_downstream_config(args.config, args.set)
     record = linear_probe(args.encoder, args.cohort, args.splits, args.fold, args.out, cfg, fraction=args.fraction)

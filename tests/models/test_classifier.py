@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from smart.models import resolve_model_config
+from smart.models.factory import resolve_model_config
 from smart.models.classifier import EncoderClassifier
 
 

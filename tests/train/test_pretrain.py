@@ -18,7 +18,7 @@ import torch
 from smart import cli
 from smart.config import load_config
 from smart.data.views import TwoViewDataset, read_manifest
-from smart.models import load_encoder
+from smart.models.encoder_io import load_encoder
 from smart.train.checkpoint import load_checkpoint
 from smart.train.pretrain import NonFiniteLossError, pretrain
 from smart.train.run_logging import read_metrics

@@ -6,7 +6,7 @@ import pytest
 import torch
 from monai.networks.nets.swin_unetr import SwinTransformer
 
-from smart.models import export_encoder, load_encoder
+from smart.models.encoder_io import export_encoder, load_encoder
 
 
 @pytest.mark.parametrize("which", ["swin", "swin_no_sa", "vit"])

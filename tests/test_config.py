@@ -120,7 +120,7 @@ def test_every_method_and_ablation_resolves(name):
 
 def test_activation_checkpointing_reaches_the_encoder():
     from smart.config import encoder_config, load_config
-    from smart.models import build_encoder
+    from smart.models.factory import build_encoder
 
     cfg = load_config("smart", "tiny", None, ["model.use_checkpoint=true"])
     encoder = build_encoder(encoder_config(cfg))

@@ -5,7 +5,7 @@ import json
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from smart.eval import downstream
+from smart.downstream import protocol as downstream
 
 FAST = ["epochs=2", "batch_size=8", "crop_size=[32,32,32]", "augment=false", "feature_batch_size=8"]
 
@@ -72,7 +72,7 @@ def _check_record(rec, root, fold):
 
 
 def test_finetune_tiny(tiny_cohort, tiny_encoder, tmp_path):
-    from smart.train.finetune import finetune
+    from smart.downstream.finetune import finetune
 
     cfg = downstream.load_downstream_config(None, FAST + ["save_encoder=true"])
     rec = finetune(str(tiny_encoder), tiny_cohort / "cohort.csv", tiny_cohort / "splits.json", 2, tmp_path, cfg)
@@ -88,7 +88,7 @@ def test_finetune_tiny(tiny_cohort, tiny_encoder, tmp_path):
 
 
 def test_linear_probe_tiny_and_scratch(tiny_cohort, tiny_encoder, tmp_path):
-    from smart.train.linear_probe import linear_probe
+    from smart.downstream.linear_probe import linear_probe
 
     cfg = downstream.load_downstream_config(None, FAST)
     rec = linear_probe(str(tiny_encoder), tiny_cohort / "cohort.csv", tiny_cohort / "splits.json", 0, tmp_path / "a", cfg)

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from smart.eval import metrics
+from smart.downstream import metrics
 
 
 def _pairwise_delong(labels, scores):
@@ -83,7 +83,7 @@ def test_mean_std_and_format():
 
 
 def test_class_weights_are_inverse_frequency():
-    from smart.train.finetune import class_weights
+    from smart.downstream.finetune import class_weights
 
     w = class_weights([0, 0, 0, 1])  # n=4, k=2: 4/(2*3), 4/(2*1)
     assert w.tolist() == pytest.approx([2 / 3, 2.0])

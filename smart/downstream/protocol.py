@@ -20,7 +20,7 @@ import pandas as pd
 import torch
 
 from smart.atomic import write_json
-from smart.eval.metrics import binary_metrics
+from smart.downstream.metrics import binary_metrics
 from smart.provenance import provenance
 
 # Paper Sec. IV-C (fine-tuning: batch 40, lr 2e-4, 1,000 epochs on LIDC / 2,000 on immunotherapy); the rest are ours.
@@ -166,7 +166,7 @@ def build_scratch_encoder(cfg: Mapping[str, Any]) -> tuple[torch.nn.Module, dict
     """The random-init encoder of ``encoder none`` (fixed seed): architecture of ``scratch_method`` at
     ``scratch_preset`` plus ``scratch_model`` overrides."""
     from smart.config import load_config
-    from smart.models import build_encoder
+    from smart.models.factory import build_encoder
 
     overrides = {f"model.{k}": v for k, v in (cfg.get("scratch_model") or {}).items()}
     model_cfg = copy.deepcopy(dict(load_config(cfg["scratch_method"], cfg["scratch_preset"], None, overrides)["model"]))

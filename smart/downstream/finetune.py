@@ -1,7 +1,7 @@
 """Supervised fine-tuning of a (pre)trained encoder on a binary cohort (paper Sec. IV-C/IV-D, Tables II-IV, Fig. 6).
 
 One run = one fold k: train on the folds != k (a stratified ``fraction`` of them for the limited-data study), select
-the model on fold k, report on the held-out test set (``smart.eval.downstream``). Optimiser AdamW with a constant
+the model on fold k, report on the held-out test set (``smart.downstream.protocol``). Optimiser AdamW with a constant
 learning rate (paper: batch 40, lr 2e-4, 1,000 epochs on LIDC, 2,000 on immunotherapy), cross-entropy on 2 logits,
 P(label 1) = softmax[:, 1].
 
@@ -24,9 +24,9 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader
 
-from smart.eval.downstream import (FoldData, load_any_encoder, resolve_device, select_fold, set_seed,
+from smart.downstream.protocol import (FoldData, load_any_encoder, resolve_device, select_fold, set_seed,
                                    write_metrics)
-from smart.eval.metrics import binary_metrics
+from smart.downstream.metrics import binary_metrics
 
 
 def _loader(frame: pd.DataFrame, cfg: Mapping[str, Any], train: bool, generator: torch.Generator | None = None) -> DataLoader:
@@ -119,7 +119,7 @@ def finetune(encoder: str, cohort: str | os.PathLike, splits: str | os.PathLike,
 
 
 def main_from_args(args) -> int:
-    from smart.eval.downstream import load_downstream_config
+    from smart.downstream.protocol import load_downstream_config
 
     cfg = load_downstream_config(args.config, args.set)
     record = finetune(args.encoder, args.cohort, args.splits, args.fold, args.out, cfg, head=args.head,

@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from smart.models import build_encoder
+from smart.models.factory import build_encoder
 
 
 def test_shapes_and_geometry(tiny_vit):

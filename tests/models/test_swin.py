@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from monai.networks.nets import SwinUNETR
 
-from smart.models import build_encoder
+from smart.models.factory import build_encoder
 from smart.models.swin import tokens_from_map
 
 SHAPE_CASES = [
