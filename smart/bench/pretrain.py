@@ -35,7 +35,7 @@ def smart_step_fn(method: str, preset: str, device: torch.device, overrides: lis
     flags (one host sync) is included because the trainer does it every step.
     """
     from smart.config import load_config
-    from smart.ssl.self_distillation import build_self_distillation
+    from smart.train.pretrain import build_self_distillation
     from smart.train import distributed as dist_utils
     from smart.train.optim import build_optimizer
 

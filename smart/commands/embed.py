@@ -1,4 +1,4 @@
-"""``smart embed``: frozen-encoder features of OrganMNIST3D (smart.downstream.features.embed_npz)."""
+"""``smart embed``: frozen-encoder features of OrganMNIST3D (smart.eval.embed.embed_npz)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ def add_arguments(parser) -> None:
 
 def main(args) -> int:
     from smart.downstream.protocol import resolve_device
-    from smart.downstream.features import embed_npz
+    from smart.eval.embed import embed_npz
 
     info = embed_npz(args.encoder, args.npz, args.out, kind=args.kind, batch_size=args.batch_size,
                      splits=args.splits, device=resolve_device(args.device), size=args.size)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import argparse
+from pathlib import Path
 
-def add_arguments(parser) -> None:
-    from smart.downstream.protocol import add_downstream_arguments
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from smart.commands._downstream_options import add_downstream_arguments
     from smart.models.classifier import HEADS
 
     add_downstream_arguments(parser)
@@ -12,7 +15,14 @@ def add_arguments(parser) -> None:
                         help="classification feature: SA [CLS] (default), stage-4 average pool, or a re-initialised SA")
 
 
-def main(args) -> int:
-    from smart.downstream.finetune import main_from_args
+def main(args: argparse.Namespace) -> int:
+    from smart.downstream.finetune import finetune
+    from smart.downstream.protocol import load_downstream_config
 
-    return main_from_args(args)
+    cfg = load_downstream_config(args.config, args.set)
+    record = finetune(args.encoder, args.cohort, args.splits, args.fold, args.out, cfg, head=args.head,
+                      fraction=args.fraction, progress=True)
+    test = record["test"]
+    print(f"fold {args.fold} fraction {args.fraction}: test AUC {test['auc']} AP50 {test['ap50']:.3f} "
+          f"AR50 {test['ar50']:.3f} (n={test['n']}) -> {Path(args.out) / 'metrics.json'}")
+    return 0

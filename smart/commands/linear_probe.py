@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import argparse
+from pathlib import Path
 
-def add_arguments(parser) -> None:
-    from smart.downstream.protocol import add_downstream_arguments
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from smart.commands._downstream_options import add_downstream_arguments
 
     add_downstream_arguments(parser)
 
 
-def main(args) -> int:
-    from smart.downstream.linear_probe import main_from_args
+def main(args: argparse.Namespace) -> int:
+    from smart.downstream.linear_probe import linear_probe
+    from smart.downstream.protocol import load_downstream_config
 
-    return main_from_args(args)
+    cfg = load_downstream_config(args.config, args.set)
+    record = linear_probe(args.encoder, args.cohort, args.splits, args.fold, args.out, cfg, fraction=args.fraction)
+    test = record["test"]
+    print(f"probe fold {args.fold}: {record['feature']} features, C={record['C']}, test AUC {test['auc']} "
+          f"-> {Path(args.out) / 'metrics.json'}")
+    return 0

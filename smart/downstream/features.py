@@ -1,4 +1,4 @@
-"""Frozen-encoder features for linear probing (Tables II/III) and clustering (Table I).
+"""Frozen-encoder features for linear probing (Tables II/III) and clustering (Table I, ``smart.eval.embed``).
 
 Which vector represents an image: the [CLS] token when the encoder has one (SMART's SA [CLS], the ViT [CLS]) and the
 global average of the last stage otherwise (SMIT / iBOT / "no SA": "image tokens produced after average pooling of
@@ -84,35 +84,3 @@ def extract_features(encoder: nn.Module, data: Dataset | torch.Tensor, kind: str
     if not chunks:
         raise ValueError("no images to extract features from (empty dataset)")
     return torch.cat(chunks).numpy()
-
-
-def embed_npz(encoder_path: str, npz_path: str, out_path: str, kind: str = "auto", batch_size: int = 8,
-              splits: Sequence[str] = ("train", "val", "test"), device: str = "cpu", size: int | None = None) -> dict:
-    """``smart embed``: features of the OrganMNIST3D ``splits`` -> ``out_path`` npz with ``features (n, C)``,
-    ``labels (n,)``, ``split (n,)``, ``kind``, ``encoder``. Images are resized to ``size`` (default: the smallest
-    encoder-compatible edge >= the stored edge, 28 -> 32 for Swin)."""
-    from pathlib import Path
-
-    from smart.atomic import atomic_path
-    from smart.data.organmnist import load_organmnist3d
-    from smart.models.encoder_io import load_encoder
-
-    if not Path(encoder_path).is_file():
-        raise ValueError(f"encoder file {encoder_path} does not exist")
-    encoder, meta = load_encoder(encoder_path)
-    images, labels = load_organmnist3d(npz_path, splits=tuple(splits))
-    names = np.concatenate([np.full(n, s) for s, n in zip(splits, _split_sizes(npz_path, splits))])
-    target = (size,) * 3 if size else fit_size(images.shape[2:], input_multiple(encoder))
-    resolved = feature_kind(encoder, kind)
-    feats = extract_features(encoder, torch.from_numpy(np.ascontiguousarray(images)), kind=resolved,
-                             batch_size=batch_size, device=device, resize_to=target, progress=True)
-    with atomic_path(out_path, suffix=".npz") as tmp:
-        np.savez(tmp, features=feats, labels=np.asarray(labels).ravel(), split=names.astype(str),
-                 kind=np.asarray(resolved), encoder=np.asarray(str(encoder_path)), input_size=np.asarray(target))
-    return {"n": int(feats.shape[0]), "dim": int(feats.shape[1]), "kind": resolved, "input_size": list(target),
-            "method": meta.get("method") if isinstance(meta, dict) else None}
-
-
-def _split_sizes(npz_path: str, splits: Sequence[str]) -> list[int]:
-    with np.load(npz_path) as z:
-        return [int(z[f"{s}_labels"].shape[0]) for s in splits]

@@ -24,9 +24,9 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader
 
-from smart.downstream.protocol import (FoldData, load_any_encoder, resolve_device, select_fold, set_seed,
-                                   write_metrics)
 from smart.downstream.metrics import binary_metrics
+from smart.downstream.protocol import (FoldData, load_any_encoder, resolve_device, select_fold, set_seed,
+                                       write_metrics)
 
 
 def _loader(frame: pd.DataFrame, cfg: Mapping[str, Any], train: bool, generator: torch.Generator | None = None) -> DataLoader:
@@ -117,14 +117,3 @@ def finetune(encoder: str, cohort: str | os.PathLike, splits: str | os.PathLike,
                          encoder=encoder, encoder_meta=meta, fold=fold, fraction=fraction,
                          extra={"head": head, "selected_epoch": selected, "history": history})
 
-
-def main_from_args(args) -> int:
-    from smart.downstream.protocol import load_downstream_config
-
-    cfg = load_downstream_config(args.config, args.set)
-    record = finetune(args.encoder, args.cohort, args.splits, args.fold, args.out, cfg, head=args.head,
-                      fraction=args.fraction, progress=True)
-    test = record["test"]
-    print(f"fold {args.fold} fraction {args.fraction}: test AUC {test['auc']} AP50 {test['ap50']:.3f} "
-          f"AR50 {test['ar50']:.3f} (n={test['n']}) -> {Path(args.out) / 'metrics.json'}")
-    return 0

@@ -10,7 +10,6 @@ probes a randomly initialised encoder — the baseline the pretrained features m
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
@@ -18,9 +17,9 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from smart.downstream.protocol import load_any_encoder, resolve_device, select_fold, set_seed, write_metrics
 from smart.downstream.features import extract_features, feature_kind
 from smart.downstream.metrics import binary_metrics
+from smart.downstream.protocol import load_any_encoder, resolve_device, select_fold, set_seed, write_metrics
 
 DEFAULT_C = 1.0
 
@@ -74,13 +73,3 @@ def linear_probe(encoder: str, cohort: str | os.PathLike, splits: str | os.PathL
                          encoder_meta=meta, fold=fold, fraction=fraction,
                          extra={"feature": kind, "feature_dim": int(xs["train"].shape[1]), "C": C, "C_search": scores})
 
-
-def main_from_args(args) -> int:
-    from smart.downstream.protocol import load_downstream_config
-
-    cfg = load_downstream_config(args.config, args.set)
-    record = linear_probe(args.encoder, args.cohort, args.splits, args.fold, args.out, cfg, fraction=args.fraction)
-    test = record["test"]
-    print(f"probe fold {args.fold}: {record['feature']} features, C={record['C']}, test AUC {test['auc']} "
-          f"-> {Path(args.out) / 'metrics.json'}")
-    return 0

@@ -22,6 +22,7 @@ import torch
 from smart.atomic import write_json
 from smart.downstream.metrics import binary_metrics
 from smart.provenance import provenance
+from smart.seeding import seed_everything
 
 # Paper Sec. IV-C (fine-tuning: batch 40, lr 2e-4, 1,000 epochs on LIDC / 2,000 on immunotherapy); the rest are ours.
 DEFAULTS: dict[str, Any] = {
@@ -216,21 +217,7 @@ def write_metrics(out_dir: str | os.PathLike, *, kind: str, data: FoldData, val_
 
 
 def set_seed(seed: int) -> torch.Generator:
-    """Seed the global generators (:func:`smart.train.checkpoint.seed_everything`); return a generator for data order."""
-    from smart.train.checkpoint import seed_everything
-
+    """Seed the global generators (:func:`smart.seeding.seed_everything`); return a generator for data order."""
     seed_everything(seed)
     return torch.Generator().manual_seed(seed)
 
-
-def add_downstream_arguments(parser) -> None:
-    """CLI arguments shared by ``smart finetune`` and ``smart linear-probe`` (ARCHITECTURE "CLI contract")."""
-    parser.add_argument("--encoder", required=True, help="encoder.pt from pretraining/export, or 'none' (random init)")
-    parser.add_argument("--cohort", required=True, help="cohort CSV: sample_id, patient_id, image, label")
-    parser.add_argument("--splits", required=True, help="splits.json from 'smart splits'")
-    parser.add_argument("--fold", type=int, required=True, help="validation fold k (train on the other folds)")
-    parser.add_argument("--out", required=True, help="output folder (metrics.json)")
-    parser.add_argument("--fraction", type=float, default=1.0, help=f"training fraction, {FRACTIONS_HINT}")
-    parser.add_argument("--config", default=None, help="YAML with downstream keys (top level or under 'finetune:')")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help=f"override a downstream key ({', '.join(sorted(DEFAULTS))})")

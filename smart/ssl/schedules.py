@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["cosine_schedule"]
+__all__ = ["cosine_schedule", "teacher_temperature"]
 
 
 def cosine_schedule(
@@ -42,3 +42,10 @@ def cosine_schedule(
         return float(warmup_start) + (float(base) - float(warmup_start)) * step / warmup_steps
     t = (step - warmup_steps) / (total_steps - warmup_steps)
     return float(final) + (float(base) - float(final)) * 0.5 * (1.0 + math.cos(math.pi * t))
+
+
+def teacher_temperature(step: int, warmup_temp: float, final_temp: float, warmup_steps: int) -> float:
+    """Linear teacher-temperature warm-up (DINO): ``warmup_temp`` at step 0 to ``final_temp`` at ``warmup_steps``."""
+    if warmup_steps <= 0 or step >= warmup_steps:
+        return float(final_temp)
+    return float(warmup_temp + (final_temp - warmup_temp) * step / warmup_steps)

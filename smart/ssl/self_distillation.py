@@ -25,6 +25,7 @@ import torch
 from torch import Tensor, nn
 
 from smart.data.views import derive_seed
+from smart.models.heads import DINOHead, ReconstructionHead
 from smart.ssl.centering import Center
 from smart.ssl.ema import ema_update_, momentum_at
 from smart.ssl.losses.aitd import aitd_loss
@@ -34,7 +35,7 @@ from smart.ssl.losses.distill import teacher_probs
 from smart.ssl.losses.gitd import gitd_loss
 from smart.ssl.masking import attention_mask, make_mask, upsample_mask
 from smart.ssl.noisy_teacher import patch_drop_mask
-from smart.train.optim import teacher_temperature
+from smart.ssl.schedules import teacher_temperature
 
 LOSS_NAMES = ("amip", "ampd", "aitd", "gitd")
 # distillation loss -> (EncoderOutput field it reads, head name)
@@ -66,14 +67,13 @@ class SelfDistillation(nn.Module):
     """Student (encoder + DINO heads), EMA teacher (same, no grad), AMIP reconstruction head, centres.
 
     Args:
-        encoder: the student encoder (``smart.models.factory.build_encoder``); the teacher is a deep copy.
+        encoder: the student encoder, built by the caller (``smart.train.pretrain.build_self_distillation`` builds it
+            from the config with ``smart.models.factory.build_encoder``); the teacher is a deep copy.
         cfg: the resolved pretraining config (``smart.config.load_config``); heads are ``smart.models.heads``.
     """
 
     def __init__(self, encoder: nn.Module, cfg: Mapping[str, Any]) -> None:
         super().__init__()
-        from smart.models.heads import DINOHead, ReconstructionHead
-
         self.cfg = copy.deepcopy(dict(cfg))
         loss = self.cfg["loss"]
         self.weights = {name: float(loss[name]) for name in LOSS_NAMES}
@@ -223,10 +223,3 @@ class SelfDistillation(nn.Module):
         ema_update_(self.teacher, self.student, m)
         return m
 
-
-def build_self_distillation(cfg: Mapping[str, Any]) -> SelfDistillation:
-    """Build the encoder from ``cfg`` (``smart.config.encoder_config`` -> ``smart.models.factory.build_encoder``) and wrap it."""
-    from smart.config import encoder_config
-    from smart.models.factory import build_encoder
-
-    return SelfDistillation(build_encoder(encoder_config(cfg)), cfg)

@@ -19,15 +19,9 @@ from smart.atomic import atomic_path
 FORMAT = "smart-checkpoint/1"
 
 
-def seed_everything(seed: int) -> None:
-    """Seed Python's, NumPy's and torch's global generators (the ones :func:`capture_rng_state` saves)."""
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
 def capture_rng_state() -> dict[str, Any]:
-    """All global RNG states that training consumes, as weights_only-loadable values."""
+    """All global RNG states that training consumes (those ``smart.seeding.seed_everything`` seeds), as
+    weights_only-loadable values."""
     py_version, py_state, py_gauss = random.getstate()
     np_kind, np_keys, np_pos, np_has_gauss, np_gauss = np.random.get_state()
     state: dict[str, Any] = {

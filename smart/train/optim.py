@@ -1,5 +1,5 @@
-"""AdamW with DINO/Swin-style parameter groups and per-step learning-rate / teacher-temperature schedules (Sec. IV-C:
-AdamW, cosine LR with warm-up)."""
+"""AdamW with DINO/Swin-style parameter groups and the per-step learning-rate setter (Sec. IV-C: AdamW, cosine LR
+with warm-up; the schedules themselves are in ``smart.ssl.schedules``)."""
 
 from __future__ import annotations
 
@@ -39,10 +39,3 @@ def build_optimizer(named: Iterable[tuple[str, nn.Parameter]], optim_cfg: dict[s
 def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
     for group in optimizer.param_groups:
         group["lr"] = lr
-
-
-def teacher_temperature(step: int, warmup_temp: float, final_temp: float, warmup_steps: int) -> float:
-    """Linear teacher-temperature warm-up (DINO): ``warmup_temp`` at step 0 to ``final_temp`` at ``warmup_steps``."""
-    if warmup_steps <= 0 or step >= warmup_steps:
-        return float(final_temp)
-    return float(warmup_temp + (final_temp - warmup_temp) * step / warmup_steps)

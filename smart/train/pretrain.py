@@ -32,19 +32,29 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader
 
+from smart.config import encoder_config
 from smart.data.views import StepSampler, TwoViewDataset, collate_views, derive_seed, read_manifest
+from smart.models.factory import build_encoder
 from smart.provenance import package_versions
-from smart.ssl.schedules import cosine_schedule
+from smart.seeding import seed_everything
+from smart.ssl.schedules import cosine_schedule, teacher_temperature
+from smart.ssl.self_distillation import SelfDistillation
 from smart.train import distributed as dist_utils
-from smart.train.checkpoint import (capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint,
-                                    seed_everything)
-from smart.train.optim import build_optimizer, set_lr, teacher_temperature
+from smart.train.checkpoint import capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint
+from smart.train.optim import build_optimizer, set_lr
 from smart.train.run_logging import RunLogger
 
 EXIT_INTERRUPTED = 75
 EXIT_NONFINITE = 3
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR1)
 _PURPOSE_RANK_RNG = 21
+
+
+def build_self_distillation(cfg: dict[str, Any]) -> SelfDistillation:
+    """The student/teacher module of a resolved pretraining config (``smart.config.load_config``): the encoder from
+    ``smart.config.encoder_config`` -> ``smart.models.factory.build_encoder``, wrapped in :class:`SelfDistillation`.
+    Draws its initial weights from torch's global generator (seed it first)."""
+    return SelfDistillation(build_encoder(encoder_config(cfg)), cfg)
 
 
 class TrainingInterrupted(RuntimeError):
@@ -107,8 +117,6 @@ class _Trainer:
         self.device = self.info.device
         self.logger = RunLogger(self.out_dir, enabled=self.info.is_main)
         seed = int(cfg["train"]["seed"])
-
-        from smart.ssl.self_distillation import build_self_distillation
 
         seed_everything(seed)  # identical initial weights on every rank
         self.model = build_self_distillation(cfg).to(self.device)

@@ -1,4 +1,4 @@
-"""smart.data.resample, the ``smart resample`` step and the resampling benchmark.
+"""smart.data.resample: one image or file resampled to isotropic spacing.
 
 Expected values are computed here independently of ITK: the resampled grid keeps origin and direction, so output
 voxel ``i`` sits at continuous source index ``i * new_spacing / old_spacing`` per axis; linear interpolation is then
@@ -8,20 +8,15 @@ the buffer) and anything further out is air.
 
 from __future__ import annotations
 
-import argparse
-import gzip
 import math
 import os
-import shutil
 
 import numpy as np
-import pandas as pd
-import pydicom
 import pytest
 import SimpleITK as sitk
 from scipy.ndimage import map_coordinates
 
-from smart.commands import resample as resample_cmd
+from data_fixtures import write_bad_inputs
 from smart.data.io import read_image
 from smart.data.resample import AIR_HU, hu_window, resample_file, resample_image, target_size
 from smart.data.validation import ImageReadError, ValidationRules
@@ -187,177 +182,13 @@ def test_resample_file_writes_record(write_ct, tmp_path, phantom):
     assert sorted(p.name for p in dest.parent.iterdir()) == ["case7.nii.gz"]
 
 
-def _bad_inputs(tmp_path, ct5n_dir, phantom):
-    """One file (or folder) per rejection kind, with the phrase its reason must contain."""
-    out = {}
-    good = tmp_path / "good.nii.gz"
-    sitk.WriteImage(sitk.GetImageFromArray(phantom()), os.fspath(good))
-    data = good.read_bytes()
-    (tmp_path / "truncated.nii.gz").write_bytes(data[: len(data) // 2])
-    out["truncated.nii.gz"] = "truncated gzip stream"
-    raw = gzip.decompress(data)
-    bad = bytearray(gzip.compress(raw))
-    bad[-8] ^= 0xFF
-    (tmp_path / "crc.nii.gz").write_bytes(bytes(bad))
-    out["crc.nii.gz"] = "corrupt gzip stream"
-    sitk.WriteImage(sitk.GetImageFromArray(phantom()[0]), os.fspath(tmp_path / "flat2d.nii.gz"))
-    out["flat2d.nii.gz"] = "a 2-D image"
-    four = sitk.JoinSeries([sitk.GetImageFromArray(phantom())] * 2)
-    sitk.WriteImage(four, os.fspath(tmp_path / "dyn4d.nii.gz"))
-    out["dyn4d.nii.gz"] = "a 4-D image"
-    header = ("ObjectType = Image\nNDims = 3\nBinaryData = True\nBinaryDataByteOrderMSB = False\n"
-              "ElementSpacing = 0 1 1\nDimSize = 16 14 12\nElementType = MET_SHORT\nElementDataFile = LOCAL\n")
-    (tmp_path / "zerosp.mha").write_bytes(header.encode() + phantom().astype("<i2").tobytes())
-    out["zerosp.mha"] = "invalid voxel spacing"
-    nan = phantom().astype(np.float32)
-    nan[3, 3, 3] = np.nan
-    sitk.WriteImage(sitk.GetImageFromArray(nan), os.fspath(tmp_path / "nanvox.nii.gz"))
-    out["nanvox.nii.gz"] = "1 non-finite voxel"
-    sitk.WriteImage(sitk.GetImageFromArray(np.full((5, 6, 7), 40, np.int16)), os.fspath(tmp_path / "const.nii.gz"))
-    out["const.nii.gz"] = "constant image"
-    stored = (phantom() + 1024).clip(0).astype(np.uint16)  # raw stored values, rescale intercept not applied
-    sitk.WriteImage(sitk.GetImageFromArray(stored), os.fspath(tmp_path / "raw.nrrd"))
-    out["raw.nrrd"] = "no air"
-    gap = tmp_path / "gapseries"
-    shutil.copytree(ct5n_dir, gap)
-    (gap / "2693").unlink()  # the middle slice (z = 3.76 mm)
-    out["gapseries"] = "non-uniform slice spacing"
-    mr = tmp_path / "mrseries"
-    shutil.copytree(ct5n_dir, mr)
-    for f in mr.iterdir():
-        ds = pydicom.dcmread(f)
-        ds.Modality = "MR"
-        ds.save_as(f)
-    out["mrseries"] = "modality 'MR' is not CT"
-    return out
-
-
 def test_every_rejection_writes_nothing(tmp_path, ct5n_dir, phantom):
     inputs = tmp_path / "inputs"
     inputs.mkdir()
-    cases = _bad_inputs(inputs, ct5n_dir, phantom)
+    cases = write_bad_inputs(inputs, ct5n_dir, phantom)
     out_dir = tmp_path / "out"
     for name, phrase in cases.items():
         with pytest.raises(ImageReadError) as info:
             resample_file(inputs / name, out_dir / f"{name}.nii.gz")
         assert phrase in info.value.reason, (name, info.value.reason)
     assert not out_dir.exists() or list(out_dir.iterdir()) == []
-
-
-# ---------------------------------------------------------------- the batch command
-
-def _run(inputs, out_dir, *extra):
-    parser = argparse.ArgumentParser()
-    resample_cmd.add_arguments(parser)
-    args = parser.parse_args(["--input", *map(os.fspath, inputs), "--out-dir", os.fspath(out_dir),
-                              "--manifest", os.fspath(out_dir / "manifest.csv"),
-                              "--rejected", os.fspath(out_dir / "rejected.csv"), *extra])
-    rc = resample_cmd.main(args)
-    manifest = pd.read_csv(out_dir / "manifest.csv", keep_default_na=False)
-    rejected = pd.read_csv(out_dir / "rejected.csv", keep_default_na=False)
-    return rc, manifest, rejected
-
-
-def test_batch_mixed_good_and_bad(tmp_path, ct5n_dir, phantom):
-    inputs = tmp_path / "inputs"
-    inputs.mkdir()
-    cases = _bad_inputs(inputs, ct5n_dir, phantom)
-    (inputs / "good.nii.gz").rename(inputs / "patient_a.nii.gz")
-    shutil.copytree(ct5n_dir, inputs / "ct5n_series")
-    (inputs / "notes.txt").write_text("ignored: not an image")
-    out_dir = tmp_path / "out"
-    rc, manifest, rejected = _run([inputs], out_dir)
-    assert rc == 0
-    assert list(manifest.columns[:10]) == resample_cmd.MANIFEST_COLUMNS
-    ok = manifest[manifest.status == "ok"]
-    assert sorted(ok.case_id) == ["ct5n_series", "patient_a"]
-    assert sorted(os.path.basename(f) for f in rejected.file) == sorted(cases)
-    for name, phrase in cases.items():
-        reason = rejected.loc[rejected.file.map(os.path.basename) == name, "reason"].item()
-        assert phrase in reason, (name, reason)
-    assert sorted(p.name for p in out_dir.iterdir()) == ["ct5n_series.nii.gz", "manifest.csv", "patient_a.nii.gz",
-                                                        "rejected.csv"]
-    row = ok.set_index("case_id").loc["ct5n_series"]
-    assert (row.orig_size, row.new_size, row.new_spacing) == ("16x16x5", "4x4x6", "2x2x2")
-    assert row.orig_spacing == "0.488281x0.488281x2.5"
-    written = sitk.GetArrayFromImage(sitk.ReadImage(row.path))
-    assert (float(row.hu_min), float(row.hu_max)) == (written.min(), written.max())
-
-
-def test_batch_all_bad_exits_nonzero(tmp_path, phantom):
-    sitk.WriteImage(sitk.GetImageFromArray(np.full((4, 4, 4), 0, np.int16)), os.fspath(tmp_path / "c.nii.gz"))
-    rc, manifest, rejected = _run([tmp_path / "c.nii.gz", tmp_path / "missing.nii.gz"], tmp_path / "out")
-    assert rc == 1
-    assert list(rejected.reason) == ["no such file or folder", "constant image (every voxel is 0)"]
-    assert list(manifest.status) == ["rejected"]
-
-
-def test_batch_resumes_and_redoes_changed(tmp_path, write_ct, phantom):
-    a = write_ct("in/a.nii.gz")
-    write_ct("in/b.nii.gz", phantom(seed=3))
-    listing = tmp_path / "list.csv"
-    pd.DataFrame({"path": ["in/a.nii.gz", os.fspath(tmp_path / "in" / "b.nii.gz")]}).to_csv(listing, index=False)
-    out_dir = tmp_path / "out"
-    rc, first, _ = _run([listing], out_dir)
-    assert rc == 0 and list(first.status) == ["ok", "ok"]
-    stamps = {p.name: p.stat().st_mtime_ns for p in out_dir.glob("*.nii.gz")}
-    rc, second, _ = _run([listing], out_dir)
-    assert rc == 0 and second.drop(columns="fingerprint").equals(first.drop(columns="fingerprint"))
-    assert {p.name: p.stat().st_mtime_ns for p in out_dir.glob("*.nii.gz")} == stamps  # nothing rewritten
-    # a changed source is resampled again; a different spacing redoes everything
-    write_ct("in/a.nii.gz", phantom(seed=9)[:, :, :10])
-    os.utime(a, ns=(stamps["a.nii.gz"] + 10**9, stamps["a.nii.gz"] + 10**9))
-    rc, third, _ = _run([listing], out_dir)
-    assert third.set_index("case_id").loc["a", "orig_size"] == "10x14x12"
-    assert (out_dir / "b.nii.gz").stat().st_mtime_ns == stamps["b.nii.gz"]
-    rc, fourth, _ = _run([listing], out_dir, "--spacing", "3")
-    assert list(fourth.new_spacing) == ["3x3x3", "3x3x3"]
-
-
-@pytest.mark.parametrize("extra", [["--spacing", "0"], ["--spacing", "2", "2"], ["--max-voxels", "0"]])
-def test_batch_bad_arguments(tmp_path, write_ct, extra):
-    parser = argparse.ArgumentParser()
-    resample_cmd.add_arguments(parser)
-    out = tmp_path / "out"
-    args = parser.parse_args(["--input", os.fspath(write_ct("a.nii.gz")), "--out-dir", os.fspath(out),
-                              "--manifest", os.fspath(out / "m.csv"), "--rejected", os.fspath(out / "r.csv"), *extra])
-    assert resample_cmd.main(args) == 2
-    assert not out.exists()
-
-
-def test_batch_duplicate_case_ids(tmp_path, write_ct):
-    write_ct("x/ct.nii.gz")
-    write_ct("y/ct.nii.gz")
-    rc, manifest, rejected = _run([tmp_path / "x", tmp_path / "y"], tmp_path / "out")
-    assert rc == 0 and list(manifest.case_id) == ["ct"]
-    assert rejected.reason.item().startswith("duplicate case_id 'ct'")
-
-
-# ---------------------------------------------------------------- benchmark (tiny; the real run is in the docs)
-
-def test_bench_smoke():
-    from smart.bench.resample import run_resample_bench
-
-    result = run_resample_bench(size=(40, 36, 20), spacing=(0.7, 0.7, 1.25), repeats=1, include_monai=False)
-    assert result["output"]["size"] == [14, 13, 13]  # 40*.7/2=14, 36*.7/2=12.6, 20*1.25/2=12.5 -> 13
-    assert set(result["median_s"]) == {"sitk_resample", "smart_resample_image", "sitk_pipeline", "smart_pipeline",
-                                       "smart_pipeline_no_gzip_check"}
-    assert all(t > 0 for t in result["median_s"].values())
-    assert result["smart_vs_raw_max_hu_difference"] <= 1  # rounding vs truncation, nothing else
-
-
-def test_cli_end_to_end_on_pydicom_data(tmp_path, ct5n_dir, ct_small_path):
-    import subprocess
-    import sys
-
-    out = tmp_path / "ct_2mm"
-    cmd = [sys.executable, "-m", "smart", "resample", "--input", os.fspath(ct5n_dir), os.fspath(ct_small_path),
-           "--out-dir", os.fspath(out), "--manifest", os.fspath(out / "manifest.csv"),
-           "--rejected", os.fspath(out / "rejected.csv")]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120,
-                          cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
-    assert done.returncode == 0, done.stderr
-    assert "1 resampled, 0 unchanged (skipped), 1 rejected" in done.stderr
-    manifest = pd.read_csv(out / "manifest.csv", keep_default_na=False)
-    assert list(zip(manifest.case_id, manifest.status)) == [("CT5N", "ok"), ("CT_small", "rejected")]
-    assert pd.read_csv(out / "rejected.csv").reason.item().startswith("a single slice: size (128, 128, 1)")

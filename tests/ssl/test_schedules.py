@@ -1,4 +1,4 @@
-"""Cosine schedule with linear warm-up (smart.ssl.schedules)."""
+"""Cosine schedule with linear warm-up and the teacher-temperature warm-up (smart.ssl.schedules)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from smart.ssl.schedules import cosine_schedule
+from smart.ssl.schedules import cosine_schedule, teacher_temperature
 
 
 def test_values_at_landmarks_with_warmup():
@@ -52,3 +52,9 @@ def test_warmup_equal_to_total():
 def test_bad_arguments(args, match):
     with pytest.raises(ValueError, match=match):
         cosine_schedule(*args)
+
+
+@pytest.mark.parametrize("step, expected", [(0, 0.04), (5, 0.04 + 0.03 * 5 / 10), (10, 0.07), (99, 0.07)])
+def test_teacher_temperature_linear_warmup(step, expected):
+    assert teacher_temperature(step, 0.04, 0.07, 10) == pytest.approx(expected, abs=1e-12)
+    assert teacher_temperature(step, 0.04, 0.07, 0) == 0.07

@@ -11,7 +11,8 @@ import torch
 from smart.config import load_config
 from smart.ssl import masking
 from smart.ssl.methods import method_names
-from smart.ssl.self_distillation import LOSS_NAMES, build_self_distillation
+from smart.ssl.self_distillation import LOSS_NAMES
+from smart.train.pretrain import build_self_distillation
 
 HEAD_OF = {"ampd": "patch_head", "aitd": "cls_head", "gitd": "pooled_head"}
 

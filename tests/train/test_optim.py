@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import pytest
 import torch
 from torch import nn
 
-from smart.train.optim import build_optimizer, no_weight_decay, teacher_temperature
+from smart.train.optim import build_optimizer, no_weight_decay
 
 
 class _Net(nn.Module):
@@ -26,9 +25,3 @@ def test_groups_exclude_norms_biases_tokens():
     assert [p is net.lin.weight for p in decay["params"]] == [True]
     assert {id(p) for p in plain["params"]} == {id(net.lin.bias), id(net.norm.weight), id(net.norm.bias), id(net.mask_token)}
     assert no_weight_decay("x.mask_token", net.mask_token) and not no_weight_decay("lin.weight", net.lin.weight)
-
-
-@pytest.mark.parametrize("step, expected", [(0, 0.04), (5, 0.04 + 0.03 * 5 / 10), (10, 0.07), (99, 0.07)])
-def test_teacher_temperature_linear_warmup(step, expected):
-    assert teacher_temperature(step, 0.04, 0.07, 10) == pytest.approx(expected, abs=1e-12)
-    assert teacher_temperature(step, 0.04, 0.07, 0) == 0.07

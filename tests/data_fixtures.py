@@ -1,7 +1,9 @@
-"""Shared data fixtures: pydicom's real CT test files (read from disk only, never fetched) and a small HU phantom."""
+"""Shared data fixtures: pydicom's real CT test files (read from disk only, never fetched), a small HU phantom and
+one bad input per rejection kind."""
 
 from __future__ import annotations
 
+import gzip
 import os
 import shutil
 from pathlib import Path
@@ -87,3 +89,50 @@ def write_ct(tmp_path):
         return path
 
     return _write
+
+
+def write_bad_inputs(tmp_path, ct5n_dir, phantom):
+    """Write one file (or folder) per rejection kind into ``tmp_path``; returns ``{name: phrase its reason must contain}``."""
+    import pydicom
+
+    out = {}
+    good = tmp_path / "good.nii.gz"
+    sitk.WriteImage(sitk.GetImageFromArray(phantom()), os.fspath(good))
+    data = good.read_bytes()
+    (tmp_path / "truncated.nii.gz").write_bytes(data[: len(data) // 2])
+    out["truncated.nii.gz"] = "truncated gzip stream"
+    raw = gzip.decompress(data)
+    bad = bytearray(gzip.compress(raw))
+    bad[-8] ^= 0xFF
+    (tmp_path / "crc.nii.gz").write_bytes(bytes(bad))
+    out["crc.nii.gz"] = "corrupt gzip stream"
+    sitk.WriteImage(sitk.GetImageFromArray(phantom()[0]), os.fspath(tmp_path / "flat2d.nii.gz"))
+    out["flat2d.nii.gz"] = "a 2-D image"
+    four = sitk.JoinSeries([sitk.GetImageFromArray(phantom())] * 2)
+    sitk.WriteImage(four, os.fspath(tmp_path / "dyn4d.nii.gz"))
+    out["dyn4d.nii.gz"] = "a 4-D image"
+    header = ("ObjectType = Image\nNDims = 3\nBinaryData = True\nBinaryDataByteOrderMSB = False\n"
+              "ElementSpacing = 0 1 1\nDimSize = 16 14 12\nElementType = MET_SHORT\nElementDataFile = LOCAL\n")
+    (tmp_path / "zerosp.mha").write_bytes(header.encode() + phantom().astype("<i2").tobytes())
+    out["zerosp.mha"] = "invalid voxel spacing"
+    nan = phantom().astype(np.float32)
+    nan[3, 3, 3] = np.nan
+    sitk.WriteImage(sitk.GetImageFromArray(nan), os.fspath(tmp_path / "nanvox.nii.gz"))
+    out["nanvox.nii.gz"] = "1 non-finite voxel"
+    sitk.WriteImage(sitk.GetImageFromArray(np.full((5, 6, 7), 40, np.int16)), os.fspath(tmp_path / "const.nii.gz"))
+    out["const.nii.gz"] = "constant image"
+    stored = (phantom() + 1024).clip(0).astype(np.uint16)  # raw stored values, rescale intercept not applied
+    sitk.WriteImage(sitk.GetImageFromArray(stored), os.fspath(tmp_path / "raw.nrrd"))
+    out["raw.nrrd"] = "no air"
+    gap = tmp_path / "gapseries"
+    shutil.copytree(ct5n_dir, gap)
+    (gap / "2693").unlink()  # the middle slice (z = 3.76 mm)
+    out["gapseries"] = "non-uniform slice spacing"
+    mr = tmp_path / "mrseries"
+    shutil.copytree(ct5n_dir, mr)
+    for f in mr.iterdir():
+        ds = pydicom.dcmread(f)
+        ds.Modality = "MR"
+        ds.save_as(f)
+    out["mrseries"] = "modality 'MR' is not CT"
+    return out
