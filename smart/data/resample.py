@@ -1,7 +1,7 @@
 """Resampling CT to isotropic voxels (paper Sec. IV-C: scans re-sampled at 2 mm x 2 mm x 2 mm before cropping 128^3).
 
 SimpleITK's ``ResampleImageFilter`` is used rather than MONAI ``Spacingd``: on a 512x512x300 int16 CT it is an order
-of magnitude faster and needs a fraction of the memory (DESIGN "Facts"; ``smart.bench.resample`` re-measures it).
+of magnitude faster and needs a fraction of the memory (docs/data_resample.md; ``smart.bench.resample`` re-measures it).
 The resampled grid keeps the source origin (the centre of the first voxel) and direction; only the voxel size and
 the number of voxels change, so the physical extent is preserved to within one output voxel.
 """

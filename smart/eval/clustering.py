@@ -31,7 +31,7 @@ def umap_embed(features: np.ndarray, seed: int = 0, n_neighbors: int = 15, min_d
         raise ValueError(f"features must be (n, C), got shape {features.shape}")
     if features.shape[0] < 3:
         raise ValueError(f"UMAP needs at least 3 samples, got {features.shape[0]}")
-    # numba caches compiled code beside the package by default, which is read-only on clusters (DESIGN "Facts").
+    # numba caches compiled code beside the package by default, which is read-only on clusters.
     os.environ.setdefault("NUMBA_CACHE_DIR", str(Path(tempfile.gettempdir()) / "smart-numba-cache"))
     import umap  # deferred: importing umap compiles numba code (~30 s on first use)
 

@@ -6,7 +6,7 @@ runs the explicit ``q @ k^T → +bias → softmax → @ v`` path, which material
 for backward. :class:`FusedWindowAttention` runs SDPA with the same additive bias (relative-position bias, plus the
 shifted-window mask) also when gradients are needed (on CUDA by default; on CPU it measured slower, see the class).
 Same parameters, buffers and names as MONAI's class, so state dicts load strictly both ways; the maths is identical
-(tested against MONAI's explicit path, values and gradients, in ``tests/models/test_models_window_attention.py``).
+(tested against MONAI's explicit path, values and gradients, in ``tests/models/test_window_attention.py``).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Training checkpoints: tensors and plain Python types only, written atomically.
 
-``torch.load(path, weights_only=True)`` must be able to read every checkpoint (DESIGN "Examples to follow" 6), so RNG
+``torch.load(path, weights_only=True)`` must be able to read every checkpoint (no pickled code runs on load), so RNG
 states are converted: Python's Mersenne-Twister state to a list of ints, NumPy's to a dict of a tensor and ints.
 """
 

@@ -1,4 +1,4 @@
-"""Run-folder logging (DESIGN "Examples to follow" 3): resolved ``config.json`` with provenance at start,
+"""Run-folder logging (as DINO does it): resolved ``config.json`` with provenance at start,
 ``metrics.jsonl`` (one JSON object per log step), TensorBoard event files in ``tb/``, and a tqdm bar that is silent
 when stderr is not a TTY (SLURM logs stay clean). Only rank 0 writes."""
 

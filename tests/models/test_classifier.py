@@ -1,11 +1,10 @@
-"""EncoderClassifier heads, attention_map, and build_encoder's validation of the model config."""
+"""EncoderClassifier heads and attention_map (smart.models.classifier)."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from smart.models.factory import resolve_model_config
 from smart.models.classifier import EncoderClassifier
 
 
@@ -45,37 +44,3 @@ def test_classifier_rejects_heads_the_encoder_cannot_serve(tiny_swin, tiny_vit):
         EncoderClassifier(tiny_swin(), head="mean")
     with pytest.raises(ValueError, match="no semantic attention"):
         EncoderClassifier(no_sa, head="pooled").attention_map(torch.rand(1, 1, 32, 32, 32))
-
-
-def test_defaults_are_the_paper_config(paper_swin):
-    cfg = resolve_model_config({})
-    assert {k: cfg[k] for k in ("arch", "embed_dim", "depths", "num_heads", "window_size", "patch_size", "sa_stage",
-                                "sa_depth", "vit_dim", "vit_depth", "vit_heads", "vit_patch")} == {
-        "arch": "swin", "embed_dim": 48, "depths": [2, 2, 8, 2], "num_heads": [4, 4, 8, 16], "window_size": 4,
-        "patch_size": 2, "sa_stage": 3, "sa_depth": 2, "vit_dim": 768, "vit_depth": 12, "vit_heads": 8, "vit_patch": 16}
-    layers = (paper_swin.layers1, paper_swin.layers2, paper_swin.layers3, paper_swin.layers4)
-    assert [len(layer[0].blocks) for layer in layers] == [2, 2, 8, 2]
-    assert [layer[0].blocks[0].attn.num_heads for layer in layers] == [4, 4, 8, 16]
-    assert paper_swin.sa_stage == 3 and len(paper_swin.semantic_attention.blocks) == 2
-    n_backbone = sum(v.numel() for k, v in paper_swin.backbone_state_dict().items() if v.is_floating_point())
-    assert 10_500_000 < n_backbone < 10_700_000  # DESIGN: swinViT has 10.6 M parameters
-
-
-@pytest.mark.parametrize(
-    "override,message",
-    [
-        ({"arch": "resnet"}, "model.arch must be one of"),
-        ({"sa_stage": 5}, "sa_stage must be 1..4 or None, got 5"),
-        ({"sa_stage": 0}, "sa_stage must be 1..4 or None, got 0"),
-        ({"depths": [2, 2, 2]}, "depths must be 4 ints"),
-        ({"num_heads": [1, 1, 5, 2]}, r"num_heads\[2\]=5 does not divide the stage-3 width 48"),
-        ({"sa_heads": 7}, "num_heads=7 must be positive and divide dim=96"),
-        ({"img_size": 48}, r"input size \(48, 48, 48\) must be 3 positive edges divisible by \(32, 32, 32\)"),
-        ({"drop_path_rate": 1.5}, "drop_path_rate must be in"),
-        ({"window_size": 0}, "window_size"),
-        ({"embd_dim": 12}, r"unknown model config keys \['embd_dim'\]"),
-    ],
-)
-def test_bad_configs_raise(tiny_swin, override, message):
-    with pytest.raises(ValueError, match=message):
-        tiny_swin(**override)

