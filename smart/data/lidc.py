@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -441,11 +440,10 @@ def write_crops(table: pd.DataFrame, series_dirs: dict[str, Path], crops_dir: st
     ``image`` is written relative to ``csv_dir`` (the cohort CSV's folder) so the cohort can be moved as a whole.
     Each scan is read and resampled once (``read_image`` / ``resample_image``); crops are written atomically.
     """
-    from tqdm import tqdm
-
     from smart.atomic import atomic_path
     from smart.data.io import ImageReadError, read_image
     from smart.data.resample import resample_image
+    from smart.progress import track
 
     if not isinstance(crop_size, (int, np.integer)) or crop_size < 1:
         raise ValueError(f"crop_size must be a positive integer (voxels), got {crop_size!r}")
@@ -458,8 +456,7 @@ def write_crops(table: pd.DataFrame, series_dirs: dict[str, Path], crops_dir: st
         out[f"crop_center_{axis}_mm"] = np.nan
     groups = out.groupby("series_instance_uid", sort=False).groups
     wanted = [(uid, rows) for uid, rows in groups.items() if uid in series_dirs]
-    show = sys.stderr.isatty() if progress is None else progress
-    for uid, rows in tqdm(wanted, desc="LIDC crops", unit="scan", disable=not show):
+    for uid, rows in track(wanted, "LIDC crops", unit="scan", enabled=progress is not False):
         try:
             image = read_image(series_dirs[uid], series_uid=uid)
         except ImageReadError as err:

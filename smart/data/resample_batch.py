@@ -122,6 +122,6 @@ def _write_tables(manifest: Path, rows: list[dict], rejected_path: Path, rejecte
 
 
 def _progress(items: list, enabled: bool) -> Iterable:
-    from tqdm import tqdm
+    from smart.progress import track
 
-    return tqdm(items, desc="resample", unit="case", disable=not (enabled and sys.stderr.isatty()))
+    return track(items, "resample", unit="case", enabled=enabled)

@@ -65,9 +65,9 @@ def extract_features(encoder: nn.Module, data: Dataset | torch.Tensor, kind: str
         data = TensorDataset(data)
     loader: Iterable = DataLoader(data, batch_size=batch_size, shuffle=False)
     if progress:
-        from tqdm import tqdm
+        from smart.progress import track
 
-        loader = tqdm(loader, desc="features", disable=None)
+        loader = track(loader, "embed", unit="batch", samples_of=lambda b: len(_images_of(b)))
     was_training = encoder.training
     encoder.eval().to(device)
     chunks = []

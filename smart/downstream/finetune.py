@@ -27,6 +27,7 @@ from torch.utils.data import DataLoader
 from smart.downstream.metrics import binary_metrics
 from smart.downstream.protocol import (FoldData, load_any_encoder, resolve_device, select_fold, set_seed,
                                        write_metrics)
+from smart.run_logging import RunLogger
 
 
 def _loader(frame: pd.DataFrame, cfg: Mapping[str, Any], train: bool, generator: torch.Generator | None = None) -> DataLoader:
@@ -90,17 +91,21 @@ def finetune(encoder: str, cohort: str | os.PathLike, splits: str | os.PathLike,
 
     history: list[dict[str, Any]] = []
     best: tuple[float, int, dict] | None = None
-    epochs = range(1, int(cfg["epochs"]) + 1)
-    if progress:
-        from tqdm import tqdm
-
-        epochs = tqdm(epochs, desc=f"finetune fold {fold}", disable=None)
-    for epoch in epochs:
-        loss = train_epoch(model, train_loader, optimizer, device, weight)
-        val_auc = binary_metrics(val_labels, predict(model, val_loader, device))["auc"]
-        history.append({"epoch": epoch, "train_loss": loss, "val_auc": val_auc})
-        if cfg["selection"] == "best_val_auc" and val_auc is not None and (best is None or val_auc > best[0]):
-            best = (val_auc, epoch, copy.deepcopy(model.state_dict()))
+    # metrics.jsonl + tb/ beside metrics.json (TensorBoard scalars per epoch); a rerun in the same folder starts clean
+    logger = RunLogger(out_dir)
+    logger.truncate_after(0)
+    try:
+        with logger.progress(int(cfg["epochs"]), desc=f"finetune fold {fold}", unit="epoch", show=progress) as bar:
+            for epoch in range(1, int(cfg["epochs"]) + 1):
+                loss = train_epoch(model, train_loader, optimizer, device, weight)
+                val_auc = binary_metrics(val_labels, predict(model, val_loader, device))["auc"]
+                history.append({"epoch": epoch, "train_loss": loss, "val_auc": val_auc})
+                logger.log({"step": epoch, "train_loss": loss, "val_auc": val_auc})
+                bar.update(1, samples=len(data.train), loss=loss, val_auc=val_auc)
+                if cfg["selection"] == "best_val_auc" and val_auc is not None and (best is None or val_auc > best[0]):
+                    best = (val_auc, epoch, copy.deepcopy(model.state_dict()))
+    finally:
+        logger.close()
     selected = len(history)
     if best is not None:
         model.load_state_dict(best[2])

@@ -42,7 +42,7 @@ from smart.ssl.self_distillation import SelfDistillation
 from smart.train import distributed as dist_utils
 from smart.train.checkpoint import capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint
 from smart.train.optim import build_optimizer, set_lr
-from smart.train.run_logging import RunLogger
+from smart.run_logging import RunLogger
 
 EXIT_INTERRUPTED = 75
 EXIT_NONFINITE = 3
@@ -243,7 +243,7 @@ class _Trainer:
                         sums[key] = sums.get(key, 0.0) + value.detach().float()
                 self.step = step + 1
                 window_steps += 1
-                bar.update(1)
+                bar.update(1, samples=u.shape[0] * self.info.world_size, loss=loss.detach())
                 if self.step % log_every == 0 or self.step == self.stop_at or stopping or consecutive >= max_bad:
                     elapsed = time.perf_counter() - window_start
                     sums = self._global_mean(sums)

@@ -71,11 +71,13 @@ def _check_record(rec, root, fold):
     assert rec["provenance"]["seed"] == 0 and len(rec["provenance"]["config_hash"]) == 16
 
 
-def test_finetune_tiny(tiny_cohort, tiny_encoder, tmp_path):
+def test_finetune_tiny(tiny_cohort, tiny_encoder, tmp_path, monkeypatch, capsys):
     from smart.downstream.finetune import finetune
 
+    monkeypatch.setenv("SMART_PROGRESS_SECONDS", "0")
     cfg = downstream.load_downstream_config(None, FAST + ["save_encoder=true"])
-    rec = finetune(str(tiny_encoder), tiny_cohort / "cohort.csv", tiny_cohort / "splits.json", 2, tmp_path, cfg)
+    rec = finetune(str(tiny_encoder), tiny_cohort / "cohort.csv", tiny_cohort / "splits.json", 2, tmp_path, cfg,
+                   progress=True)
     on_disk = json.loads((tmp_path / "metrics.json").read_text())
     assert on_disk["test"] == pytest.approx(rec["test"])
     _check_record(on_disk, tiny_cohort, 2)
@@ -85,6 +87,22 @@ def test_finetune_tiny(tiny_cohort, tiny_encoder, tmp_path):
     from smart.models.encoder_io import load_encoder
     _, meta = load_encoder(tmp_path / "encoder_finetuned.pt")
     assert meta["method"] == "smart+finetune" and meta["step"] == on_disk["selected_epoch"]
+    # batch-log progress (stderr is not a terminal under pytest): one line per epoch at SMART_PROGRESS_SECONDS=0
+    lines = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("finetune fold 2: ")]
+    assert [ln.split(" | ")[0] for ln in lines] == ["finetune fold 2: epoch 1/2 (50.0%)",
+                                                   "finetune fold 2: epoch 2/2 (100.0%)"]
+    assert all("loss" in ln and "samples/s" in ln and "ETA" in ln for ln in lines)
+    # metrics.jsonl and TensorBoard scalars per epoch, equal to the history in metrics.json
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from smart.run_logging import read_metrics
+    assert [(r["step"], r["train_loss"]) for r in read_metrics(tmp_path / "metrics.jsonl")] == \
+        [(h["epoch"], h["train_loss"]) for h in on_disk["history"]]
+    events = EventAccumulator(str(tmp_path / "tb"))
+    events.Reload()
+    scalars = events.Scalars("train_loss")
+    assert [e.step for e in scalars] == [1, 2]
+    assert [e.value for e in scalars] == pytest.approx([h["train_loss"] for h in on_disk["history"]], rel=1e-6)
 
 
 def test_linear_probe_tiny_and_scratch(tiny_cohort, tiny_encoder, tmp_path):

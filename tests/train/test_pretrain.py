@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -21,7 +22,7 @@ from smart.data.views import TwoViewDataset, read_manifest
 from smart.models.encoder_io import load_encoder
 from smart.train.checkpoint import load_checkpoint
 from smart.train.pretrain import NonFiniteLossError, pretrain
-from smart.train.run_logging import read_metrics
+from smart.run_logging import read_metrics
 
 from train_helpers import make_manifest, tiny_overrides, write_ct, write_manifest
 
@@ -146,6 +147,45 @@ def test_cli_exit_codes(manifest, tmp_path, capsys):
     code = cli.main(["pretrain", "--method", "smit", "--preset", "tiny", "--manifest", str(nan_manifest), "--out",
                      str(tmp_path / "nan"), *_sets(**{"train.max_nonfinite": 1})])
     assert code == 3 and "non-finite" in capsys.readouterr().err
+
+
+def test_batch_log_shows_progress_lines_with_eta(manifest, tmp_path):
+    """stderr redirected to a file (a SLURM log): a header naming the preset, then one progress line per step at
+    SMART_PROGRESS_SECONDS=0 with step/total, loss, samples/s and an ETA."""
+    out, log = tmp_path / "run", tmp_path / "slurm-123.out"
+    with open(log, "w") as err:
+        proc = subprocess.run([sys.executable, "-m", "smart", "pretrain", "--method", "smit", "--preset", "tiny",
+                               "--manifest", str(manifest), "--out", str(out), *_sets()],
+                              env={**_env(), "SMART_PROGRESS_SECONDS": "0"}, stdout=subprocess.PIPE, stderr=err,
+                              text=True, timeout=600)
+    text = log.read_text()
+    assert proc.returncode == 0, text
+    assert text.splitlines()[0].startswith("smart pretrain: method smit, preset tiny: crop 32x32x32 voxels, 4 steps")
+    steps = [int(m.group(1)) for m in re.finditer(r"^pretrain: step (\d+)/4 .*loss [-\d.e]+ \| [\d.]+ samples/s "
+                                                  r".*\| ETA \d+:\d\d:\d\d", text, flags=re.M)]
+    assert steps == [1, 2, 3, 4], text
+
+
+def test_no_preset_log_says_paper_scale(manifest, tmp_path, capsys):
+    # --max-steps 1 at 32^3 keeps it cheap; the header is printed before any model is built
+    code = cli.main(["pretrain", "--method", "smit", "--manifest", str(manifest), "--out", str(tmp_path / "x"),
+                     "--set", "data.crop_size=[32,32,32]", "--set", "data.num_workers=0", "--set", "model.embed_dim=12",
+                     "--set", "loss.out_dim=64", "--set", "loss.head_hidden_dim=32", "--set", "loss.head_bottleneck_dim=16",
+                     "--max-steps", "1"])
+    err = capsys.readouterr().err.splitlines()
+    assert code == 0
+    assert err[0].startswith("smart pretrain: method smit, preset none (paper scale): crop 32x32x32 voxels, 10000 steps")
+    assert err[1].startswith("smart pretrain: warning: Without --preset the run is at PAPER SCALE")
+    assert not err[2].startswith("smart pretrain: warning")
+
+
+def test_header_warns_when_data_workers_exceed_cores():
+    from smart.commands.pretrain import run_header
+
+    lines = run_header(load_config("smart"), "smart", None, cores=2)  # the defaults: 4 workers
+    assert lines[0].endswith("4 data workers on 2 CPU cores")
+    assert "data.num_workers=4 leaves no core for the training process" in lines[2]
+    assert len(run_header(load_config("smart", "tiny"), "smart", "tiny", cores=2)) == 1  # tiny: 0 workers, no warning
 
 
 def test_sigterm_in_process_checkpoints_and_exits_75(manifest, tmp_path, capsys):

@@ -1,15 +1,25 @@
 """Run-folder logging (as DINO does it): resolved ``config.json`` with provenance at start,
-``metrics.jsonl`` (one JSON object per log step), TensorBoard event files in ``tb/``, and a tqdm bar that is silent
-when stderr is not a TTY (SLURM logs stay clean). Only rank 0 writes."""
+``metrics.jsonl`` (one JSON object per log step), TensorBoard event files in ``tb/``, and progress
+(:mod:`smart.progress`: a tqdm bar on a terminal, one plain line every N seconds in a SLURM log). Only rank 0 writes.
+
+Any training loop uses it the same way (pretraining per step, fine-tuning per epoch)::
+
+    logger = RunLogger(out_dir)                    # tb/ + metrics.jsonl in out_dir
+    with logger.progress(total, desc="finetune fold 0", unit="epoch") as bar:
+        for epoch in ...:
+            logger.log({"step": epoch, "train_loss": loss, "val_auc": auc})   # JSON line + TensorBoard scalars
+            bar.update(1, samples=n_train, loss=loss)
+    logger.close()
+"""
 
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any, Mapping
 
 from smart import atomic
+from smart.progress import Progress
 from smart.provenance import provenance
 
 
@@ -62,12 +72,10 @@ class RunLogger:
                     self._tb.add_scalar(key, value, step)
             self._tb.flush()
 
-    def progress(self, total: int, initial: int = 0):
-        """A tqdm bar (disabled off-TTY and on ranks > 0)."""
-        from tqdm.auto import tqdm
-
-        return tqdm(total=total, initial=initial, disable=not (self.enabled and sys.stderr.isatty()),
-                    dynamic_ncols=True, desc="pretrain")
+    def progress(self, total: int | None, initial: int = 0, desc: str = "pretrain", unit: str = "step",
+                 show: bool = True) -> Progress:
+        """A :class:`smart.progress.Progress` (silent on ranks > 0 and with ``show=False``)."""
+        return Progress(total, desc, initial=initial, unit=unit, enabled=self.enabled and show)
 
     def close(self) -> None:
         if self._tb is not None:
