@@ -21,6 +21,7 @@ import pandas as pd
 
 from smart.atomic import write_csv, write_json, write_text
 from smart.downstream.metrics import format_mean_std, mean_std
+from smart.eval.paper_values import NOT_REPORTED, beside_paper, load_paper_values, paper_notes, split_paper_columns
 
 TASKS = ("lidc", "response")
 HEAD_PREFERENCE = ("cls", "pooled", "random_sa")   # the paper's default fine-tuning head first
@@ -249,14 +250,24 @@ def build_table(res: Results, variants: dict[str, dict], numeral: str) -> tuple[
     return frame, sources
 
 
-def to_markdown(frame: pd.DataFrame, title: str) -> str:
-    shown = [c for c in frame.columns if c not in ("variant", "sources")]
+def to_markdown(frame: pd.DataFrame, title: str, notes: list[str] | None = None) -> str:
+    """A Markdown table; for a frame from :func:`smart.eval.paper_values.beside_paper` each row the paper reports is
+    followed by a "↳ paper" row and a "↳ Δ (ours − paper)" row, and ``notes`` (the ‡ / n.r. footnotes) close it."""
+    ours, pairs = split_paper_columns(list(frame.columns))
+    shown = [c for c in ours if c not in ("variant", "sources")]
     lines = [f"**{title}**", "", "| " + " | ".join(shown) + " |", "|" + "---|" * len(shown)]
     for _, row in frame.iterrows():
         lines.append("| " + " | ".join(str(row[c]) for c in shown) + " |")
+        if any(row[paper] for paper, _ in pairs.values()):
+            for name, pick in (("↳ paper", 0), ("↳ Δ (ours − paper)", 1)):
+                cells = [(str(row[pairs[c][pick]]) or (NOT_REPORTED if pick == 0 else "")) if c in pairs else ""
+                         for c in shown[1:]]
+                lines.append("| " + " | ".join([name, *cells]) + " |")
     if frame.empty:
         lines.append("")
         lines.append("_No variant lists this table, or none has run yet._")
+    if notes:
+        lines += [""] + [f"{note}  " for note in notes]
     return "\n".join(lines) + "\n"
 
 
@@ -301,19 +312,24 @@ def plot_limited_data(frame: pd.DataFrame, path: str | os.PathLike) -> Path:
 
 
 def write_tables(results: str | os.PathLike, variants_json: str | os.PathLike, out_dir: str | os.PathLike) -> dict[str, Any]:
-    """Write ``table{1..6}.{csv,md}``, ``sources.json`` and, when fractions < 1 ran, ``limited_data.{csv,png}``."""
+    """Write ``table{1..6}.{csv,md}``, ``sources.json`` and, when fractions < 1 ran, ``limited_data.{csv,png}``.
+    Every table carries the paper's value and the difference beside each cell the paper reports
+    (:mod:`smart.eval.paper_values`)."""
     res = Results(results)
     variants = load_variants(variants_json)
+    paper = load_paper_values()
     out = Path(out_dir)
     all_sources: dict[str, Any] = {}
     for numeral, (number, title, _) in TABLES.items():
         frame, sources = build_table(res, variants, numeral)
+        frame = beside_paper(frame, numeral, paper)  # the paper's value and our distance to it, per cell
         write_csv(out / f"table{number}.csv", frame)
-        write_text(out / f"table{number}.md", to_markdown(frame, f"Table {numeral}: {title}"))
+        notes = paper_notes(numeral, frame["variant"].tolist(), paper)
+        write_text(out / f"table{number}.md", to_markdown(frame, f"Table {numeral}: {title}", notes))
         all_sources[f"table{number}"] = sources
     limited = limited_data(res, variants)
     if (limited["fraction"] < FULL).any():
-        write_csv(out / "limited_data.csv", limited)
+        write_csv(out / "limited_data.csv", beside_paper(limited, "Fig. 6", paper))
         plot_limited_data(limited, out / "limited_data.png")
         all_sources["limited_data"] = {r["label"] + f"@{r['fraction']}": r["sources"].split(";") for _, r in limited.iterrows()}
     write_json(out / "sources.json", all_sources)
