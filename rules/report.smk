@@ -1,6 +1,8 @@
 """Stage 6 — the paper's Tables I-VI from every metrics file; `snakemake --report` collects them with captions."""
 
 TABLE_NUMBERS = range(1, 7)
+# Fig. 6 (limited data) exists when a task fine-tunes on a fraction < 1: `smart tables` writes it then.
+LIMITED_DATA = any(float(f) < 1.0 for task in config["finetune"]["tasks"] for f in config["finetune"]["fractions"][task])
 
 
 rule variants_json:
@@ -38,6 +40,18 @@ rule tables:
             )
             for n in TABLE_NUMBERS
         ],
+        **(
+            {
+                "limited_data": report(
+                    f"{RESULTS}/tables/limited_data.png",
+                    caption="../report/limited_data.rst",
+                    category="Tables",
+                    labels={"table": "Fig. 6 (limited data)"},
+                )
+            }
+            if LIMITED_DATA
+            else {}
+        ),
     params:
         results=results_root,
         out=output_parent,

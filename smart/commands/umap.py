@@ -9,7 +9,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--n-neighbors", type=int, default=15)
     parser.add_argument("--min-dist", type=float, default=0.1)
-    parser.add_argument("--title", default="")
+    parser.add_argument("--title", default="", help="name in the figure title (default: the encoder's folder = variant)")
 
 
 def main(args) -> int:

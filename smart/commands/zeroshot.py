@@ -16,6 +16,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--random-grid", type=int, nargs=3, default=None, metavar=("D", "H", "W"),
                         help="mask grid of the random baseline (default: crop // 16)")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    parser.add_argument("--name", default="", help="variant name for the figure title (default: the encoder's folder)")
 
 
 def main(args) -> int:
@@ -24,6 +25,6 @@ def main(args) -> int:
 
     s = run_zeroshot(args.encoder, args.raters, args.out, crop=args.crop, spacing=args.spacing or None,
                      seed=args.seed, body_threshold=args.body_hu, q=args.percentile, random_grid=args.random_grid,
-                     device=resolve_device(args.device))
+                     device=resolve_device(args.device), name=args.name)
     print(f"{s['method']}: DSC {s['dsc_mean']:.3f} ± {s['dsc_std']:.3f} over {s['n_cases']} cases -> {args.out}")
     return 0

@@ -69,14 +69,12 @@ def class_name(label: int) -> str:
     return ORGAN_NAMES[label] if 0 <= label < len(ORGAN_NAMES) else f"class {label}"
 
 
-def plot_clusters(points: np.ndarray, labels: Sequence[int], path: str | os.PathLike, title: str = "") -> Path:
-    """Fig. 3 style scatter of the UMAP layout coloured by organ, written atomically as PNG."""
+def cluster_figure(points: np.ndarray, labels: Sequence[int], title: str = ""):
+    """Fig. 3 style scatter of the UMAP layout coloured by organ (legend = organ names). Returns the Figure."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from smart.atomic import atomic_path
 
     labels = np.asarray(labels).ravel()
     fig, ax = plt.subplots(figsize=(6, 5), dpi=120)
@@ -88,19 +86,24 @@ def plot_clusters(points: np.ndarray, labels: Sequence[int], path: str | os.Path
     ax.set_xlabel("UMAP 1")
     ax.set_ylabel("UMAP 2")
     if title:
-        ax.set_title(title)
+        ax.set_title(title, fontsize=9)
     ax.legend(markerscale=2, fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
     fig.tight_layout()
-    with atomic_path(path, suffix=".png") as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
-    return Path(path)
+    return fig
+
+
+def plot_clusters(points: np.ndarray, labels: Sequence[int], path: str | os.PathLike, title: str = "") -> Path:
+    """:func:`cluster_figure` written atomically as PNG."""
+    from smart.eval.figures import save_png
+
+    return save_png(cluster_figure(points, labels, title), path)
 
 
 def cluster_features(features_npz: str | os.PathLike, out_dir: str | os.PathLike, seed: int = 0,
                      n_neighbors: int = 15, min_dist: float = 0.1, title: str = "") -> dict[str, Any]:
     """``smart umap``: UMAP of ``features.npz`` (from ``smart embed``) -> ``clusters.json``, ``umap.png`` and the
-    2-D layout ``umap.csv`` (x, y, label, split) so the figure can be redrawn."""
+    2-D layout ``umap.csv`` (x, y, label, split) so the figure can be redrawn. The figure's title is ``title``
+    (default: the encoder's folder name = the workflow's variant) with the feature kind and both distances."""
     import pandas as pd
 
     from smart.atomic import write_csv, write_json
@@ -116,6 +119,7 @@ def cluster_features(features_npz: str | os.PathLike, out_dir: str | os.PathLike
         feats, labels = z["features"], z["labels"].ravel().astype(int)
         split = z["split"] if "split" in z.files else np.full(len(labels), "")
         kind = str(z["kind"]) if "kind" in z.files else "unknown"
+        encoder = str(z["encoder"]) if "encoder" in z.files else ""
     if len(feats) != len(labels):
         raise ValueError(f"{path}: {len(feats)} feature rows but {len(labels)} labels")
     points = umap_embed(feats, seed=seed, n_neighbors=n_neighbors, min_dist=min_dist)
@@ -127,7 +131,9 @@ def cluster_features(features_npz: str | os.PathLike, out_dir: str | os.PathLike
               "features": str(path),
               "provenance": provenance({"seed": seed, "n_neighbors": n_neighbors, "min_dist": min_dist}, seed=seed)}
     write_csv(out / "umap.csv", pd.DataFrame({"x": points[:, 0], "y": points[:, 1], "label": labels, "split": split}))
-    plot_clusters(points, labels, out / "umap.png", title=title or f"intra {result['intra_mean']:.2f} ± "
-                  f"{result['intra_std']:.2f}, inter {result['inter_mean']:.2f} ± {result['inter_std']:.2f}")
+    name = title or (Path(encoder).parent.name if encoder else path.parent.name)
+    plot_clusters(points, labels, out / "umap.png",
+                  title=f"{name} ({kind} features): intra {result['intra_mean']:.2f} ± {result['intra_std']:.2f}, "
+                        f"inter {result['inter_mean']:.2f} ± {result['inter_std']:.2f}")
     write_json(out / "clusters.json", result)
     return result

@@ -286,29 +286,29 @@ def limited_data(res: Results, variants: dict[str, dict]) -> pd.DataFrame:
 
 
 def plot_limited_data(frame: pd.DataFrame, path: str | os.PathLike) -> Path:
+    """Fig. 6: fine-tuning (not linear-probe) test AUC against the fraction of the training folds, per task."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from smart.atomic import atomic_path
+    from smart.eval.figures import save_png
 
     tasks = [t for t in TASKS if (frame["task"] == t).any()]
-    fig, axes = plt.subplots(1, len(tasks), figsize=(4.5 * len(tasks), 3.6), dpi=110, squeeze=False)
+    fig, axes = plt.subplots(1, len(tasks), figsize=(4.5 * len(tasks), 3.9), dpi=110, squeeze=False)
     for ax, task in zip(axes[0], tasks):
         sub = frame[frame["task"] == task]
         for label, grp in sub.groupby("label", sort=False):
             grp = grp.sort_values("fraction")
             ax.errorbar(grp["fraction"] * 100, grp["auc_mean"], yerr=grp["auc_std"], marker="o", capsize=3, label=label)
         ax.set_xlabel("training data (%)")
-        ax.set_ylabel("test AUC")
-        ax.set_title({"lidc": "LIDC malignancy", "response": "Immunotherapy response"}[task])
-        ax.legend(fontsize=7)
+        ax.set_ylabel("test AUC, mean ± std over folds")
+        ax.set_title({"lidc": "LIDC malignancy", "response": "Immunotherapy response"}[task] + ": fine-tuning",
+                     fontsize=9)
+        ax.legend(fontsize=7, title="pretrained encoder", title_fontsize=7)
+    fig.suptitle("Limited data (Fig. 6): fine-tuned encoders, not linear probes", fontsize=9)
     fig.tight_layout()
-    with atomic_path(path, suffix=".png") as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
-    return Path(path)
+    return save_png(fig, path)
 
 
 def write_tables(results: str | os.PathLike, variants_json: str | os.PathLike, out_dir: str | os.PathLike) -> dict[str, Any]:

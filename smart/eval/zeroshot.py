@@ -164,39 +164,54 @@ def load_case_arrays(image: str | os.PathLike, consensus: str | os.PathLike, spa
     return hu, cons
 
 
-def plot_overlays(results: Sequence[CaseResult], path: str | os.PathLike, title: str = "", max_cases: int = 3) -> Path:
-    """Fig. 5 style: per case, the axial slice through the consensus centre with the attention map, the consensus
-    (red) and the 90th-percentile segmentation (cyan) contours."""
+def overlay_figure(results: Sequence[CaseResult], title: str = "", max_cases: int | None = None):
+    """Fig. 5 style, one column per case (all cases unless ``max_cases``): top, the axial CT slice through the
+    consensus centre with the consensus contour; bottom, the same slice under the attention map (colour bar) with the
+    consensus and the 90th-percentile segmentation contours; a legend names the contours. Returns the Figure."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
 
-    from smart.atomic import atomic_path
-
-    shown = list(results)[:max_cases]
+    shown = list(results)[:max_cases] if max_cases else list(results)
     if not shown:
         raise ValueError("no cases to plot")
-    fig, axes = plt.subplots(2, len(shown), figsize=(3.2 * len(shown), 6.4), dpi=110, squeeze=False)
+    fig, axes = plt.subplots(2, len(shown), figsize=(3.0 * len(shown) + 1.2, 6.6), dpi=110, squeeze=False)
+    peak = max(float(np.max(r.attention)) for r in shown) or 1.0
+    image = None
     for col, r in enumerate(shown):
         z = int(np.argwhere(r.consensus)[:, 0].mean()) if r.consensus.any() else r.hu.shape[0] // 2
         axes[0, col].imshow(r.hu[z], cmap="gray", vmin=-1000, vmax=400)
         axes[0, col].set_title(f"{r.case_id}  DSC {r.dsc:.2f}", fontsize=8)
         axes[1, col].imshow(r.hu[z], cmap="gray", vmin=-1000, vmax=400)
-        axes[1, col].imshow(r.attention[z], cmap="jet", alpha=0.45)
+        # one colour scale for every case, so maps can be compared across columns
+        image = axes[1, col].imshow(r.attention[z], cmap="jet", alpha=0.45, vmin=0.0, vmax=peak)
         for ax in axes[:, col]:
             if r.consensus[z].any():
                 ax.contour(r.consensus[z], levels=[0.5], colors="red", linewidths=0.8)
-            ax.axis("off")
+            ax.set_xticks([])
+            ax.set_yticks([])
         if r.prediction[z].any():
             axes[1, col].contour(r.prediction[z], levels=[0.5], colors="cyan", linewidths=0.8)
-    if title:
-        fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    with atomic_path(path, suffix=".png") as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
-    return Path(path)
+    axes[0, 0].set_ylabel("CT, axial slice", fontsize=8)
+    axes[1, 0].set_ylabel("attention overlay", fontsize=8)
+    fig.legend(handles=[Line2D([], [], color="red", label="5-rater consensus"),
+                        Line2D([], [], color="cyan", label="attention > 90th percentile (body)")],
+               loc="lower center", ncol=2, fontsize=8, frameon=False)
+    fig.suptitle(title or "zero-shot localisation", fontsize=9)
+    fig.tight_layout(rect=(0, 0.05, 0.9, 1))
+    bar = fig.colorbar(image, cax=fig.add_axes((0.915, 0.1, 0.015, 0.35)))
+    bar.set_label("attention (SA map, upsampled)", fontsize=8)
+    return fig
+
+
+def plot_overlays(results: Sequence[CaseResult], path: str | os.PathLike, title: str = "",
+                  max_cases: int | None = None) -> Path:
+    """:func:`overlay_figure` written atomically as PNG."""
+    from smart.eval.figures import save_png
+
+    return save_png(overlay_figure(results, title, max_cases), path)
 
 
 def _resolve(path: str, base: Path) -> Path:
@@ -207,10 +222,11 @@ def _resolve(path: str, base: Path) -> Path:
 def run_zeroshot(encoder: str, raters_csv: str | os.PathLike, out_dir: str | os.PathLike,
                  crop: Sequence[int] = (128, 128, 128), spacing: float | None = 2.0, seed: int = 0,
                  body_threshold: float = BODY_HU, q: float = PERCENTILE, random_grid: Sequence[int] | None = None,
-                 device: str | torch.device = "cpu") -> dict[str, Any]:
+                 device: str | torch.device = "cpu", name: str = "") -> dict[str, Any]:
     """``smart zeroshot``: DSC of the thresholded SA map (``encoder`` = encoder.pt) or of the random baseline
     (``encoder = "random"``, map on ``random_grid``, default ``crop // 16`` = the paper's mask grid) per case of
-    ``raters_csv``; writes ``dsc.csv``, ``summary.json`` and ``overlays.png``."""
+    ``raters_csv``; writes ``dsc.csv``, ``summary.json`` and ``overlays.png`` (every case; titled with ``name``,
+    default the encoder's folder name = the workflow's variant)."""
     import pandas as pd
 
     from smart.atomic import write_csv, write_json
@@ -262,7 +278,9 @@ def run_zeroshot(encoder: str, raters_csv: str | os.PathLike, out_dir: str | os.
                "coverage_mean": float(table["coverage"].mean()), **settings,
                "provenance": provenance(settings, seed=seed)}
     write_json(out / "summary.json", summary)
-    plot_overlays(results, out / "overlays.png", title=f"{method}: DSC {mean:.2f} ± {std:.2f}")
+    name = name or ("random attention" if encoder == "random" else Path(encoder).parent.name)
+    plot_overlays(results, out / "overlays.png",
+                  title=f"{name} (method {method}): zero-shot DSC {mean:.2f} ± {std:.2f} over {n} cases")
     return summary
 
 

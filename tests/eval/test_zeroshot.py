@@ -76,3 +76,25 @@ def test_evaluate_case_attention_on_tumour(tmp_path):
 def test_evaluate_case_shape_mismatch():
     with pytest.raises(ValueError, match="c2: CT"):
         zeroshot.evaluate_case("c2", np.zeros((4, 4, 4)), np.zeros((4, 4, 3)), (4, 4, 4), None)
+
+
+def test_overlay_figure_shows_every_case_with_legend_colour_bar_and_name():
+    hu = np.full((16, 16, 16), -1000.0, np.float32)
+    hu[:, 2:14, 2:14] = 0.0
+    cons = np.zeros(hu.shape, bool)
+    cons[4:8, 4:8, 4:8] = True
+
+    def attention_fn(hu_crop):
+        return torch.arange(8, dtype=torch.float32), (2, 2, 2)
+
+    cases = [zeroshot.evaluate_case(f"c{i}", hu, cons, (16, 16, 16), attention_fn) for i in range(4)]
+    fig = zeroshot.overlay_figure(cases, title="smart_no_nt (method smart): zero-shot DSC")
+    titles = [ax.get_title() for ax in fig.axes]
+    assert [t.split()[0] for t in titles if t.startswith("c")] == ["c0", "c1", "c2", "c3"]   # all 4 cases
+    assert fig._suptitle.get_text().startswith("smart_no_nt")
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["5-rater consensus",
+                                                                  "attention > 90th percentile (body)"]
+    bars = [ax for ax in fig.axes if ax.get_ylabel() == "attention (SA map, upsampled)"]
+    assert len(bars) == 1 and bars[0].get_ylim() == pytest.approx((0.0, 7.0))  # one scale: 0 .. the largest value
+    import matplotlib.pyplot as plt
+    plt.close(fig)
