@@ -4,11 +4,13 @@ behind and the rerun continues from the finished upstream work."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pandas as pd
 import pytest
 
-from workflow_workspace import make_workspace, run_snakemake, tiny_config
+from workflow_workspace import REPO, make_workspace, run_snakemake, snakemake_env, tiny_config
 
 SMALL_TARGETS = ("results/preprocess/lidc/splits.json", "results/tables/variants.json")
 
@@ -97,3 +99,10 @@ def test_full_demo_runs_and_reports(demo_workspace):
     report = run_snakemake(demo_workspace, "--report", "report.html", timeout=600)
     assert report.returncode == 0, report.stderr[-3000:]
     assert (demo_workspace / "report.html").stat().st_size > 10_000
+    # The README's demo tables are what this demo writes (re-render with the command in README "What the demo produces")
+    res = demo_workspace / "results"
+    check = subprocess.run([sys.executable, "-m", "smart", "tables", "--results", str(res), "--variants",
+                            str(res / "tables/variants.json"), "--out", str(res / "tables"),
+                            "--check-readme", str(REPO / "README.md")], capture_output=True, text=True, timeout=600,
+                           env=snakemake_env())
+    assert check.returncode == 0, check.stdout + check.stderr
