@@ -2,9 +2,16 @@
 --profile slurm` runs the paper. Targets: all, preprocess, pretrain_all, finetune_all, cluster_all, zeroshot_all,
 tables, ablation_<name> (one per entry of config `ablations`). See docs/workflow.md."""
 
+import os
+
 from snakemake.utils import min_version
 
 min_version("9.0")
+
+# With --software-deployment-method conda, envs/<group>.post-deploy.sh installs the `smart` package into each env
+# from the repository this Snakefile is in (docs/workflow.md "Conda environments"). Set here, never read: a user needs
+# no such variable (so no `envvars:` directive).
+os.environ.update(SMART_REPO=workflow.basedir)
 
 
 configfile: "config/config.yaml"

@@ -1,0 +1,1 @@
+install-smart.sh
