@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from test_tables import _write, results  # noqa: F401  (the results-tree fixture of the table tests)
+from tables_fixtures import _write, results  # noqa: F401  (the results-tree fixture)
 
 from smart.cli import main
 from smart.eval import readme_tables
