@@ -1,6 +1,6 @@
 """SMART workflow: `snakemake --cores all` runs the embedded synthetic demo; `--configfile config/paper.yaml
 --profile slurm` runs the paper. Targets: all, preprocess, pretrain_all, finetune_all, cluster_all, zeroshot_all,
-tables, ablation_<name> (one per entry of config `ablations`). See docs/workflow.md."""
+tables, segmentation, ablation_<name> (one per entry of config `ablations`). See docs/workflow.md."""
 
 import os
 
@@ -27,6 +27,7 @@ include: "rules/finetune.smk"
 include: "rules/cluster.smk"
 include: "rules/evaluate.smk"
 include: "rules/report.smk"
+include: "rules/segmentation.smk"
 
 
 rule all:
@@ -34,6 +35,7 @@ rule all:
     input:
         preprocess_targets(),
         rules.tables.output,
+        segmentation_targets() if config["segmentation"]["enabled"] else [],
 
 
 rule preprocess:
@@ -59,6 +61,11 @@ rule cluster_all:
 rule zeroshot_all:
     input:
         zeroshot_targets(),
+
+
+rule segmentation:
+    input:
+        segmentation_targets(),
 
 
 # One target per ablation: every result of its variants, sharing preprocessing and splits with all other runs.

@@ -322,3 +322,65 @@ wildcard_constraints:
     head="cls|pooled|random_sa",
     fraction=r"[01]\.[0-9]+",
     fold=r"[0-9]+",
+
+
+# ---------------------------------------------------------------------------------------------- segmentation
+SEG = config["segmentation"]
+SEG_RES = SEG["resources"]
+
+
+def _check_segmentation_config():
+    unknown = sorted(set(SEG["variants"]) - set(config["variants"]))
+    if unknown:
+        raise ValueError(f"config segmentation.variants: unknown variant(s) {unknown}; known: {sorted(config['variants'])}")
+    if SEG["source"] == "csv" and not SEG["csv"]:
+        raise ValueError("config segmentation.source='csv' needs segmentation.csv (case_id, image, label, split)")
+    for variant in SEG["variants"]:
+        if variant_model_overrides(variant).get("model.arch", "swin") != "swin":
+            raise ValueError(f"config segmentation.variants: {variant!r} is not a Swin encoder; SwinUNETR needs one")
+
+
+def variant_model_overrides(variant):
+    """`model.*` overrides of the pretraining config and of the variant (the encoder's architecture)."""
+    merged = {**config["pretrain"]["set"], **(config["variants"][variant].get("set") or {})}
+    return {k: v for k, v in merged.items() if k.startswith("model.")}
+
+
+def segmentation_csv():
+    return f"{SYNTH}/segmentation/segmentation.csv" if SEG["source"] == "synthetic" else SEG["csv"]
+
+
+def monai_ssl_path(variant):
+    return f"{RESULTS}/pretrain/{variant}/monai_ssl.pt"
+
+
+def segmentation_weights_input(wildcards):
+    return [monai_ssl_path(wildcards.variant)] if is_pretrained(wildcards.variant) else []
+
+
+def segmentation_weights_arg(wildcards):
+    return monai_ssl_path(wildcards.variant) if is_pretrained(wildcards.variant) else "none"
+
+
+def segmentation_args(wildcards):
+    """`--config/--set` of `smart segmentation`: the network is the pretraining preset's model plus the variant's
+    `model.*` overrides (so scratch has its pretrained siblings' architecture), then segmentation.set."""
+    arch = {f"model.{k[len('model.'):]}": v for k, v in variant_model_overrides(wildcards.variant).items()}
+    if config["pretrain"]["preset"]:
+        arch["model_preset"] = config["pretrain"]["preset"]
+    return " ".join(filter(None, [optional_arg("--config", SEG["config_yaml"]), set_args(arch, SEG["set"])]))
+
+
+def segmentation_metrics(variant):
+    return f"{RESULTS}/segmentation/{variant}/metrics.json"
+
+
+def segmentation_targets():
+    return [f"{RESULTS}/tables/segmentation.csv", f"{RESULTS}/tables/segmentation.md"]
+
+
+def segmentation_labels_arg():
+    return json.dumps({v: config["variants"][v].get("label", v) for v in SEG["variants"]})
+
+
+_check_segmentation_config()

