@@ -329,14 +329,30 @@ SEG = config["segmentation"]
 SEG_RES = SEG["resources"]
 
 
+# The ViT methods of smart/ssl/methods.py (AttMask, MST): SwinUNETR cannot start from their encoders.
+VIT_METHODS = ("attmask", "mst")
+
+
+def is_swin(variant):
+    spec = config["variants"][variant]
+    return variant_model_overrides(variant).get("model.arch", "vit" if spec["method"] in VIT_METHODS else "swin") == "swin"
+
+
+def segmentation_variants():
+    """`segmentation.variants`, or every Swin variant (pretrained and scratch) when it is null."""
+    listed = SEG["variants"]
+    return [v for v in variant_names() if is_swin(v)] if listed is None else list(listed)
+
+
 def _check_segmentation_config():
-    unknown = sorted(set(SEG["variants"]) - set(config["variants"]))
+    listed = SEG["variants"] or []
+    unknown = sorted(set(listed) - set(config["variants"]))
     if unknown:
         raise ValueError(f"config segmentation.variants: unknown variant(s) {unknown}; known: {sorted(config['variants'])}")
     if SEG["source"] == "csv" and not SEG["csv"]:
         raise ValueError("config segmentation.source='csv' needs segmentation.csv (case_id, image, label, split)")
-    for variant in SEG["variants"]:
-        if variant_model_overrides(variant).get("model.arch", "swin") != "swin":
+    for variant in listed:
+        if not is_swin(variant):
             raise ValueError(f"config segmentation.variants: {variant!r} is not a Swin encoder; SwinUNETR needs one")
 
 
@@ -380,7 +396,7 @@ def segmentation_targets():
 
 
 def segmentation_labels_arg():
-    return json.dumps({v: config["variants"][v].get("label", v) for v in SEG["variants"]})
+    return json.dumps({v: config["variants"][v].get("label", v) for v in segmentation_variants()})
 
 
 _check_segmentation_config()

@@ -17,6 +17,7 @@ rule pretrain:
         checkpoint=f"{RESULTS}/pretrain/{{variant}}/checkpoint_final.pt",
         metrics=f"{RESULTS}/pretrain/{{variant}}/metrics.jsonl",
         config=f"{RESULTS}/pretrain/{{variant}}/config.json",
+        card=f"{RESULTS}/pretrain/{{variant}}/MODEL_CARD.md",
     params:
         out=output_parent,
         args=pretrain_args,

@@ -78,7 +78,7 @@ rule segmentation_finetune:
 
 rule segmentation_table:
     input:
-        [segmentation_metrics(v) for v in SEG["variants"]],
+        [segmentation_metrics(v) for v in segmentation_variants()],
     output:
         csv=report(
             f"{RESULTS}/tables/segmentation.csv",

@@ -44,7 +44,7 @@ def _export(args: argparse.Namespace) -> None:
         write_monai_ssl(args.encoder, args.out)
         return
     with tempfile.TemporaryDirectory() as tmp:  # checkpoint -> encoder.pt (validated) -> MONAI layout
-        encoder_file = export_from_checkpoint(args.checkpoint, Path(tmp) / "encoder.pt")
+        encoder_file = export_from_checkpoint(args.checkpoint, Path(tmp) / "encoder.pt", model_card=False)
         write_monai_ssl(encoder_file, args.out)
 
 

@@ -76,7 +76,8 @@ def main(args: argparse.Namespace) -> int:
         if os.environ.get("RANK", "0") in ("", "0"):  # torchrun: rank 0 prints the header once
             for line in run_header(cfg, args.method, args.preset):
                 print(f"smart pretrain: {line}", file=sys.stderr, flush=True)
-        summary = pretrain(cfg, args.manifest, args.out, max_steps=args.max_steps, resume=args.resume)
+        summary = pretrain(cfg, args.manifest, args.out, max_steps=args.max_steps, resume=args.resume,
+                           run_info={"preset": args.preset, "config_yaml": args.config, "overrides": args.overrides})
     except ValueError as exc:
         print(f"smart pretrain: error: {exc}", file=sys.stderr)
         return 2

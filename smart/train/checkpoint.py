@@ -74,8 +74,9 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
 STUDENT_ENCODER_PREFIX = "student.encoder."
 
 
-def export_from_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike) -> Path:
-    """Rebuild the student encoder of a training checkpoint and write it with ``smart.models.encoder_io.export_encoder``.
+def export_from_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike, model_card: bool = True) -> Path:
+    """Rebuild the student encoder of a training checkpoint and write it with ``smart.models.encoder_io.export_encoder``,
+    and ``MODEL_CARD.md`` beside it when the checkpoint records its run (``smart.train.model_card``).
 
     The student (not the EMA teacher) is exported: it is what the paper fine-tunes (Sec. III-A).
     """
@@ -95,4 +96,8 @@ def export_from_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike
     encoder.load_state_dict(weights, strict=True)
     export_encoder(encoder, out, model_config=encoder.model_config, method=str(state.get("method", "")),
                    step=int(state["step"]))
+    if model_card and state.get("run"):
+        from smart.train.model_card import write_model_card
+
+        write_model_card(out, cfg, int(state["step"]), state["run"])
     return Path(out)

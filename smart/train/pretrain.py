@@ -2,7 +2,8 @@
 
 Run folder (``out_dir``): ``config.json`` (resolved config + provenance), ``metrics.jsonl``, ``tb/`` (TensorBoard),
 ``checkpoint_last.pt`` (every ``train.checkpoint_every`` steps, on SIGTERM/SIGUSR1 and at the end),
-``checkpoint_final.pt`` and ``encoder.pt`` (``smart.models.encoder_io.export_encoder``) when the loop ends.
+``checkpoint_final.pt``, ``encoder.pt`` (``smart.models.encoder_io.export_encoder``) and ``MODEL_CARD.md``
+(``smart.train.model_card``) when the loop ends.
 
 Behaviour that downstream tooling relies on:
 
@@ -41,6 +42,7 @@ from smart.ssl.schedules import cosine_schedule, teacher_temperature
 from smart.ssl.self_distillation import SelfDistillation
 from smart.train import distributed as dist_utils
 from smart.train.checkpoint import capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint
+from smart.train.model_card import run_record, write_model_card
 from smart.train.optim import build_optimizer, set_lr
 from smart.run_logging import RunLogger
 
@@ -105,7 +107,7 @@ class _Trainer:
     """Holds the loop state; one instance per :func:`pretrain` call."""
 
     def __init__(self, cfg: dict[str, Any], manifest: str | Path, out_dir: str | Path, max_steps: int | None,
-                 resume: bool) -> None:
+                 resume: bool, run_info: dict[str, Any] | None = None) -> None:
         if max_steps is not None and max_steps <= 0:
             raise ValueError(f"max_steps must be > 0, got {max_steps}")
         self.cfg = cfg
@@ -115,6 +117,8 @@ class _Trainer:
         self.paths = read_manifest(manifest)  # missing files fail here, before any model is built
         self.info = dist_utils.init_distributed()
         self.device = self.info.device
+        # the model card's facts (smart.train.model_card); a resumed run keeps the record of its start
+        self.run_facts = run_record(manifest, len(self.paths), self.info.world_size, config=cfg, **(run_info or {}))
         self.logger = RunLogger(self.out_dir, enabled=self.info.is_main)
         seed = int(cfg["train"]["seed"])
 
@@ -143,7 +147,8 @@ class _Trainer:
     def _state(self) -> dict[str, Any]:
         return {"step": self.step, "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                 "rng": _gather_rng(self.info), "world_size": self.info.world_size, "nonfinite": self.nonfinite,
-                "config": self.cfg, "method": self.cfg.get("method", ""), "versions": package_versions()}
+                "config": self.cfg, "method": self.cfg.get("method", ""), "versions": package_versions(),
+                "run": self.run_facts}
 
     def save(self, name: str = "checkpoint_last.pt") -> None:
         state = self._state()  # collective (RNG gather): every rank takes part
@@ -160,6 +165,7 @@ class _Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.step = int(state["step"])
         self.nonfinite = int(state.get("nonfinite", 0))
+        self.run_facts = state.get("run") or self.run_facts
         rngs = state["rng"]
         if len(rngs) == self.info.world_size:
             restore_rng_state(rngs[self.info.rank])
@@ -282,6 +288,7 @@ class _Trainer:
             encoder = self.model.student["encoder"]
             export_encoder(encoder, self.out_dir / "encoder.pt", model_config=encoder.model_config,
                            method=str(self.cfg.get("method", "")), step=self.step)
+            write_model_card(self.out_dir / "encoder.pt", self.cfg, self.step, self.run_facts)
         dist_utils.barrier()
         self.logger.close()
         return {"step": self.step, "nonfinite": self.nonfinite, "last": last_record or {},
@@ -289,15 +296,16 @@ class _Trainer:
 
 
 def pretrain(cfg: dict[str, Any], manifest: str | Path, out_dir: str | Path, max_steps: int | None = None,
-             resume: bool = False) -> dict[str, Any]:
+             resume: bool = False, run_info: dict[str, Any] | None = None) -> dict[str, Any]:
     """Pretrain per ``cfg`` (``smart.config.load_config``) on the ``status == ok`` CTs of ``manifest``.
 
     Returns ``{"step", "nonfinite", "last" (the last metrics record), "world_size", "out_dir"}``. Raises
     :class:`TrainingInterrupted` (exit 75) on SIGTERM/SIGUSR1, :class:`NonFiniteLossError` (exit 3), and
     ``ValueError`` for bad inputs (before training starts). With ``resume`` and an existing
-    ``out_dir/checkpoint_last.pt`` training continues from it; without one it starts fresh.
+    ``out_dir/checkpoint_last.pt`` training continues from it; without one it starts fresh. ``run_info`` =
+    ``{"preset", "config_yaml", "overrides"}`` as given on the command line, for ``MODEL_CARD.md``.
     """
-    trainer = _Trainer(cfg, manifest, out_dir, max_steps, resume)
+    trainer = _Trainer(cfg, manifest, out_dir, max_steps, resume, run_info)
     try:
         if trainer.step >= trainer.stop_at:
             return trainer.finish()

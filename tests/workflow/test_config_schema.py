@@ -102,6 +102,17 @@ def test_snakemake_cross_checks_ablation_members(tmp_path):
     assert "ablations.broken: unknown variant(s) ['smrt']" in proc.stdout + proc.stderr
 
 
+def test_snakemake_cross_checks_segmentation_variants(tmp_path):
+    cfg = copy.deepcopy(DEMO)
+    cfg["segmentation"]["variants"] = ["smart", "smrt"]
+    proc = run_snakemake(make_workspace(tmp_path / "a", cfg), "-n", "preprocess", timeout=120)
+    assert proc.returncode != 0 and "segmentation.variants: unknown variant(s) ['smrt']" in proc.stdout + proc.stderr
+    cfg["variants"]["mst"] = {"method": "mst"}
+    cfg["segmentation"]["variants"] = ["smart", "mst"]
+    proc = run_snakemake(make_workspace(tmp_path / "b", cfg), "-n", "preprocess", timeout=120)
+    assert proc.returncode != 0 and "'mst' is not a Swin encoder" in proc.stdout + proc.stderr
+
+
 def test_missing_sections_take_schema_defaults(tmp_path):
     cfg = {"variants": {"smart": {"method": "smart"}}}
     proc = run_snakemake(make_workspace(tmp_path / "wf", cfg), "-n", "-p", "finetune_all", timeout=120)
