@@ -20,14 +20,6 @@ from smart.models import build_encoder, export_encoder
 from smart.train.run_logging import read_metrics
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _nifti(array, path, spacing=(2.0, 2.0, 2.0)):
     img = sitk.GetImageFromArray(array)
     img.SetSpacing(spacing)
