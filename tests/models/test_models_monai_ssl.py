@@ -110,3 +110,12 @@ def test_paper_kwargs_are_the_documented_ones():
     assert swin_unetr_kwargs(PAPER_SWIN) == {
         "in_channels": 1, "feature_size": 48, "depths": (2, 2, 8, 2), "num_heads": (4, 4, 8, 16), "window_size": 4,
         "patch_size": 2, "use_v2": False, "use_flash_attention": True}
+
+
+def test_format_smart_from_an_encoder_rewrites_it_unchanged(tmp_path):
+    encoder = build_encoder(TINY_SWIN)
+    src = export_encoder(encoder, tmp_path / "a.pt", model_config=encoder.model_config, method="smit", step=9)
+    assert main(["export", "--encoder", str(src), "--out", str(tmp_path / "b.pt")]) == 0   # --format smart default
+    a, b = torch.load(src, weights_only=True), torch.load(tmp_path / "b.pt", weights_only=True)
+    assert a.keys() == b.keys() and a["method"] == b["method"] == "smit" and b["step"] == 9
+    assert all(torch.equal(v, b["backbone"][k]) for k, v in a["backbone"].items())
