@@ -16,7 +16,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from smart import atomic
-    from smart.downstream.segmentation_table import dice_table
+    from smart.eval.segmentation_table import dice_table
     from smart.eval.tables import to_markdown
 
     try:

@@ -70,7 +70,7 @@ def _architecture(model: Mapping[str, Any]) -> str:
 
 def _monai_section(model: Mapping[str, Any]) -> str:
     if model.get("arch") == "vit":
-        return "A ViT encoder has no MONAI SwinUNETR counterpart; load it with `smart.models.load_encoder`.\n"
+        return "A ViT encoder has no MONAI SwinUNETR counterpart; load it with `smart.models.encoder_io.load_encoder`.\n"
     from smart.models.monai_ssl import swin_unetr_kwargs
 
     kwargs = swin_unetr_kwargs({**model, "in_chans": model.get("in_chans", 1)})
@@ -120,7 +120,7 @@ def model_card_text(cfg: Mapping[str, Any], step: int, run: Mapping[str, Any], n
             "pretraining spacing. Not a medical device; not validated for clinical decisions. Weights from the "
             "embedded synthetic demo only check the pipeline and carry no medical knowledge.\n"
             "\n## Load it\n\nSMART (backbone + SA block + mask token):\n\n```python\n"
-            "from smart.models import load_encoder\n\nencoder, meta = load_encoder(\"encoder.pt\")\n```\n\n"
+            "from smart.models.encoder_io import load_encoder\n\nencoder, meta = load_encoder(\"encoder.pt\")\n```\n\n"
             + _monai_section(model))
 
 

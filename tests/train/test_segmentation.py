@@ -1,5 +1,6 @@
-"""Segmentation fine-tune (smart.downstream.segmentation): labelled-volume input checks, crops, Dice against its
-formula, SwinUNETR initialised through MONAI's load_from, and a run + bit-exact resume on CPU with real files."""
+"""Segmentation fine-tune (smart.train.segmentation): crops, Dice against its formula, SwinUNETR initialised through
+MONAI's load_from, and a run + bit-exact resume on CPU with real files (plus the table smart.eval.segmentation_table
+renders from it)."""
 
 from __future__ import annotations
 
@@ -8,107 +9,28 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-import SimpleITK as sitk
 import torch
 
+from labelled_helpers import write_labelled_csv
 from smart.cli import main
-from smart.data.labelled_volumes import LabelledVolume, load_pair, read_labelled_csv
-from smart.data.synthetic.segmentation import STRUCTURES, generate_case, split_of
-from smart.downstream.segmentation import (build_model, dice_per_structure, load_segmentation_config, model_config,
-                                           sample_crops)
-from smart.models import build_encoder, export_encoder
+from smart.data.labelled_volumes import LabelledVolume
+from smart.models.encoder_io import export_encoder
+from smart.models.factory import build_encoder
 from smart.train.run_logging import read_metrics
-
-
-def _nifti(array, path, spacing=(2.0, 2.0, 2.0)):
-    img = sitk.GetImageFromArray(array)
-    img.SetSpacing(spacing)
-    sitk.WriteImage(img, str(path))
-    return path
-
-
-def _case(rng, shape=(64, 64, 64)):
-    """A soft-tissue body with a 'lung' (1) box of air and a 'tumour' (2) sphere: learnable in a few steps."""
-    hu = np.full(shape, -1000.0, np.float32)
-    hu[8:56, 8:56, 8:56] = 40.0
-    label = np.zeros(shape, np.uint8)
-    z0 = int(rng.integers(12, 20))
-    label[z0:z0 + 24, 14:40, 14:40] = 1
-    hu[label == 1] = -850.0
-    zz, yy, xx = np.ogrid[:64, :64, :64]
-    label[(zz - 40) ** 2 + (yy - 44) ** 2 + (xx - 30) ** 2 <= int(rng.integers(25, 50))] = 2
-    hu[label == 2] = 60.0
-    return hu + rng.normal(0, 10, shape).astype(np.float32), label
+from smart.train.segmentation import (build_model, dice_per_structure, load_segmentation_config, model_config,
+                                      sample_crops)
 
 
 @pytest.fixture(scope="module")
 def labelled_csv(tmp_path_factory):
-    root = tmp_path_factory.mktemp("seg")
-    rng = np.random.default_rng(0)
-    rows = []
-    for i, split in enumerate(["train", "train", "val", "test"]):
-        hu, label = _case(rng)
-        _nifti(hu, root / f"ct{i}.nii.gz")
-        _nifti(label, root / f"lab{i}.nii.gz")
-        rows.append({"case_id": f"c{i}", "image": f"ct{i}.nii.gz", "label": f"lab{i}.nii.gz", "split": split})
-    pd.DataFrame(rows).to_csv(root / "seg.csv", index=False)
-    return root / "seg.csv"
+    return write_labelled_csv(tmp_path_factory.mktemp("seg"))
 
 
 TINY = ["model_preset=tiny", "structures=[lung, tumour]", "batch_size=1", "val_every=2", "checkpoint_every=2",
         "log_every=1", "sw_batch_size=1"]
 
 
-# ---------------------------------------------------------------------------------------------- data
-def test_synthetic_cases_and_splits():
-    assert [split_of(i, 8) for i in range(8)] == ["train"] * 5 + ["val"] + ["test"] * 2
-    assert [split_of(i, 3) for i in range(3)] == ["train", "val", "test"]
-    with pytest.raises(ValueError, match=">= 3"):
-        split_of(0, 2)
-    hu, label = generate_case(0, 1)
-    assert hu.dtype == np.int16 and label.shape == hu.shape == (64, 96, 96)
-    present = set(np.unique(label).tolist())
-    assert present == set(range(len(STRUCTURES) + 1))          # every structure is in the case
-    assert hu[label == STRUCTURES.index("lung") + 1].mean() < -500 < hu[label == 3].mean()  # lung air, liver tissue
-    again_hu, again_label = generate_case(0, 1)
-    assert np.array_equal(hu, again_hu) and np.array_equal(label, again_label)
-
-
-def test_csv_errors_name_the_file(tmp_path, labelled_csv):
-    frame = pd.read_csv(labelled_csv)
-    bad = tmp_path / "bad.csv"
-    frame.drop(columns=["split"]).to_csv(bad, index=False)
-    with pytest.raises(ValueError, match=r"bad.csv: missing column\(s\) \['split'\]"):
-        read_labelled_csv(bad)
-    frame.assign(split=["train", "train", "train", "test"]).to_csv(bad, index=False)
-    with pytest.raises(ValueError, match=r"bad.csv: no case in split\(s\) \['val'\]"):
-        read_labelled_csv(bad)
-    frame.assign(split=["train", "training", "val", "test"]).to_csv(bad, index=False)
-    with pytest.raises(ValueError, match="unknown split value"):
-        read_labelled_csv(bad)
-    frame.assign(label=["nope.nii.gz"] * 4, image=[str(labelled_csv.parent / p) for p in frame.image]).to_csv(
-        bad, index=False)
-    with pytest.raises(ValueError, match=r"bad.csv: 4 label path\(s\) do not exist, e.g. .*nope.nii.gz"):
-        read_labelled_csv(bad)
-
-
-def test_pair_checks_and_resampling(tmp_path):
-    hu = np.zeros((20, 24, 28), np.float32)
-    label = np.zeros_like(hu, dtype=np.uint8)
-    label[5:15, 6:18, 8:20] = 2
-    image = _nifti(hu, tmp_path / "ct.nii.gz", (1.0, 1.0, 1.0))
-    lab = _nifti(label, tmp_path / "lab.nii.gz", (1.0, 1.0, 1.0))
-    vol = load_pair("c", str(image), str(lab), n_structures=2, spacing=2.0)
-    assert vol.image.shape == vol.label.shape == (10, 12, 14)          # 1 mm -> 2 mm, (z, y, x)
-    assert set(np.unique(vol.label)) == {0, 2} and vol.label.dtype == np.int64
-    assert np.allclose(vol.image, 0.5)                                   # 0 HU -> (0 + 1000) / 2000
-    with pytest.raises(ValueError, match=r"lab.nii.gz: label values must be integers 0..1"):
-        load_pair("c", str(image), str(lab), n_structures=1, spacing=None)
-    other = _nifti(label, tmp_path / "shifted.nii.gz", (1.0, 1.0, 1.5))
-    with pytest.raises(ValueError, match="shifted.nii.gz: label grid .* differs from its image"):
-        load_pair("c", str(image), str(other), n_structures=2)
-
-
+# ---------------------------------------------------------------------------------------------- crops and Dice
 def test_crops_are_a_function_of_seed_and_step():
     rng = np.random.default_rng(0)
     label = np.zeros((40, 80, 70), np.int64)

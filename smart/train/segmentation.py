@@ -39,8 +39,8 @@ from smart.data.labelled_volumes import LabelledVolume, load_split, read_labelle
 from smart.data.views import derive_seed
 from smart.models.monai_ssl import load_from_skipped, swin_unetr_kwargs
 from smart.provenance import provenance
-from smart.train.checkpoint import (capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint,
-                                    seed_everything)
+from smart.seeding import seed_everything
+from smart.train.checkpoint import capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint
 from smart.train.run_logging import RunLogger
 
 DEFAULTS: dict[str, Any] = {

@@ -8,10 +8,9 @@ import torch
 from monai.networks.nets import SwinUNETR
 
 from smart.cli import main
-from smart.models import build_encoder, export_encoder
+from smart.models.encoder_io import export_encoder
+from smart.models.factory import build_encoder
 from smart.models.monai_ssl import PREFIX, load_from_skipped, monai_ssl_key, swin_unetr_kwargs
-
-from tests.models.conftest import PAPER_SWIN, TINY_SWIN
 
 
 class _ReadRecorder(dict):
@@ -41,8 +40,14 @@ def _export_both(tmp_path, encoder) -> tuple:
     return enc_file, torch.load(out, weights_only=True)
 
 
-@pytest.mark.parametrize("config", [TINY_SWIN, PAPER_SWIN], ids=["tiny", "paper"])
-def test_load_from_gives_our_stage_features(tmp_path, config):
+@pytest.fixture
+def tiny_config(tiny_swin):
+    return dict(tiny_swin().model_config)
+
+
+@pytest.mark.parametrize("which", ["tiny", "paper"])
+def test_load_from_gives_our_stage_features(tmp_path, tiny_config, paper_swin, which):
+    config = tiny_config if which == "tiny" else dict(paper_swin.model_config)
     encoder = build_encoder(config)
     _randomise(encoder)
     encoder.eval()
@@ -66,8 +71,8 @@ def test_load_from_gives_our_stage_features(tmp_path, config):
     assert theirs[4].shape == (1, 16 * config["embed_dim"], 2, 2, 2)
 
 
-def test_v2_conv_blocks_are_what_load_from_leaves_at_init(tmp_path):
-    encoder = build_encoder({**TINY_SWIN, "use_v2": True})
+def test_v2_conv_blocks_are_what_load_from_leaves_at_init(tmp_path, tiny_config):
+    encoder = build_encoder({**tiny_config, "use_v2": True})
     _randomise(encoder)
     _, weights = _export_both(tmp_path, encoder)
     torch.manual_seed(1)
@@ -86,8 +91,8 @@ def test_v2_conv_blocks_are_what_load_from_leaves_at_init(tmp_path):
             assert torch.equal(value, ours[key]), key          # copied from our encoder
 
 
-def test_file_keys_use_monai_ssl_mlp_names(tmp_path):
-    encoder = build_encoder(TINY_SWIN)
+def test_file_keys_use_monai_ssl_mlp_names(tmp_path, tiny_config):
+    encoder = build_encoder(tiny_config)
     _, weights = _export_both(tmp_path, encoder)
     keys = set(weights["state_dict"])
     assert "module.layers1.0.blocks.0.mlp.fc1.weight" in keys and "module.layers4.0.blocks.0.mlp.fc2.bias" in keys
@@ -106,14 +111,14 @@ def test_checkpoint_route_and_errors(tmp_path, capsys):
     assert "nope.pt" in capsys.readouterr().err
 
 
-def test_paper_kwargs_are_the_documented_ones():
-    assert swin_unetr_kwargs(PAPER_SWIN) == {
+def test_paper_kwargs_are_the_documented_ones(paper_swin):
+    assert swin_unetr_kwargs(paper_swin.model_config) == {
         "in_channels": 1, "feature_size": 48, "depths": (2, 2, 8, 2), "num_heads": (4, 4, 8, 16), "window_size": 4,
         "patch_size": 2, "use_v2": False, "use_flash_attention": True}
 
 
-def test_format_smart_from_an_encoder_rewrites_it_unchanged(tmp_path):
-    encoder = build_encoder(TINY_SWIN)
+def test_format_smart_from_an_encoder_rewrites_it_unchanged(tmp_path, tiny_config):
+    encoder = build_encoder(tiny_config)
     src = export_encoder(encoder, tmp_path / "a.pt", model_config=encoder.model_config, method="smit", step=9)
     assert main(["export", "--encoder", str(src), "--out", str(tmp_path / "b.pt")]) == 0   # --format smart default
     a, b = torch.load(src, weights_only=True), torch.load(tmp_path / "b.pt", weights_only=True)
