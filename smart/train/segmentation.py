@@ -18,7 +18,8 @@
 * **Exact resume.** Crops depend on ``(seed, step)`` only and the checkpoint holds model, optimiser, best weights,
   history and RNG states, so on CPU ``N`` straight steps == ``N/2`` + ``resume`` + ``N/2`` bit for bit.
 
-Run folder: ``config.json``, ``metrics.jsonl`` + ``tb/`` (loss and validation Dice), ``checkpoint_last.pt``,
+Run folder: ``config.json``, ``metrics.jsonl`` + ``tb/`` (loss and validation Dice; progress on stderr via
+``smart.progress``: a bar on a terminal, a line with step, loss, samples/s and ETA in a batch log), ``checkpoint_last.pt``,
 ``model.pt`` (selected weights + the SwinUNETR arguments) and ``metrics.json`` (test Dice per structure and per case).
 """
 
@@ -39,9 +40,9 @@ from smart.data.labelled_volumes import LabelledVolume, load_split, read_labelle
 from smart.data.views import derive_seed
 from smart.models.monai_ssl import load_from_skipped, swin_unetr_kwargs
 from smart.provenance import provenance
+from smart.run_logging import RunLogger
 from smart.seeding import seed_everything
 from smart.train.checkpoint import capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint
-from smart.train.run_logging import RunLogger
 
 DEFAULTS: dict[str, Any] = {
     "structures": ["lung", "heart", "liver", "tumour"],   # label value i+1 = structures[i]; 0 = background
@@ -264,7 +265,7 @@ def train_segmentation(cfg: Mapping[str, Any], csv: str | os.PathLike, weights: 
                                "best": best, "history": history, "rng": [capture_rng_state()],
                                "config": dict(cfg), "weights": str(weights)})
 
-    bar = logger.progress(stop_at, initial=step)
+    bar = logger.progress(stop_at, initial=step, desc="segmentation", unit="step")
     window_loss, window_n, window_start = 0.0, 0, time.perf_counter()
     try:
         while step < stop_at:
@@ -278,7 +279,7 @@ def train_segmentation(cfg: Mapping[str, Any], csv: str | os.PathLike, weights: 
             optimizer.step()
             step += 1
             window_loss, window_n = window_loss + float(loss.detach()), window_n + 1
-            bar.update(1)
+            bar.update(1, samples=int(cfg["batch_size"]), loss=loss.detach())
             if step % int(cfg["log_every"]) == 0 or step == stop_at:
                 logger.log({"step": step, "loss": window_loss / window_n,
                             "time_per_step": (time.perf_counter() - window_start) / window_n})

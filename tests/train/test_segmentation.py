@@ -16,7 +16,7 @@ from smart.cli import main
 from smart.data.labelled_volumes import LabelledVolume
 from smart.models.encoder_io import export_encoder
 from smart.models.factory import build_encoder
-from smart.train.run_logging import read_metrics
+from smart.run_logging import read_metrics
 from smart.train.segmentation import (build_model, dice_per_structure, load_segmentation_config, model_config,
                                       sample_crops)
 
