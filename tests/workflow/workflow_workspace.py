@@ -69,6 +69,8 @@ def tiny_config(**changes: Any) -> dict[str, Any]:
     cfg["finetune"]["fractions"] = {"lidc": [1.0], "response": [1.0]}
     cfg["finetune"]["folds"] = 1
     cfg["finetune"]["set"] = {"epochs": 1, "batch_size": 4, "augment": False, "probe_max_iter": 200}
+    cfg["segmentation"].update({"variants": ["smart", "scratch"], "count": 3,
+                                "set": {"steps": 2, "batch_size": 1, "val_every": 2, "checkpoint_every": 2}})
     for key, value in changes.items():
         node = cfg
         *parents, leaf = key.split(".")
