@@ -178,15 +178,17 @@ def overlay_figure(results: Sequence[CaseResult], title: str = "", max_cases: in
     if not shown:
         raise ValueError("no cases to plot")
     fig, axes = plt.subplots(2, len(shown), figsize=(3.0 * len(shown) + 1.2, 6.6), dpi=110, squeeze=False)
-    peak = max(float(np.max(r.attention)) for r in shown) or 1.0
+    # one colour scale for every case (the range of all shown maps), so maps can be compared across columns
+    low = min(float(np.min(r.attention)) for r in shown)
+    peak = max(float(np.max(r.attention)) for r in shown)
+    peak = peak if peak > low else low + 1.0
     image = None
     for col, r in enumerate(shown):
         z = int(np.argwhere(r.consensus)[:, 0].mean()) if r.consensus.any() else r.hu.shape[0] // 2
         axes[0, col].imshow(r.hu[z], cmap="gray", vmin=-1000, vmax=400)
         axes[0, col].set_title(f"{r.case_id}  DSC {r.dsc:.2f}", fontsize=8)
         axes[1, col].imshow(r.hu[z], cmap="gray", vmin=-1000, vmax=400)
-        # one colour scale for every case, so maps can be compared across columns
-        image = axes[1, col].imshow(r.attention[z], cmap="jet", alpha=0.45, vmin=0.0, vmax=peak)
+        image = axes[1, col].imshow(r.attention[z], cmap="jet", alpha=0.45, vmin=low, vmax=peak)
         for ax in axes[:, col]:
             if r.consensus[z].any():
                 ax.contour(r.consensus[z], levels=[0.5], colors="red", linewidths=0.8)
@@ -200,8 +202,8 @@ def overlay_figure(results: Sequence[CaseResult], title: str = "", max_cases: in
                         Line2D([], [], color="cyan", label="attention > 90th percentile (body)")],
                loc="lower center", ncol=2, fontsize=8, frameon=False)
     fig.suptitle(title or "zero-shot localisation", fontsize=9)
-    fig.tight_layout(rect=(0, 0.05, 0.9, 1))
-    bar = fig.colorbar(image, cax=fig.add_axes((0.915, 0.1, 0.015, 0.35)))
+    fig.tight_layout(rect=(0, 0.05, 0.87, 1))
+    bar = fig.colorbar(image, cax=fig.add_axes((0.89, 0.1, 0.015, 0.35)))
     bar.set_label("attention (SA map, upsampled)", fontsize=8)
     return fig
 

@@ -95,6 +95,6 @@ def test_overlay_figure_shows_every_case_with_legend_colour_bar_and_name():
     assert [t.get_text() for t in fig.legends[0].get_texts()] == ["5-rater consensus",
                                                                   "attention > 90th percentile (body)"]
     bars = [ax for ax in fig.axes if ax.get_ylabel() == "attention (SA map, upsampled)"]
-    assert len(bars) == 1 and bars[0].get_ylim() == pytest.approx((0.0, 7.0))  # one scale: 0 .. the largest value
+    assert len(bars) == 1 and bars[0].get_ylim() == pytest.approx((0.0, 7.0))  # one scale: the range of all maps
     import matplotlib.pyplot as plt
     plt.close(fig)
