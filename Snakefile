@@ -22,6 +22,7 @@ report: "report/workflow.rst"
 
 include: "rules/common.smk"
 include: "rules/preprocess.smk"
+include: "rules/clinical.smk"
 include: "rules/pretrain.smk"
 include: "rules/finetune.smk"
 include: "rules/cluster.smk"

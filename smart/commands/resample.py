@@ -26,7 +26,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-voxels", type=int, default=DEFAULT_MAX_VOXELS,
                         help=f"reject volumes with more voxels than this (default {DEFAULT_MAX_VOXELS})")
     parser.add_argument("--series-uid", default=None,
-                        help="SeriesInstanceUID to read from DICOM folders (default: the largest series)")
+                        help="SeriesInstanceUID to read from DICOM folders (default: the non-localizer series with "
+                             "the most files; a tie is rejected as ambiguous). Recorded as series_uid in the manifest")
     parser.add_argument("--no-verify-gzip", dest="verify_gzip", action="store_false",
                         help="skip the CRC check of .gz inputs (ITK reads truncated/corrupt .nii.gz without error; "
                              "only for inputs verified otherwise)")

@@ -45,7 +45,13 @@ def main(args: argparse.Namespace) -> int:
     if not args.cohort.is_file():
         print(f"smart splits: cohort CSV not found: {args.cohort}", file=sys.stderr)
         return 2
-    frame = pd.read_csv(args.cohort, dtype={"sample_id": str, args.group_column: str})
+    from smart.inputs import InputFileError, read_csv
+
+    try:
+        frame = read_csv(args.cohort, "cohort CSV", dtype={"sample_id": str, args.group_column: str})
+    except InputFileError as err:
+        print(f"smart splits: error: {err}", file=sys.stderr)
+        return 2
     try:
         splits = make_splits(frame, args.test_size, n_folds=args.folds, seed=args.seed,
                              group_column=args.group_column, label_column=args.label_column)

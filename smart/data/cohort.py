@@ -29,7 +29,10 @@ def read_cohort(csv_path: str | os.PathLike) -> pd.DataFrame:
     path = Path(csv_path)
     if not path.is_file():
         raise FileNotFoundError(f"cohort file not found: {path}")
-    frame = pd.read_csv(path, dtype={"sample_id": str, "patient_id": str, "image": str}, keep_default_na=False)
+    from smart.inputs import read_csv
+
+    frame = read_csv(path, "cohort CSV", dtype={"sample_id": str, "patient_id": str, "image": str},
+                     keep_default_na=False)
     missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
     if missing:
         raise ValueError(f"{path}: missing column(s) {missing}; required {list(REQUIRED_COLUMNS)}, found {list(frame.columns)}")

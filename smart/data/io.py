@@ -14,15 +14,17 @@ import re
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import SimpleITK as sitk
 
+from smart.data.geometry import GeometryError, nifti_geometry, orientation_label
 from smart.data.validation import (ImageReadError, ValidationRules, check_finite, check_geometry, check_modality,
                                    check_slice_positions)
 
 __all__ = ["ImageReadError", "IMAGE_SUFFIXES", "read_image", "read_array_zyx", "case_id_from_path",
-           "is_image_file", "dicom_series_ids"]
+           "is_image_file", "dicom_series_ids", "image_provenance"]
 
 # Longest first so ".nii.gz" wins over ".gz".
 IMAGE_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd", ".dcm")
@@ -30,6 +32,10 @@ IMAGE_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd", ".dcm")
 _MODALITY_TAG = "0008|0060"
 _POSITION_TAG = "0020|0032"
 _ORIENTATION_TAG = "0020|0037"
+_IMAGE_TYPE_TAG = "0008|0008"
+_SERIES_UID_TAG = "0020|000e"
+# What read_image records about its choices, in the returned image's metadata dictionary (image_provenance reads it).
+_SERIES_KEY, _GEOMETRY_KEY = "smart_series_uid", "smart_geometry"
 _GZIP_CHUNK = 1 << 22
 
 
@@ -66,15 +72,19 @@ def read_image(path: str | os.PathLike, *, series_uid: str | None = None, rules:
 
     Args:
         path: a NIfTI/NRRD/MetaImage/DICOM file, or a folder holding a DICOM series.
-        series_uid: for a folder with several series, the SeriesInstanceUID to read; by default the series with
-            the most files is read.
+        series_uid: for a folder with several series, the SeriesInstanceUID to read. By default localizer
+            (scout) series are set aside and the series with the most files is read; two or more such series with
+            the same, largest number of files are ambiguous and rejected, naming their UIDs.
         rules: thresholds (memory guard, minimum slices, slice-gap tolerance); the documented defaults if None.
         require_ct: reject a header whose modality is not CT (DICOM (0008,0060), MetaImage ``Modality``);
             formats that do not record a modality (NIfTI, NRRD) always pass. Switch off for label maps.
 
     Returns:
-        the image as stored (DICOM values are rescaled to HU by GDCM); a 4-D file with one time point is
-        returned as its 3-D volume.
+        the image as stored; a 4-D file with one time point is returned as its 3-D volume. A DICOM series is read
+        as float32, each slice with its own RescaleSlope/Intercept (ITK would otherwise cast every slice to the
+        pixel type of the first one: negative HU wrap around). A NIfTI's geometry is the one the NIfTI standard
+        defines (:func:`smart.data.geometry.nifti_geometry`: sform when sform_code > 0), not ITK's qform-first
+        reading. :func:`image_provenance` tells which series and which geometry rule were used.
     """
     rules = rules or ValidationRules()
     p = Path(path)
@@ -85,22 +95,27 @@ def read_image(path: str | os.PathLike, *, series_uid: str | None = None, rules:
     return _read_file(p, rules, require_ct)
 
 
+def image_provenance(image: sitk.Image) -> dict[str, str]:
+    """What :func:`read_image` chose for ``image``: ``series_uid`` (DICOM, else ""), ``geometry`` (``"dicom"``,
+    ``"nifti sform"``, ``"nifti qform"``, ``"nifti sform; qform differs"`` or ``"header"`` for NRRD/MetaImage) and
+    ``orientation`` (:func:`smart.data.geometry.orientation_label` of the direction, e.g. ``"LPS"``)."""
+    def meta(key):
+        return image.GetMetaData(key) if image.HasMetaDataKey(key) else ""
+
+    return {"series_uid": meta(_SERIES_KEY), "geometry": meta(_GEOMETRY_KEY) or "header",
+            "orientation": orientation_label(image.GetDirection())}
+
+
 def read_array_zyx(path: str | os.PathLike) -> np.ndarray:
     """A stored 3-D volume (crop or resampled CT, in HU) as float32 with axes ``(z, y, x)`` = ``(D, H, W)``.
 
     This is the one array order fed to every network (docs/ARCHITECTURE.md "Axes"): SimpleITK's, which is the
-    reverse of ITK/MONAI/nibabel index order ``(x, y, z)``. Raises :class:`ImageReadError` naming the file.
+    reverse of ITK/MONAI/nibabel index order ``(x, y, z)``. Read through :func:`read_image` (no modality check,
+    single slices allowed), so a truncated ``.nii.gz`` or NaN voxels are rejected here too instead of arriving as
+    zeros. Raises :class:`ImageReadError` naming the file.
     """
-    p = Path(path)
-    if not p.is_file():
-        raise ImageReadError(p, "no such file")
-    try:
-        array = sitk.GetArrayFromImage(sitk.ReadImage(os.fspath(p), sitk.sitkFloat32))
-    except RuntimeError as err:
-        raise ImageReadError(p, f"unreadable image: {_itk_reason(err)}") from None
-    if array.ndim != 3:
-        raise ImageReadError(p, f"expected a 3-D volume, got array shape {array.shape}")
-    return array
+    image = read_image(path, require_ct=False, rules=ValidationRules(min_axis_size=1))
+    return sitk.GetArrayFromImage(image).astype(np.float32, copy=False)
 
 
 def _itk_reason(err: Exception) -> str:
@@ -152,14 +167,18 @@ def _nifti_header(path: Path):
         raise ImageReadError(path, f"malformed NIfTI header ({err})") from None
 
 
-def _check_nifti(path: Path) -> bool:
-    """Check the NIfTI header's spacing; return whether the voxels are floating point."""
+def _check_nifti(path: Path):
+    """Check the NIfTI header's spacing and transforms; return ``(voxels are floating point, NiftiGeometry)``."""
     header = _nifti_header(path)
     zooms = [float(z) for z in header["pixdim"][1:4]]
     if any(not (math.isfinite(z) and z > 0.0) for z in zooms):
         raise ImageReadError(path, f"invalid voxel spacing {tuple(zooms)} mm in the NIfTI header "
                                    f"(zero, negative or NaN); every spacing must be finite and > 0")
-    return header.get_data_dtype().kind == "f"
+    try:
+        geometry = nifti_geometry(header)
+    except GeometryError as err:
+        raise ImageReadError(path, f"NIfTI geometry: {err}") from None
+    return header.get_data_dtype().kind == "f", geometry
 
 
 def _nifti_nonfinite(path: Path) -> int:
@@ -190,7 +209,9 @@ def _read_file(path: Path, rules: ValidationRules, require_ct: bool) -> sitk.Ima
     if require_ct:
         check_modality(path, _modality(reader))
     lower = path.name.lower()
-    float_nifti = lower.endswith((".nii", ".nii.gz")) and _check_nifti(path)
+    float_nifti, geometry = _check_nifti(path) if lower.endswith((".nii", ".nii.gz")) else (False, None)
+    if geometry is not None:  # the standard's spacing can differ from pixdim, which ITK used above
+        check_geometry(path, size, geometry.spacing, rules)
     if lower.endswith(".gz") and rules.verify_gzip:
         with ThreadPoolExecutor(max_workers=1) as pool:
             pending = pool.submit(_gzip_problem, path)
@@ -206,6 +227,14 @@ def _read_file(path: Path, rules: ValidationRules, require_ct: bool) -> sitk.Ima
         check_finite(path, _nifti_nonfinite(path))
     if squeeze:
         image = image[:, :, :, 0]
+    if geometry is not None:
+        image.SetOrigin(geometry.origin)
+        image.SetSpacing(geometry.spacing)
+        image.SetDirection(geometry.direction)
+        image.SetMetaData(_GEOMETRY_KEY, f"nifti {geometry.rule}")
+    elif reader.HasMetaDataKey(_SERIES_UID_TAG):
+        image.SetMetaData(_GEOMETRY_KEY, "dicom")
+        image.SetMetaData(_SERIES_KEY, reader.GetMetaData(_SERIES_UID_TAG).strip().rstrip("\0"))
     return image
 
 
@@ -232,19 +261,16 @@ def _read_dicom_series(folder: Path, series_uid: str | None, rules: ValidationRu
     if not ids:
         raise ImageReadError(folder, "no DICOM series found in the folder (files must be directly inside it)")
     files_by_uid = {uid: sitk.ImageSeriesReader.GetGDCMSeriesFileNames(os.fspath(folder), uid) for uid in ids}
-    if series_uid is not None:
-        if series_uid not in files_by_uid:
-            raise ImageReadError(folder, f"series {series_uid!r} not in the folder (found: {', '.join(ids)})")
-        uid = series_uid
-    else:
-        # Largest series = the volume; scout images, dose reports and secondary captures come as small series.
-        uid = max(sorted(ids), key=lambda u: len(files_by_uid[u]))
+    uid = _choose_series(folder, files_by_uid, series_uid)
     files = list(files_by_uid[uid])
     if len(files) == 1:  # one file: a single slice or an enhanced multi-frame object; the file reader handles both
         try:
-            return _read_file(Path(files[0]), rules, require_ct)
+            image = _read_file(Path(files[0]), rules, require_ct)
         except ImageReadError as err:
             raise ImageReadError(folder, err.reason) from None
+        image.SetMetaData(_SERIES_KEY, uid)
+        image.SetMetaData(_GEOMETRY_KEY, "dicom")
+        return image
 
     head = sitk.ImageFileReader()
     head.SetFileName(files[0])
@@ -260,6 +286,11 @@ def _read_dicom_series(folder: Path, series_uid: str | None, rules: ValidationRu
 
     reader = sitk.ImageSeriesReader()
     reader.SetFileNames(files)
+    # Float output: each slice is then converted from its own stored type with its own rescale. Left to itself the
+    # series reader takes the pixel type from the first slice (e.g. uint16 when its intercept is 0) and casts every
+    # other slice to it, so negative HU of slices with intercept -1024 wrap around to ~64 500 (SimpleITK 2.5.7).
+    # float32 holds every 16-bit stored value times a decimal slope to well under 0.01 HU.
+    reader.SetOutputPixelType(sitk.sitkFloat32)
     reader.MetaDataDictionaryArrayUpdateOn()
     try:
         image = reader.Execute()
@@ -289,7 +320,39 @@ def _read_dicom_series(folder: Path, series_uid: str | None, rules: ValidationRu
         spacing[2] = gap
         image.SetSpacing(spacing)
     check_geometry(folder, image.GetSize(), image.GetSpacing(), rules)
+    image.SetMetaData(_SERIES_KEY, uid)
+    image.SetMetaData(_GEOMETRY_KEY, "dicom")
     return image
+
+
+def _choose_series(folder: Path, files_by_uid: dict[str, Sequence[str]], series_uid: str | None) -> str:
+    """The series to read: ``series_uid`` if given; else the non-localizer series with the most files, which must
+    be unique — two reconstructions of the same scan with equal slice counts are an ambiguity a person resolves."""
+    ids = sorted(files_by_uid)
+    if series_uid is not None:
+        if series_uid not in files_by_uid:
+            raise ImageReadError(folder, f"series {series_uid!r} not in the folder (found: {', '.join(ids)})")
+        return series_uid
+    if len(ids) == 1:
+        return ids[0]
+    # Scouts (ImageType ...\LOCALIZER) are never the volume; dose reports and secondary captures are small series.
+    volumes = [u for u in ids if not _is_localizer(files_by_uid[u][0])] or ids
+    most = max(len(files_by_uid[u]) for u in volumes)
+    top = [u for u in volumes if len(files_by_uid[u]) == most]
+    if len(top) > 1:
+        raise ImageReadError(folder, f"ambiguous: {len(top)} series with {most} files each ({', '.join(top)}); "
+                                     f"choose one with --series-uid (or move the others out of the folder)")
+    return top[0]
+
+
+def _is_localizer(first_file: str) -> bool:
+    head = sitk.ImageFileReader()
+    head.SetFileName(first_file)
+    try:
+        head.ReadImageInformation()
+    except RuntimeError:
+        return False  # an unreadable file is reported when (if) its series is read
+    return head.HasMetaDataKey(_IMAGE_TYPE_TAG) and "LOCALIZER" in head.GetMetaData(_IMAGE_TYPE_TAG).upper()
 
 
 def _decimals(value: str) -> list[float]:

@@ -54,7 +54,9 @@ def read_lesion_table(csv_path: str | os.PathLike) -> pd.DataFrame:
     path = Path(csv_path)
     if not path.is_file():
         raise FileNotFoundError(f"lesion table not found: {path}")
-    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    from smart.inputs import read_csv
+
+    frame = read_csv(path, "lesion table", dtype=str, keep_default_na=False)
     missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
     if missing:
         raise ValueError(f"{path}: missing column(s) {missing}; required {list(REQUIRED_COLUMNS)}, "
@@ -87,18 +89,22 @@ def _resolve(value: str, base: Path) -> Path:
     return p if p.is_absolute() else base / p
 
 
-def _row_center(row: pd.Series, base: Path) -> tuple[float, float, float]:
+def _row_center(row: pd.Series, base: Path, image: sitk.Image, image_path: Path) -> tuple[float, float, float]:
+    """The crop centre: the mask's centroid (world mm, from the mask's own geometry) after checking that the mask
+    overlaps its CT in physical space, or the row's centre columns."""
+    from smart.data.io import ImageReadError
+    from smart.data.masks import mask_on_grid, read_mask
+
     mask_value = str(row.get("mask", "")).strip()
     if mask_value:
         mask_path = _resolve(mask_value, base)
         if not mask_path.is_file():
             raise LesionRowError(str(mask_path), "mask file not found")
         try:
-            mask = sitk.ReadImage(str(mask_path))
-        except RuntimeError as err:
-            raise LesionRowError(str(mask_path), f"unreadable mask ({str(err).strip().splitlines()[-1]})") from None
-        if mask.GetDimension() != 3:
-            raise LesionRowError(str(mask_path), f"mask is {mask.GetDimension()}-D, expected 3-D")
+            mask = read_mask(mask_path)
+            mask_on_grid(mask, image, mask_name=mask_path, reference_name=f"CT {image_path}")
+        except ImageReadError as err:
+            raise LesionRowError(err.path, err.reason) from None
         try:
             return mask_centroid_mm(mask)
         except ValueError as err:
@@ -150,7 +156,7 @@ def cut_lesion_crops(frame: pd.DataFrame, csv_dir: str | os.PathLike, out_dir: s
             image = resampled[image_path]
             if isinstance(image, LesionRowError):
                 raise image
-            center = _row_center(row, base)
+            center = _row_center(row, base, image, image_path)
         except LesionRowError as err:
             rejected.append({"sample_id": sample, "file": err.file, "reason": err.reason})
             continue

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from smart.inputs import InputFileError
+
 N_CLASSES = 11
 VALID_SPLITS = ("train", "val", "test")
 
@@ -34,7 +36,7 @@ def load_organmnist3d(npz_path: str | os.PathLike, splits: tuple[str, ...] = VAL
     try:
         data = np.load(path, allow_pickle=False)
     except Exception as exc:  # zip/npy corruption surfaces as many exception types
-        raise ValueError(f"{path}: not a readable npz file ({exc})") from exc
+        raise InputFileError(path, f"not a readable npz file ({type(exc).__name__}: {exc})") from None
     images, labels = [], []
     size = None
     with data:
@@ -42,7 +44,8 @@ def load_organmnist3d(npz_path: str | os.PathLike, splits: tuple[str, ...] = VAL
             for key in (f"{split}_images", f"{split}_labels"):
                 if key not in data.files:
                     raise ValueError(f"{path}: missing key {key!r} (found {sorted(data.files)}); expected MedMNIST layout")
-            img, lab = data[f"{split}_images"], data[f"{split}_labels"]
+            img = read_npz_member(data, f"{split}_images", path)
+            lab = read_npz_member(data, f"{split}_labels", path)
             if img.ndim != 4 or len(set(img.shape[1:])) != 1:
                 raise ValueError(f"{path}: {split}_images has shape {img.shape}, expected (n, S, S, S)")
             if size is not None and img.shape[1] != size:
@@ -57,6 +60,15 @@ def load_organmnist3d(npz_path: str | os.PathLike, splits: tuple[str, ...] = VAL
             images.append(_to_unit(img, path, split))
             labels.append(lab[:, 0].astype(np.int64))
     return np.concatenate(images)[:, None], np.concatenate(labels)
+
+
+def read_npz_member(data, key: str, path: Path) -> np.ndarray:
+    """One array of the npz; a damaged member (bad CRC, truncated deflate stream, bad npy header) raises
+    :class:`InputFileError` — the zip directory can be intact while a member is not."""
+    try:
+        return data[key]
+    except Exception as exc:  # zipfile.BadZipFile, zlib.error, EOFError, ValueError from the npy header
+        raise InputFileError(path, f"npz member {key!r} is damaged ({type(exc).__name__}: {exc})") from None
 
 
 def _to_unit(img: np.ndarray, path: Path, split: str) -> np.ndarray:

@@ -19,7 +19,7 @@ import SimpleITK as sitk
 
 from smart.atomic import atomic_path
 from smart.data.intensity import HU_MAX, HU_MIN, hu_to_unit
-from smart.data.io import read_image
+from smart.data.io import image_provenance, read_image
 from smart.data.validation import ValidationRules, check_intensities
 
 __all__ = ["AIR_HU", "target_size", "resample_image", "hu_window", "ResampleRecord", "resample_file"]
@@ -115,7 +115,13 @@ def _triplet(values: Sequence[float]) -> str:
 
 @dataclass(frozen=True)
 class ResampleRecord:
-    """One manifest row's measured fields (docs/ARCHITECTURE.md "CT manifest"); triplets are ``"x"``-joined."""
+    """One manifest row's measured fields (docs/ARCHITECTURE.md "CT manifest"); triplets are ``"x"``-joined.
+
+    ``series_uid`` (DICOM; "" otherwise), ``geometry`` (the rule that placed the voxels: ``dicom``,
+    ``nifti sform``, ``nifti qform``, ``nifti sform; qform differs``, ``header``) and ``orientation`` (the source's
+    axis letters, ``oblique ...`` when tilted) record what :func:`smart.data.io.read_image` chose
+    (docs/data_preparation.md).
+    """
 
     source: str
     path: str
@@ -125,6 +131,9 @@ class ResampleRecord:
     new_size: str
     hu_min: float
     hu_max: float
+    series_uid: str = ""
+    geometry: str = ""
+    orientation: str = ""
 
 
 def resample_file(source: str | os.PathLike, destination: str | os.PathLike, *, spacing: float | Sequence[float] = 2.0,
@@ -147,4 +156,4 @@ def resample_file(source: str | os.PathLike, destination: str | os.PathLike, *, 
     return ResampleRecord(source=os.fspath(Path(source).resolve()), path=os.fspath(destination.resolve()),
                           orig_spacing=_triplet(img.GetSpacing()), orig_size=_triplet(img.GetSize()),
                           new_spacing=_triplet(out.GetSpacing()), new_size=_triplet(out.GetSize()),
-                          hu_min=lo, hu_max=hi)
+                          hu_min=lo, hu_max=hi, **image_provenance(img))

@@ -23,7 +23,7 @@ from smart.data.resample import resample_file
 from smart.data.validation import ImageReadError, ValidationRules
 
 MANIFEST_COLUMNS = ["case_id", "source", "path", "status", "orig_spacing", "orig_size", "new_spacing", "new_size",
-                    "hu_min", "hu_max"]
+                    "hu_min", "hu_max", "series_uid", "geometry", "orientation"]
 # Extra column after the contract ones: identifies source + settings, so a re-run can skip unchanged cases.
 FINGERPRINT_COLUMN = "fingerprint"
 REJECTED_COLUMNS = ["file", "reason"]

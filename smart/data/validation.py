@@ -15,8 +15,10 @@ from typing import Sequence
 
 import numpy as np
 
+from smart.inputs import InputFileError
+
 # 512 x 512 x 2048 voxels: a whole-body scan at sub-millimetre slices still fits, a corrupt header claiming
-# terabytes does not. As int32 (what GDCM returns for most series) this is 2 GiB of RAM before resampling.
+# terabytes does not. As float32 (how DICOM series are read, smart.data.io) this is 2 GiB of RAM before resampling.
 DEFAULT_MAX_VOXELS = 512 * 512 * 2048
 
 # Any CT that contains the patient also contains air (outside the body, lungs, airways, bowel gas), which is
@@ -28,19 +30,23 @@ DEFAULT_AIR_THRESHOLD_HU = -500.0
 # occur in HU data (the extended CT scale ends at 30 710 HU, scanner padding values are -2048 / -3024).
 INT16_MIN, INT16_MAX = -32768, 32767
 
+# Plausible CT geometry: in-plane pixels of clinical CT are 0.2-1.5 mm and slices 0.5-10 mm; micro-CT and
+# resampled volumes stay above 0.05 mm, and nothing useful as a CT is coarser than 20 mm. A header outside these
+# bounds is a unit error (metres or micrometres written as mm) or a corrupt field, not a scan.
+DEFAULT_MIN_SPACING_MM = 0.05
+DEFAULT_MAX_SPACING_MM = 20.0
+# The longest body (2 m) plus table: a physical extent above 2.5 m along any axis is a corrupt size or spacing.
+DEFAULT_MAX_EXTENT_MM = 2500.0
+# Lowest plausible stored HU: air is -1000 and scanners pad outside the reconstruction circle with -1024, -2048 or
+# -3024; anything below -4096 is not a Hounsfield value (a wrapped or mis-rescaled pixel type).
+DEFAULT_HU_MIN = -4096.0
+
 _UNDETECTED_MODALITIES = frozenset({"", "UNKNOWN", "OT"})
 
 
-class ImageReadError(Exception):
-    """A file that cannot be used as a CT volume; ``reason`` says why in words (it goes into ``rejected.csv``)."""
-
-    def __init__(self, path: str | os.PathLike, reason: str) -> None:
-        self.path = os.fspath(path)
-        self.reason = reason
-        super().__init__(f"{self.path}: {reason}")
-
-    def __reduce__(self):  # keep the two-argument constructor picklable (multiprocessing, pytest-xdist)
-        return (type(self), (self.path, self.reason))
+class ImageReadError(InputFileError):
+    """A file that cannot be used as a CT volume (or mask); ``reason`` says why in words (it goes into
+    ``rejected.csv``)."""
 
 
 @dataclass(frozen=True)
@@ -52,7 +58,10 @@ class ValidationRules:
         min_axis_size: a volume needs at least this many voxels along every axis (2 rejects single slices,
             which cannot be interpolated along the slice axis).
         air_threshold_hu: the volume minimum must be at or below this value (it must contain air), see module notes.
-        hu_min, hu_max: the plausible stored range; HU values outside it are rejected rather than clipped.
+        hu_min, hu_max: the plausible stored range; HU values outside it are rejected rather than clipped
+            (default [-4096, 32767]: below the scanners' padding values, up to int16, the on-disk type).
+        min_spacing_mm, max_spacing_mm: plausible voxel size (mm) along every axis.
+        max_extent_mm: plausible physical extent (size x spacing, mm) along every axis.
         slice_gap_tolerance: relative deviation of one DICOM slice gap from the median gap that still counts as
             uniform (0.05 = 5 %; real series jitter by far less than that, one missing slice is +100 %).
         verify_gzip: decompress every ``.gz`` once more to check its CRC-32 and length. ITK returns truncated or
@@ -63,8 +72,11 @@ class ValidationRules:
     max_voxels: int = DEFAULT_MAX_VOXELS
     min_axis_size: int = 2
     air_threshold_hu: float = DEFAULT_AIR_THRESHOLD_HU
-    hu_min: float = INT16_MIN
+    hu_min: float = DEFAULT_HU_MIN
     hu_max: float = INT16_MAX
+    min_spacing_mm: float = DEFAULT_MIN_SPACING_MM
+    max_spacing_mm: float = DEFAULT_MAX_SPACING_MM
+    max_extent_mm: float = DEFAULT_MAX_EXTENT_MM
     slice_gap_tolerance: float = 0.05
     verify_gzip: bool = True
 
@@ -77,6 +89,11 @@ class ValidationRules:
             raise ValueError(f"need finite hu_min < hu_max, got hu_min={self.hu_min!r}, hu_max={self.hu_max!r}")
         if not math.isfinite(self.air_threshold_hu):
             raise ValueError(f"air_threshold_hu must be finite, got {self.air_threshold_hu!r}")
+        if not (0.0 < self.min_spacing_mm < self.max_spacing_mm < math.inf):
+            raise ValueError(f"need 0 < min_spacing_mm < max_spacing_mm < inf, got min_spacing_mm="
+                             f"{self.min_spacing_mm!r}, max_spacing_mm={self.max_spacing_mm!r}")
+        if not (0.0 < self.max_extent_mm < math.inf):
+            raise ValueError(f"max_extent_mm must be finite and > 0, got {self.max_extent_mm!r}")
         if not (0.0 < self.slice_gap_tolerance < 1.0):
             raise ValueError(f"slice_gap_tolerance must be in (0, 1), got {self.slice_gap_tolerance!r}")
 
@@ -94,10 +111,20 @@ def check_geometry(path: str | os.PathLike, size: Sequence[int], spacing: Sequen
     if bad:
         raise ImageReadError(path, f"invalid voxel spacing {tuple(float(s) for s in spacing)} mm "
                                    f"(zero, negative or NaN); every spacing must be finite and > 0")
+    odd = [float(s) for s in spacing if not rules.min_spacing_mm <= float(s) <= rules.max_spacing_mm]
+    if odd:
+        raise ImageReadError(path, f"implausible voxel spacing {tuple(round(float(s), 6) for s in spacing)} mm: every "
+                                   f"spacing must lie in [{rules.min_spacing_mm:g}, {rules.max_spacing_mm:g}] mm "
+                                   f"(a unit error such as metres or micrometres, or a corrupt header)")
     if min(size) < rules.min_axis_size:
         what = "a single slice" if sorted(size)[0] == 1 else "too few voxels"
         raise ImageReadError(path, f"{what}: size {tuple(int(s) for s in size)}, need at least "
                                    f"{rules.min_axis_size} voxels along every axis")
+    extent = [int(n) * float(s) for n, s in zip(size, spacing)]
+    if max(extent) > rules.max_extent_mm:
+        raise ImageReadError(path, f"implausible physical extent {tuple(round(e, 1) for e in extent)} mm (size "
+                                   f"{tuple(int(s) for s in size)} x spacing): more than {rules.max_extent_mm:g} mm "
+                                   f"along an axis")
     n = math.prod(int(s) for s in size)
     if n > rules.max_voxels:
         raise ImageReadError(path, f"{n} voxels (size {tuple(int(s) for s in size)}) exceeds the memory guard "

@@ -140,7 +140,12 @@ def select_fold(frame: pd.DataFrame, splits_path: str | os.PathLike, fold: int, 
     splits_path = Path(splits_path)
     if not splits_path.is_file():
         raise ValueError(f"splits file {splits_path} does not exist")
-    splits = json.loads(splits_path.read_text(encoding="utf-8"))
+    try:
+        splits = json.loads(splits_path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:  # a damaged file: name it (smart.inputs)
+        from smart.inputs import InputFileError
+
+        raise InputFileError(splits_path, f"not a readable splits JSON ({err})") from None
     for key in ("test", "folds"):
         if key not in splits:
             raise ValueError(f"{splits_path}: missing key {key!r}")

@@ -112,14 +112,21 @@ def cluster_features(features_npz: str | os.PathLike, out_dir: str | os.PathLike
     path = Path(features_npz)
     if not path.is_file():
         raise ValueError(f"features file {path} does not exist")
-    with np.load(path) as z:
-        missing = {"features", "labels"} - set(z.files)
-        if missing:
-            raise ValueError(f"{path}: missing arrays {sorted(missing)} (expected the output of 'smart embed')")
-        feats, labels = z["features"], z["labels"].ravel().astype(int)
-        split = z["split"] if "split" in z.files else np.full(len(labels), "")
-        kind = str(z["kind"]) if "kind" in z.files else "unknown"
-        encoder = str(z["encoder"]) if "encoder" in z.files else ""
+    from smart.inputs import InputFileError
+
+    try:
+        with np.load(path) as z:
+            missing = {"features", "labels"} - set(z.files)
+            if missing:
+                raise InputFileError(path, f"missing arrays {sorted(missing)} (expected the output of 'smart embed')")
+            feats, labels = z["features"], z["labels"].ravel().astype(int)
+            split = z["split"] if "split" in z.files else np.full(len(labels), "")
+            kind = str(z["kind"]) if "kind" in z.files else "unknown"
+            encoder = str(z["encoder"]) if "encoder" in z.files else ""
+    except InputFileError:
+        raise
+    except Exception as exc:  # zipfile.BadZipFile, zlib.error, EOFError, npy header errors of a damaged file
+        raise InputFileError(path, f"not a readable features npz ({type(exc).__name__}: {exc})") from None
     if len(feats) != len(labels):
         raise ValueError(f"{path}: {len(feats)} feature rows but {len(labels)} labels")
     points = umap_embed(feats, seed=seed, n_neighbors=n_neighbors, min_dist=min_dist)

@@ -39,5 +39,9 @@ def embed_npz(encoder_path: str, npz_path: str, out_path: str, kind: str = "auto
 
 
 def _split_sizes(npz_path: str, splits: Sequence[str]) -> list[int]:
-    with np.load(npz_path) as z:
-        return [int(z[f"{s}_labels"].shape[0]) for s in splits]
+    from pathlib import Path
+
+    from smart.data.organmnist import read_npz_member
+
+    with np.load(npz_path) as z:  # a damaged member names the file (smart.inputs.InputFileError)
+        return [int(read_npz_member(z, f"{s}_labels", Path(npz_path)).shape[0]) for s in splits]

@@ -2,7 +2,8 @@
 
 Per case (docs/evaluation.md "Zero-shot DSC"):
 
-1. the CT (HU) and the 5-rater consensus are resampled to ``spacing`` (2 mm, as in pretraining; linear / nearest);
+1. the CT (HU) is resampled to ``spacing`` (2 mm, as in pretraining; linear) and the 5-rater consensus onto that
+   grid in physical space (nearest neighbour), whatever the consensus file's own geometry;
 2. one crop of the encoder's input size is taken, centred on the bounding box of the **body mask** (HU > -500,
    holes filled per axial slice so that the lungs are inside) and padded with air (-1000 HU) where the volume is smaller — the tumour label is never used to place the crop, so
    the evaluation stays zero-shot. The fraction of consensus voxels inside the crop is recorded (``coverage``);
@@ -143,25 +144,25 @@ def evaluate_case(case_id: str, hu: np.ndarray, consensus: np.ndarray, crop: Seq
                       prediction=pred, consensus=cons_c)
 
 
-def load_case_arrays(image: str | os.PathLike, consensus: str | os.PathLike, spacing: float | None) -> tuple[np.ndarray, np.ndarray]:
-    """CT (HU, float32) and consensus (bool) as (D, H, W) arrays, resampled to ``spacing`` mm when given."""
+def load_case_arrays(image: str | os.PathLike, consensus: str | os.PathLike, spacing: float | None,
+                     series_uid: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """CT (HU, float32) and consensus (bool) as (D, H, W) arrays on one grid: the CT's, resampled to ``spacing`` mm
+    when given. The consensus is resampled onto that grid in physical space (nearest neighbour,
+    :func:`smart.data.masks.mask_on_grid`), so a mask stored with another direction, origin or spacing than its CT
+    is compared where it lies, not index by index. Raises :class:`smart.data.io.ImageReadError` naming the file
+    (unreadable, or a consensus that does not overlap its CT)."""
     import SimpleITK as sitk
 
     from smart.data.io import read_image
+    from smart.data.masks import mask_on_grid, read_mask
 
-    img, seg = read_image(image), read_image(consensus, require_ct=False)
-    if img.GetSize() != seg.GetSize():
-        raise ValueError(f"{consensus}: consensus size {seg.GetSize()} differs from CT {image} size {img.GetSize()}")
+    img = read_image(image, series_uid=series_uid)  # series_uid: a DICOM folder with several series
     if spacing:
         from smart.data.resample import resample_image
 
         img = resample_image(img, spacing=spacing, interpolator="linear")
-        seg = resample_image(seg, spacing=spacing, interpolator="nearest")
-    hu = sitk.GetArrayFromImage(img).astype(np.float32)
-    cons = sitk.GetArrayFromImage(seg) > 0
-    if hu.shape != cons.shape:
-        raise ValueError(f"{consensus}: resampled consensus {cons.shape} differs from CT {hu.shape}")
-    return hu, cons
+    cons = mask_on_grid(read_mask(consensus), img, mask_name=consensus, reference_name=f"CT {image}")
+    return sitk.GetArrayFromImage(img).astype(np.float32), cons
 
 
 def overlay_figure(results: Sequence[CaseResult], title: str = "", max_cases: int | None = None):
@@ -235,10 +236,10 @@ def run_zeroshot(encoder: str, raters_csv: str | os.PathLike, out_dir: str | os.
     from smart.downstream.metrics import mean_std
     from smart.provenance import provenance
 
+    from smart.inputs import read_csv
+
     raters_csv = Path(raters_csv)
-    if not raters_csv.is_file():
-        raise ValueError(f"raters CSV {raters_csv} does not exist")
-    frame = pd.read_csv(raters_csv)
+    frame = read_csv(raters_csv, "raters CSV")
     missing = {"case_id", "image", "consensus"} - set(frame.columns)
     if missing:
         raise ValueError(f"{raters_csv}: missing columns {sorted(missing)} (expected case_id, image, rater1..5, consensus)")
@@ -267,8 +268,9 @@ def run_zeroshot(encoder: str, raters_csv: str | os.PathLike, out_dir: str | os.
 
     results = []
     for row in frame.itertuples(index=False):
+        uid = str(getattr(row, "series_uid", "") or "").strip()
         hu, cons = load_case_arrays(_resolve(row.image, raters_csv.parent), _resolve(row.consensus, raters_csv.parent),
-                                    spacing)
+                                    spacing, series_uid=uid if uid and uid != "nan" else None)
         results.append(evaluate_case(str(row.case_id), hu, cons, crop, attention_fn, body_threshold, q))
     out = Path(out_dir)
     table = pd.DataFrame([r.row() for r in results])

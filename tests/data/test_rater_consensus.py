@@ -56,3 +56,51 @@ def test_errors():
         consensus_mask([a.astype(int) * 2, a])
     with pytest.raises(ValueError, match="method"):
         consensus_mask([a, a], method="mean")
+
+
+# ------------------------------------------------------------------ issue #10, kind 6: ties and background
+
+
+def test_two_raters_one_empty_is_a_tie_and_background():
+    """The issue's example: STAPLE gives 0.5 + rounding noise where one of two raters marks a voxel; a tie is
+    background, as in majority voting."""
+    a = cube(3, 9, shape=(16, 16, 16))
+    empty = np.zeros_like(a)
+    p = staple_probability([a, empty])
+    assert np.abs(p[a] - 0.5).max() < 1e-9  # the tie, seen through rounding
+    assert not consensus_mask([a, empty]).any()
+    assert np.array_equal(consensus_mask([a, empty]), majority_vote([a, empty]))
+
+
+def test_two_partly_overlapping_raters_give_their_intersection():
+    """Second example: two raters who disagree on part of the lesion. Each private voxel is a 1-1 tie; STAPLE's
+    numbers there are arbitrary (0.503 on one side, 0.003 on the other), so the consensus is the intersection."""
+    a = np.zeros((14, 14, 14), bool)
+    b = np.zeros_like(a)
+    a[2:6, 2:6, 2:6] = True
+    b[4:12, 4:12, 4:12] = True
+    assert np.array_equal(consensus_mask([a, b]), a & b) and (a & b).sum() == 8
+
+
+@pytest.mark.parametrize("pad", [(0, 0, 0), (3, 0, 7), (20, 25, 30)])
+def test_staple_consensus_does_not_change_with_padding(pad):
+    """STAPLE runs on the raters' union box + margin, so surrounding background (padding) cannot change it."""
+    rng = np.random.default_rng(0)
+    base = cube(4, 12, shape=(16, 16, 16))
+    raters = []
+    for k in range(5):  # five different over/under-contourings of the same lesion
+        m = base.copy()
+        m[rng.random(m.shape) < 0.25] ^= True
+        m[:2] = m[-2:] = False
+        raters.append(m)
+    reference = consensus_mask(raters)
+    padded = [np.pad(m, [(p, p + 1) for p in pad]) for m in raters]
+    result = consensus_mask(padded)
+    crop = tuple(slice(p, p + n) for p, n in zip(pad, base.shape))
+    assert np.array_equal(result[crop], reference) and result.sum() == reference.sum()
+    assert 0 < reference.sum() < base.size
+
+
+def test_margin_validated():
+    with pytest.raises(ValueError, match="margin"):
+        staple_probability([cube(2, 5), cube(2, 5)], margin=0)

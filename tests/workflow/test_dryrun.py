@@ -43,14 +43,15 @@ DEMO_EXPECTED = {
     "finetune_all": {"finetune": N_VARIANTS * (2 + 1) * FOLDS, "linear_probe": 2 * N_VARIANTS * FOLDS,
                      "pretrain": N_PRETRAINED, "splits": 2},
     "cluster_all": {"embed": N_PRETRAINED, "umap": N_PRETRAINED, "synth_organs": 1},
-    "zeroshot_all": {"zeroshot": N_SA + 1, "attention_maps": N_SA, "pretrain": N_SA, "synth_raters": 1},
+    "zeroshot_all": {"zeroshot": N_SA + 1, "attention_maps": N_SA, "pretrain": N_SA, "synth_raters": 1,
+                     "raters_consensus": 1},
     "tables": {"tables": 1, "variants_json": 1, "finetune": N_VARIANTS * 3 * FOLDS, "zeroshot": 3, "umap": 3},
     "all": {"tables": 1, "lidc_nodules": 1, "pretrain": N_PRETRAINED},
     # segmentation.variants [smart, smit, scratch]: two exports of pretrained encoders, three SwinUNETR runs
     "segmentation": {"pretrain": 2, "monai_ssl_export": 2, "synth_segmentation": 1, "segmentation_finetune": 3,
                      "segmentation_table": 1, "synth_ct": 1, "resample": 1, "total": 12},
     "ablation_no_nt": {"pretrain": 2, "finetune": 2 * 3 * FOLDS, "linear_probe": 2 * 2 * FOLDS, "zeroshot": 2,
-                       "umap": 2, "attention_maps": 2, "total": 19 + 10 * FOLDS},
+                       "umap": 2, "attention_maps": 2, "raters_consensus": 1, "total": 20 + 10 * FOLDS},
 }
 
 
@@ -101,7 +102,7 @@ def paper_expected() -> dict[str, int]:
     ft = sum(len(cfg["finetune"]["fractions"][t]) for t in cfg["finetune"]["tasks"]) * heads * folds
     probe = len(cfg["finetune"]["tasks"]) * len(variants) * len(cfg["probe"]["fractions"]) * folds
     return {"pretrain": len(pretrained), "finetune": ft, "linear_probe": probe, "embed": len(pretrained),
-            "lidc_cohort": 1, "resample": 1, "tables": 1}
+            "lidc_cohort": 1, "resample": 1, "tables": 1, "raters_consensus": 1, "response_crops": 1}
 
 
 def test_paper_all_plans(demo_workspace, tmp_path):
@@ -153,7 +154,8 @@ def test_shell_commands_follow_the_cli_contract(demo_workspace, tmp_path):
     assert "--set scratch_method=smart --set scratch_preset=tiny --set epochs=1" in finetune
     probe = next(line for line in out.splitlines() if "-m smart linear-probe" in line)
     assert "--encoder results/pretrain/smit/encoder.pt --cohort results/synthetic/response/cohort.csv" in probe
-    assert "python -m smart zeroshot --encoder random --raters results/synthetic/raters/raters.csv" in out
+    assert "python -m smart consensus --raters results/synthetic/raters/raters.csv --out-dir results/preprocess/raters" in out
+    assert "python -m smart zeroshot --encoder random --raters results/preprocess/raters/raters.csv" in out
 
     paper = run_snakemake(demo_workspace, "-n", "-p", "results/pretrain/smart_sa2/encoder.pt",
                           "results/finetune/response/smart__random_sa/0.25/fold_0/metrics.json",
