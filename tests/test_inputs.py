@@ -10,21 +10,6 @@ import torch
 
 from smart.cli import main as smart_main
 
-TINY = {"arch": "swin", "embed_dim": 12, "depths": [1, 1, 1, 1], "num_heads": [1, 1, 2, 2], "sa_stage": 3,
-        "sa_depth": 1, "sa_heads": 2, "img_size": 32}
-
-
-@pytest.fixture(scope="module")
-def encoder(tmp_path_factory):
-    from smart.models import build_encoder
-    from smart.models.encoder_io import export_encoder
-
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("enc") / "encoder.pt"
-    export_encoder(build_encoder(TINY), path, model_config=TINY, method="smart", step=0)
-    return path
-
-
 def _organ_npz(path):
     rng = np.random.default_rng(0)
     arrays = {}
@@ -60,18 +45,18 @@ def _one_line_error(capsys, step, path):
 
 
 @pytest.mark.parametrize("damage", [_truncate, _flip_middle], ids=["truncated", "member-corrupt"])
-def test_embed_damaged_organmnist_npz(tmp_path, capsys, encoder, damage):
+def test_embed_damaged_organmnist_npz(tmp_path, capsys, tiny_encoder, damage):
     """The issue's example: a truncated organmnist3d.npz for `smart embed` (and a second kind: a corrupt member)."""
     npz = damage(_organ_npz(tmp_path / "organmnist3d.npz"))
     out = tmp_path / "features.npz"
-    assert smart_main(["embed", "--encoder", str(encoder), "--npz", str(npz), "--out", str(out)]) == 2
+    assert smart_main(["embed", "--encoder", str(tiny_encoder), "--npz", str(npz), "--out", str(out)]) == 2
     line = _one_line_error(capsys, "embed", npz)
     assert "npz" in line and not out.exists()
 
 
-def test_embed_truncated_encoder(tmp_path, capsys, encoder):
+def test_embed_truncated_encoder(tmp_path, capsys, tiny_encoder):
     broken = tmp_path / "encoder.pt"
-    broken.write_bytes(encoder.read_bytes()[:5000])
+    broken.write_bytes(tiny_encoder.read_bytes()[:5000])
     npz = _organ_npz(tmp_path / "o.npz")
     out = tmp_path / "features.npz"
     assert smart_main(["embed", "--encoder", str(broken), "--npz", str(npz), "--out", str(out)]) == 2
@@ -159,14 +144,32 @@ def test_truncated_crop_is_rejected_not_zero_filled(tmp_path):
         load_crop(path, (12, 12, 12))
 
 
-def test_linear_probe_damaged_splits_json(tmp_path, capsys, encoder):
+def test_linear_probe_damaged_splits_json(tmp_path, capsys, tiny_encoder):
     """A truncated splits.json for a downstream step (the cohort is never reached)."""
     splits = tmp_path / "splits.json"
     splits.write_text('{"seed": 0, "n_folds": 3, "test": ["a", "b"], "fol')
     (tmp_path / "cohort.csv").write_text("sample_id,patient_id,image,label\na,P1,x.nii.gz,0\n")
     _ct(tmp_path / "x.nii.gz")
     out = tmp_path / "probe"
-    rc = smart_main(["linear-probe", "--encoder", str(encoder), "--cohort", str(tmp_path / "cohort.csv"),
+    rc = smart_main(["linear-probe", "--encoder", str(tiny_encoder), "--cohort", str(tmp_path / "cohort.csv"),
                      "--splits", str(splits), "--fold", "0", "--out", str(out)])
     assert rc == 2 and "not a readable splits JSON" in _one_line_error(capsys, "linear-probe", splits)
     assert not (out / "metrics.json").exists()
+
+
+def test_read_csv_and_input_file_error(tmp_path):
+    import pickle
+
+    from smart.inputs import InputFileError, read_csv
+
+    good = tmp_path / "t.csv"
+    good.write_text("a,b\n1,2\n")
+    assert read_csv(good).to_dict("list") == {"a": [1], "b": [2]}
+    with pytest.raises(InputFileError, match=r"nope\.csv: cohort CSV not found"):
+        read_csv(tmp_path / "nope.csv", "cohort CSV")
+    (tmp_path / "empty.csv").write_text("")
+    with pytest.raises(InputFileError, match=r"empty\.csv: unreadable CSV \(No columns to parse"):
+        read_csv(tmp_path / "empty.csv")
+    err = InputFileError(good, "why")
+    assert isinstance(err, ValueError) and (err.path, err.reason) == (str(good), "why")
+    assert pickle.loads(pickle.dumps(err)).reason == "why"

@@ -8,11 +8,16 @@ import shutil
 import struct
 
 import numpy as np
+import pandas as pd
 import pydicom
 import pytest
 import SimpleITK as sitk
 
-from smart.data.io import case_id_from_path, is_image_file, read_image
+from clinical_generators import ct_hu_volume, write_ct_series
+
+from smart.cli import main as smart_main
+from smart.data.io import case_id_from_path, image_provenance, is_image_file, read_image
+from smart.data.resample import resample_file
 from smart.data.validation import (ImageReadError, ValidationRules, check_intensities, check_modality,
                                    check_slice_positions)
 
@@ -296,3 +301,109 @@ def test_case_ids(tmp_path, ct5n_dir):
     assert is_image_file("A.NII.GZ") and is_image_file("b.dcm") and not is_image_file("notes.csv")
     shutil.copy(ct5n_dir / "2062", tmp_path / "2062")
     assert case_id_from_path(tmp_path / "2062") == "2062"
+
+
+# ================================================================ issue #10: clinical inputs (tests/clinical_generators.py)
+
+# ------------------------------------------------------------------ kind 1: per-slice rescale
+
+
+def test_first_slice_unsigned_others_intercept_minus_1024(tmp_path):
+    """The issue's example: slice 0 intercept 0 (stored >= 0), slices 1-7 intercept -1024, 12 bits stored."""
+    hu = ct_hu_volume((8, 10, 12))
+    hu[0] = np.abs(hu[0])  # slice 0 holds no negative HU, so intercept 0 and unsigned storage are exact there
+    write_ct_series(tmp_path / "ct", hu, spacing=(1.0, 1.0, 2.0), intercepts=[0.0] + [-1024.0] * 7,
+                    bits_stored=12, signed=False)
+    image = read_image(tmp_path / "ct")
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(image), hu.astype(np.float32))
+    rec = resample_file(tmp_path / "ct", tmp_path / "out.nii.gz", spacing=(1.0, 1.0, 2.0))
+    out = sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "out.nii.gz"))).astype(np.int32)
+    assert out.shape == hu.shape and np.abs(out - hu).max() <= 1
+    assert (rec.hu_min, rec.hu_max) == (float(hu.min()), float(hu.max())) and rec.hu_min < -900
+
+
+def test_per_slice_fractional_slope(tmp_path):
+    """Second example of the kind: slope 0.5 / intercept -1000.25 on odd slices, 1 / -1024 on even ones (signed)."""
+    rng = np.random.default_rng(3)
+    d = 6
+    slopes = [1.0 if k % 2 == 0 else 0.5 for k in range(d)]
+    intercepts = [-1024.0 if k % 2 == 0 else -1000.25 for k in range(d)]
+    stored = rng.integers(-20, 2200, size=(d, 9, 11))
+    hu = stored * np.asarray(slopes)[:, None, None] + np.asarray(intercepts)[:, None, None]
+    folder = tmp_path / "ct"
+    # hu is exactly stored * slope + intercept, so the generator's rounding back to stored values is exact
+    write_ct_series(folder, hu, slopes=slopes, intercepts=intercepts, signed=True)
+    image = read_image(folder)
+    assert image.GetPixelID() == sitk.sitkFloat32
+    np.testing.assert_allclose(sitk.GetArrayFromImage(image), hu, atol=1e-3)
+
+
+# ------------------------------------------------------------------ kind 2: no silent series choice
+
+
+def test_two_series_with_equal_counts_rejected(tmp_path):
+    hu = ct_hu_volume((6, 8, 8))
+    folder = tmp_path / "study"
+    a = write_ct_series(folder, hu, prefix="soft")[0].SeriesInstanceUID
+    b = write_ct_series(folder, hu + 1, prefix="sharp")[0].SeriesInstanceUID
+    reason = _reason(folder)
+    assert "ambiguous" in reason and a in reason and b in reason and "--series-uid" in reason
+    assert np.array_equal(sitk.GetArrayFromImage(read_image(folder, series_uid=b)), hu + 1)
+
+    out = tmp_path / "out"
+    args = ["resample", "--input", str(folder), "--out-dir", str(out), "--manifest", str(tmp_path / "m.csv"),
+            "--rejected", str(tmp_path / "r.csv")]
+    assert smart_main(args) == 1
+    rejected = pd.read_csv(tmp_path / "r.csv")
+    assert len(rejected) == 1 and "ambiguous" in rejected.reason[0]
+    assert smart_main(args + ["--series-uid", a]) == 0
+    manifest = pd.read_csv(tmp_path / "m.csv", dtype=str)
+    assert manifest.series_uid.tolist() == [a] and manifest.geometry.tolist() == ["dicom"]
+
+
+def test_rule_largest_series_and_localizer_set_aside(tmp_path):
+    """Second example: a volume, a smaller reconstruction and an equally long scout. The rule (localizers aside,
+    most files wins) picks the volume, and the manifest names it."""
+    hu = ct_hu_volume((8, 8, 8))
+    folder = tmp_path / "study"
+    volume = write_ct_series(folder, hu, prefix="vol")[0].SeriesInstanceUID
+    write_ct_series(folder, hu[:4], prefix="thick")
+    write_ct_series(folder, hu, prefix="scout", image_type=("ORIGINAL", "PRIMARY", "LOCALIZER"))
+    image = read_image(folder)
+    assert image_provenance(image)["series_uid"] == volume
+    assert smart_main(["resample", "--input", str(folder), "--out-dir", str(tmp_path / "o"), "--manifest",
+                       str(tmp_path / "m.csv"), "--rejected", str(tmp_path / "r.csv")]) == 0
+    assert pd.read_csv(tmp_path / "m.csv", dtype=str).series_uid.tolist() == [volume]
+
+
+# ------------------------------------------------------------------ kind 7: finite but implausible
+
+
+@pytest.mark.parametrize("spacing, words", [((1e-4, 1.0, 1.0), "implausible voxel spacing"),
+                                            ((0.8, 0.8, 150.0), "implausible voxel spacing"),
+                                            ((15.0, 15.0, 15.0), "implausible physical extent")])
+def test_implausible_spacing_and_extent(tmp_path, spacing, words):
+    hu = ct_hu_volume((200, 6, 6)) if words.endswith("extent") else ct_hu_volume((6, 6, 6))
+    img = sitk.GetImageFromArray(hu)
+    img.SetSpacing(spacing)
+    path = tmp_path / "ct.mha"
+    sitk.WriteImage(img, str(path))
+    assert words in _reason(path)
+
+
+def test_implausible_dicom_pixel_spacing(tmp_path):
+    write_ct_series(tmp_path / "ct", ct_hu_volume((4, 6, 6)), spacing=(0.001, 0.001, 2.0))
+    assert "implausible voxel spacing" in _reason(tmp_path / "ct")
+
+
+def test_implausible_hu(tmp_path):
+    from smart.data.validation import check_intensities
+
+    hu = ct_hu_volume((4, 6, 6)).astype(np.float32)
+    hu[0, 0, 0] = -20000.0  # finite, inside int16, but no scanner stores it as HU
+    with pytest.raises(ImageReadError, match="outside the plausible CT range"):
+        check_intensities("v", hu, ValidationRules())
+    path = tmp_path / "ct.nii.gz"
+    sitk.WriteImage(sitk.GetImageFromArray(hu), str(path))
+    with pytest.raises(ImageReadError, match=r"\[-20000, .*plausible"):
+        resample_file(path, tmp_path / "o.nii.gz")
