@@ -339,7 +339,7 @@ ZEROSHOT_NAMES = _alternatives(variant_names() + [RANDOM_ZEROSHOT])
 wildcard_constraints:
     variant=_alternatives(variant_names()),
     task="lidc|response",
-    head="cls|pooled|random_sa",
+    head=_alternatives(_schema["properties"]["variants"]["additionalProperties"]["properties"]["heads"]["items"]["enum"]),
     fraction=r"[01]\.[0-9]+",
     fold=r"[0-9]+",
 

@@ -1,8 +1,8 @@
 """Pretraining configuration: defaults, presets, method overrides, YAML and ``--set key=value`` (docs/ARCHITECTURE.md
 "Pretraining config keys").
 
-Resolution order (later wins): ``DEFAULTS`` <- preset (``tiny``/``paper``) <- method (``smart.ssl.methods``) <- YAML
-file <- ``--set`` overrides. Every key is typed; an unknown key or a value of the wrong type is a ``ValueError`` that
+Resolution order (later wins): ``DEFAULTS`` <- preset (``PRESETS``: ``tiny``/``paper``) <- method
+(``smart.ssl.methods``) <- YAML file <- ``--set`` overrides. Every key is typed; an unknown key or a value of the wrong type is a ``ValueError`` that
 names the key, so a typo in a SLURM job fails in seconds instead of silently training the default.
 
 Keys beyond the contract list (all under ``loss.``): ``head_hidden_dim``, ``head_bottleneck_dim``, ``head_nlayers``
@@ -19,17 +19,21 @@ from typing import Any, Mapping
 
 import yaml
 
+from smart.models.factory import BACKBONES, DEFAULT_MODEL_CONFIG, has_cls
+from smart.registry import look_up
+from smart.ssl import methods as method_registry
+from smart.ssl.masking import MASKING_STRATEGIES, masking_strategy
+
 # Type tags: "int", "float" (ints accepted), "bool", "str:<a>|<b>" (choice), "ints:<n>" (list of n ints, n=0: any
 # length >= 1), "?" prefix = may be null.
 SCHEMA: dict[str, dict[str, str]] = {
     "model": {
-        "arch": "str:swin|vit", "embed_dim": "int", "depths": "ints:0", "num_heads": "ints:0", "window_size": "int",
-        "patch_size": "int", "drop_path_rate": "float", "sa_stage": "?int", "sa_depth": "int", "sa_heads": "int",
+        "arch": "str:" + "|".join(BACKBONES), "embed_dim": "int", "depths": "ints:0", "num_heads": "ints:0",
+        "window_size": "int", "patch_size": "int", "drop_path_rate": "float", "sa_stage": "?int", "sa_depth": "int", "sa_heads": "int",
         "vit_dim": "int", "vit_depth": "int", "vit_heads": "int", "vit_patch": "int", "use_checkpoint": "bool",
     },
     "data": {"crop_size": "ints:3", "batch_size": "int", "num_workers": "int", "cache": "bool"},
-    "masking": {"strategy": "str:attention_high|attention_low|random|blockwise", "ratio": "float",
-                "hint_ratio": "float"},
+    "masking": {"strategy": "str:" + "|".join(MASKING_STRATEGIES), "ratio": "float", "hint_ratio": "float"},
     "noisy_teacher": {"drop_ratio": "float"},
     "loss": {
         "amip": "float", "ampd": "float", "aitd": "float", "gitd": "float", "out_dim": "int", "student_temp": "float",
@@ -41,16 +45,10 @@ SCHEMA: dict[str, dict[str, str]] = {
     "train": {"steps": "int", "seed": "int", "checkpoint_every": "int", "log_every": "int", "max_nonfinite": "int"},
 }
 
-# Defaults = the paper's SMART model (Sec. IV-C) with a small demo schedule; the `paper` preset sets the full schedule.
+# Defaults = the paper's SMART model (Sec. IV-C; the model table is smart.models.factory's, less the keys this config
+# does not expose) with a small demo schedule; the `paper` preset sets the full schedule.
 DEFAULTS: dict[str, dict[str, Any]] = {
-    "model": {
-        "arch": "swin", "embed_dim": 48, "depths": [2, 2, 8, 2], "num_heads": [4, 4, 8, 16], "window_size": 4,
-        "patch_size": 2, "drop_path_rate": 0.1, "sa_stage": 3, "sa_depth": 2, "sa_heads": 8,
-        "vit_dim": 768, "vit_depth": 12, "vit_heads": 8, "vit_patch": 16,  # Sec. IV-C: 12 blocks, 768, 8 heads
-        # Activation checkpointing (MONAI's flag): recompute Swin blocks in backward to fit 128^3 crops with larger
-        # batches per GPU, at ~30 % more compute.
-        "use_checkpoint": False,
-    },
+    "model": {key: copy.deepcopy(DEFAULT_MODEL_CONFIG[key]) for key in SCHEMA["model"]},
     "data": {"crop_size": [128, 128, 128], "batch_size": 2, "num_workers": 4, "cache": True},
     "masking": {"strategy": "attention_high", "ratio": 0.7, "hint_ratio": 0.1},
     "noisy_teacher": {"drop_ratio": 0.7},
@@ -212,18 +210,19 @@ def validate(cfg: dict[str, Any]) -> dict[str, Any]:
                                   ("loss.center_momentum", loss["center_momentum"], 0.0, 1.0)):
         if not lo <= value <= hi:
             raise ValueError(f"config key '{dotted}' must lie in [{lo}, {hi}], got {value}")
-    if mk["strategy"] == "attention_high" and mk["ratio"] + mk["hint_ratio"] > 1.0:
-        raise ValueError(f"masking.ratio + masking.hint_ratio must be <= 1 for attention_high, got "
+    strategy = masking_strategy(mk["strategy"])
+    if strategy.uses_hints and mk["ratio"] + mk["hint_ratio"] > 1.0:
+        raise ValueError(f"masking.ratio + masking.hint_ratio must be <= 1 for {mk['strategy']}, got "
                          f"{mk['ratio']} + {mk['hint_ratio']}")
     if m["arch"] == "swin" and len(m["depths"]) != len(m["num_heads"]):
         raise ValueError(f"model.depths {m['depths']} and model.num_heads {m['num_heads']} differ in length")
     if m["sa_stage"] is not None and not 1 <= m["sa_stage"] <= len(m["depths"]):
         raise ValueError(f"model.sa_stage must be in 1..{len(m['depths'])} or null, got {m['sa_stage']}")
-    has_cls = m["arch"] == "vit" or m["sa_stage"] is not None
-    if mk["strategy"].startswith("attention") and not has_cls:
+    cls = has_cls(m)
+    if strategy.needs_attention and not cls:
         raise ValueError(f"masking.strategy={mk['strategy']} needs an attention map: set model.sa_stage (Swin) or "
                          f"use model.arch=vit, or use random/blockwise masking")
-    if loss["aitd"] > 0 and not has_cls:
+    if loss["aitd"] > 0 and not cls:
         raise ValueError("loss.aitd > 0 needs a [CLS] token: set model.sa_stage or loss.aitd=0")
     for dotted, value in (("loss.amip", loss["amip"]), ("loss.ampd", loss["ampd"]), ("loss.aitd", loss["aitd"]),
                           ("loss.gitd", loss["gitd"])):
@@ -256,14 +255,10 @@ def load_config(method: str, preset: str | None = None, config_yaml: str | Path 
     Returns a nested dict with a top-level ``"method"`` name added. Raises ``ValueError`` for an unknown method,
     preset or key, a wrongly typed value, or an inconsistent combination.
     """
-    from smart.ssl import methods as registry  # local: methods imports nothing from here, but keep import cheap
-
     cfg = copy.deepcopy(DEFAULTS)
     if preset is not None:
-        if preset not in PRESETS:
-            raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(preset_names())}")
-        merge(cfg, PRESETS[preset], f"preset '{preset}'")
-    merge(cfg, registry.resolve_overrides(method), f"method '{method}'")
+        merge(cfg, look_up("preset", preset, PRESETS), f"preset '{preset}'")
+    merge(cfg, method_registry.resolve_overrides(method), f"method '{method}'")
     if config_yaml is not None:
         data = read_yaml(config_yaml)
         data.pop("method", None)  # a resolved config.json/yaml written by a run may carry its method name

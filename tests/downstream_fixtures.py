@@ -9,7 +9,7 @@ import SimpleITK as sitk
 import torch
 
 TINY_MODEL = {"arch": "swin", "embed_dim": 12, "depths": [1, 1, 1, 1], "num_heads": [1, 1, 2, 2], "sa_stage": 3,
-              "sa_depth": 1, "sa_heads": 2, "img_size": 32}
+              "sa_depth": 1, "sa_heads": 2, "img_size": 32, "drop_path_rate": 0.0}
 EDGE = 32
 
 

@@ -14,8 +14,10 @@ from datetime import datetime, timezone
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from smart.config import preset_names
+
     parser.add_argument("what", choices=["pretrain", "resample", "loader", "attention", "ddp"])
-    parser.add_argument("--preset", default="tiny", choices=["tiny", "paper"],
+    parser.add_argument("--preset", default="tiny", choices=preset_names(),
                         help="model/crop size: tiny on CPU, paper (128^3, embed 48) on a GPU")
     parser.add_argument("--repeats", type=int, default=5, help="timed repeats per contender (median reported)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed warm-up steps per contender")

@@ -17,6 +17,7 @@ import pandas as pd
 import torch
 
 from smart.data.intensity import hu_to_unit
+from smart.data.io import table_path
 
 REQUIRED_COLUMNS = ("sample_id", "patient_id", "image", "label")
 
@@ -56,8 +57,7 @@ def read_cohort(csv_path: str | os.PathLike) -> pd.DataFrame:
 
     images = []
     for row, value in zip(frame.index, frame["image"]):
-        image = Path(value)
-        image = image if image.is_absolute() else (path.parent / image)
+        image = table_path(value, path.parent)
         if not image.exists():
             raise FileNotFoundError(f"{path}: line {row + 2} (sample_id {frame['sample_id'].loc[row]!r}): image not found: {image}")
         images.append(str(image.resolve()))

@@ -13,7 +13,7 @@ from typing import Iterable, Sequence
 
 import pandas as pd
 
-from smart.data.io import case_id_from_path, dicom_series_ids, is_image_file
+from smart.data.io import case_id_from_path, dicom_series_ids, is_image_file, table_path
 
 # CSV listings name their paths in the first of these columns they have.
 LIST_COLUMNS = ("path", "image", "source", "file")
@@ -73,7 +73,7 @@ def _paths_from_csv(csv_path: Path) -> tuple[list[Path], list[dict]]:
         return [], [{"file": os.fspath(csv_path),
                      "reason": f"CSV has none of the columns {', '.join(LIST_COLUMNS)} (found {list(frame.columns)})"}]
     base = csv_path.resolve().parent
-    return [p if p.is_absolute() else base / p for p in (Path(str(v)) for v in frame[column].dropna())], []
+    return [table_path(v, base) for v in frame[column].dropna()], []
 
 
 def assign_case_ids(sources: Sequence[Path]) -> tuple[list[tuple[str, Path]], list[dict]]:

@@ -24,7 +24,7 @@ from smart.data.validation import (ImageReadError, ValidationRules, check_finite
                                    check_slice_positions)
 
 __all__ = ["ImageReadError", "IMAGE_SUFFIXES", "read_image", "read_array_zyx", "case_id_from_path",
-           "is_image_file", "dicom_series_ids", "image_provenance"]
+           "is_image_file", "dicom_series_ids", "image_provenance", "table_path"]
 
 # Longest first so ".nii.gz" wins over ".gz".
 IMAGE_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd", ".dcm")
@@ -37,6 +37,13 @@ _SERIES_UID_TAG = "0020|000e"
 # What read_image records about its choices, in the returned image's metadata dictionary (image_provenance reads it).
 _SERIES_KEY, _GEOMETRY_KEY = "smart_series_uid", "smart_geometry"
 _GZIP_CHUNK = 1 << 22
+
+
+def table_path(value: str | os.PathLike, base: str | os.PathLike) -> Path:
+    """A path written in a table (a cohort, lesion, raters or file-list CSV cell): absolute as written, or relative to
+    ``base`` (the table's folder); surrounding whitespace is not part of it. The file is not checked here."""
+    path = Path(str(value).strip())
+    return path if path.is_absolute() else Path(base) / path
 
 
 def is_image_file(path: str | os.PathLike) -> bool:

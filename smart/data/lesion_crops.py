@@ -19,9 +19,10 @@ import numpy as np
 import pandas as pd
 import SimpleITK as sitk
 
+from smart.data.cohort import REQUIRED_COLUMNS
+from smart.data.io import table_path
 from smart.data.lidc import DEFAULT_CROP_SIZE, DEFAULT_CROP_SPACING, crop_nodule
 
-REQUIRED_COLUMNS = ("sample_id", "patient_id", "image", "label")
 CENTER_COLUMNS = ("center_x", "center_y", "center_z")
 LABEL_NAMES = {"DCB": 1, "NDB": 0}  # durable clinical benefit / no durable benefit
 REJECTED_COLUMNS = ("sample_id", "file", "reason")
@@ -84,11 +85,6 @@ def mask_centroid_mm(mask: sitk.Image) -> tuple[float, float, float]:
     return tuple(float(v) for v in mask.TransformContinuousIndexToPhysicalPoint(tuple(float(i) for i in index_xyz)))
 
 
-def _resolve(value: str, base: Path) -> Path:
-    p = Path(value.strip())
-    return p if p.is_absolute() else base / p
-
-
 def _row_center(row: pd.Series, base: Path, image: sitk.Image, image_path: Path) -> tuple[float, float, float]:
     """The crop centre: the mask's centroid (world mm, from the mask's own geometry) after checking that the mask
     overlaps its CT in physical space, or the row's centre columns."""
@@ -97,7 +93,7 @@ def _row_center(row: pd.Series, base: Path, image: sitk.Image, image_path: Path)
 
     mask_value = str(row.get("mask", "")).strip()
     if mask_value:
-        mask_path = _resolve(mask_value, base)
+        mask_path = table_path(mask_value, base)
         if not mask_path.is_file():
             raise LesionRowError(str(mask_path), "mask file not found")
         try:
@@ -147,7 +143,7 @@ def cut_lesion_crops(frame: pd.DataFrame, csv_dir: str | os.PathLike, out_dir: s
                 label = parse_label(row["label"])
             except ValueError as err:
                 raise LesionRowError(str(row["image"]), str(err)) from None
-            image_path = _resolve(str(row["image"]), base)
+            image_path = table_path(row["image"], base)
             if image_path not in resampled:
                 try:
                     resampled[image_path] = resample_image(read_image(image_path), spacing)

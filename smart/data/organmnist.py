@@ -15,7 +15,11 @@ import numpy as np
 
 from smart.inputs import InputFileError
 
-N_CLASSES = 11
+# MedMNIST OrganMNIST3D label order (medmnist INFO["organmnist3d"]["label"]); the synthetic stand-in and the cluster
+# figures use these names.
+CLASS_NAMES = ("liver", "kidney-right", "kidney-left", "femur-right", "femur-left", "bladder", "heart", "lung-right",
+               "lung-left", "spleen", "pancreas")
+N_CLASSES = len(CLASS_NAMES)
 VALID_SPLITS = ("train", "val", "test")
 
 

@@ -17,11 +17,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from smart.data.organmnist import CLASS_NAMES
 from smart.downstream.metrics import mean_std
-
-# MedMNIST OrganMNIST3D label order (medmnist INFO["organmnist3d"]["label"]).
-ORGAN_NAMES = ("liver", "kidney-right", "kidney-left", "femur-right", "femur-left", "bladder", "heart", "lung-right",
-               "lung-left", "spleen", "pancreas")
 
 
 def umap_embed(features: np.ndarray, seed: int = 0, n_neighbors: int = 15, min_dist: float = 0.1) -> np.ndarray:
@@ -66,7 +63,7 @@ def cluster_distances(points: np.ndarray, labels: Sequence[int]) -> dict[str, An
 
 
 def class_name(label: int) -> str:
-    return ORGAN_NAMES[label] if 0 <= label < len(ORGAN_NAMES) else f"class {label}"
+    return CLASS_NAMES[label] if 0 <= label < len(CLASS_NAMES) else f"class {label}"
 
 
 def cluster_figure(points: np.ndarray, labels: Sequence[int], title: str = ""):

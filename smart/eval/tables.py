@@ -22,9 +22,11 @@ import pandas as pd
 from smart.atomic import write_csv, write_json, write_text
 from smart.downstream.metrics import format_mean_std, mean_std
 from smart.eval.paper_values import NOT_REPORTED, beside_paper, load_paper_values, paper_notes, split_paper_columns
+from smart.models.classifier import HEADS
+from smart.models.factory import BACKBONES
 
 TASKS = ("lidc", "response")
-HEAD_PREFERENCE = ("cls", "pooled", "random_sa")   # the paper's default fine-tuning head first
+HEAD_PREFERENCE = tuple(HEADS)   # registry order: the paper's default fine-tuning head ([CLS]) first
 FULL = 1.0
 YES, NO, UNKNOWN = "✓", "×", "—"
 
@@ -160,7 +162,7 @@ def _classification_row(res: Results, variant: str, task: str) -> tuple[dict[str
 
 def _backbone(cfg: dict | None) -> str:
     arch = cfg_get(cfg, "model.arch")
-    return {"swin": "Swin", "vit": "ViT"}.get(arch, UNKNOWN if arch is None else str(arch))
+    return BACKBONES[arch].label if arch in BACKBONES else (UNKNOWN if arch is None else str(arch))
 
 
 def _loss_on(cfg: dict | None, name: str) -> bool | None:

@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from smart.data.intensity import HU_MIN, hu_to_unit
+from smart.data.io import table_path
 from smart.downstream.metrics import dice
 
 BODY_HU = -500.0
@@ -217,11 +218,6 @@ def plot_overlays(results: Sequence[CaseResult], path: str | os.PathLike, title:
     return save_png(overlay_figure(results, title, max_cases), path)
 
 
-def _resolve(path: str, base: Path) -> Path:
-    p = Path(str(path))
-    return p if p.is_absolute() else base / p
-
-
 def run_zeroshot(encoder: str, raters_csv: str | os.PathLike, out_dir: str | os.PathLike,
                  crop: Sequence[int] = (128, 128, 128), spacing: float | None = 2.0, seed: int = 0,
                  body_threshold: float = BODY_HU, q: float = PERCENTILE, random_grid: Sequence[int] | None = None,
@@ -269,7 +265,8 @@ def run_zeroshot(encoder: str, raters_csv: str | os.PathLike, out_dir: str | os.
     results = []
     for row in frame.itertuples(index=False):
         uid = str(getattr(row, "series_uid", "") or "").strip()
-        hu, cons = load_case_arrays(_resolve(row.image, raters_csv.parent), _resolve(row.consensus, raters_csv.parent),
+        hu, cons = load_case_arrays(table_path(row.image, raters_csv.parent),
+                                    table_path(row.consensus, raters_csv.parent),
                                     spacing, series_uid=uid if uid and uid != "nan" else None)
         results.append(evaluate_case(str(row.case_id), hu, cons, crop, attention_fn, body_threshold, q))
     out = Path(out_dir)

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from smart.atomic import atomic_path
-from smart.models.factory import build_encoder, resolve_model_config
+from smart.models.factory import backbone, build_encoder, resolve_model_config
 
 FORMAT = "smart-encoder/1"
 KEYS = ("format", "arch", "model_config", "backbone", "semantic_attention", "mask_token", "method", "step")
@@ -49,8 +49,7 @@ def export_encoder(
     if not hasattr(encoder, "export_state"):
         raise ValueError(f"cannot export a {type(encoder).__name__}: expected a SwinSMART or ViT3D encoder")
     cfg = _plain(resolve_model_config(model_config), "model_config")
-    expected = "swin" if type(encoder).__name__ == "SwinSMART" else "vit"
-    if cfg["arch"] != expected:
+    if not isinstance(encoder, backbone(cfg["arch"]).module):
         raise ValueError(f"model_config arch={cfg['arch']!r} but the encoder is a {type(encoder).__name__}")
     state = encoder.export_state()
     payload = {

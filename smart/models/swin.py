@@ -35,11 +35,18 @@ def _triple(value: int | Sequence[int], name: str) -> tuple[int, int, int]:
     return values  # type: ignore[return-value]
 
 
-def upsample_mask(mask: Tensor, factor: Sequence[int]) -> Tensor:
-    """Nearest-neighbour upsampling of a boolean ``(B, D, H, W)`` mask by an integer ``factor`` per axis."""
-    for axis, f in enumerate(factor, start=1):
-        mask = mask.repeat_interleave(int(f), dim=axis)
-    return mask
+def upsample_mask(mask: Tensor, factor: int | Sequence[int]) -> Tensor:
+    """Repeat each token of a ``(B, D, H, W)`` mask ``factor=(fd, fh, fw)`` times per axis -> ``(B, D·fd, H·fh,
+    W·fw)`` (nearest neighbour): mask grid -> patch grid (the mask token here) or -> voxels (AMIP, Eq. 6, where a
+    token covers its voxel cube, ``smart.ssl.self_distillation``). ``ValueError`` for another rank or a factor that
+    is not 3 positive ints."""
+    if mask.dim() != 4:
+        raise ValueError(f"mask must be (B, D, H, W), got shape {tuple(mask.shape)}")
+    out = mask
+    for axis, f in enumerate(_triple(factor, "factor"), start=1):
+        if f != 1:
+            out = out.repeat_interleave(f, dim=axis)
+    return out
 
 
 def tokens_from_map(x: Tensor) -> Tensor:

@@ -10,29 +10,34 @@ tokens per sample, so a batch's mask ratio never drifts with the random draw:
   ``ceil(s·N)`` visible as hints and mask the next ``ceil(r·N)`` ranks.
 * ``attention_low``  (MST): mask the ``ceil(r·N)`` lowest-attention tokens.
 
-Random draws use an optional ``torch.Generator`` so a seeded run is reproducible.
+Random draws use an optional ``torch.Generator`` so a seeded run is reproducible. The strategies are registered by
+name in :data:`MASKING_STRATEGIES` (read by ``smart.config``'s ``masking.strategy`` type and by
+``smart.ssl.self_distillation``), each with its ``needs_attention`` / ``uses_hints`` flags.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from dataclasses import dataclass
+from functools import partial
+from typing import Callable, Sequence
 
 import torch
 from torch import Tensor
 
+from smart.registry import look_up
+
 __all__ = [
-    "STRATEGIES",
+    "MASKING_STRATEGIES",
+    "MaskingStrategy",
     "attention_mask",
     "blockwise_mask",
     "ceil_count",
     "make_mask",
     "random_mask",
     "round_count",
-    "upsample_mask",
 ]
 
-STRATEGIES = ("random", "blockwise", "attention_high", "attention_low")
 ATTENTION_MODES = ("high", "low")
 
 # Products such as 0.07 * 100 are 7.000000000000001 in floating point; ceil() of that would mask one token too many.
@@ -272,6 +277,45 @@ def attention_mask(
     return mask.scatter_(1, chosen, True).view(batch, *dims)
 
 
+@dataclass(frozen=True)
+class MaskingStrategy:
+    """One entry of :data:`MASKING_STRATEGIES`.
+
+    ``draw(batch, grid, ratio, hint_ratio, attention, generator, check_finite)`` returns Bool ``(batch, *grid)``;
+    ``needs_attention``: it ranks the teacher's attention map (so the encoder needs a [CLS]/SA block);
+    ``uses_hints``: ``hint_ratio`` tokens stay visible, so ``ratio + hint_ratio`` must not exceed 1.
+    """
+
+    draw: Callable[..., Tensor]
+    needs_attention: bool
+    uses_hints: bool
+
+
+def _draw_random(batch, grid, ratio, hint_ratio, attention, generator, check_finite) -> Tensor:
+    return random_mask(batch, grid, ratio, generator)
+
+
+def _draw_blockwise(batch, grid, ratio, hint_ratio, attention, generator, check_finite) -> Tensor:
+    return blockwise_mask(batch, grid, ratio, generator)
+
+
+def _draw_attention(mode, batch, grid, ratio, hint_ratio, attention, generator, check_finite) -> Tensor:
+    return attention_mask(attention, grid, ratio, hint_ratio, mode, check_finite)
+
+
+MASKING_STRATEGIES: dict[str, MaskingStrategy] = {
+    "random": MaskingStrategy(_draw_random, needs_attention=False, uses_hints=False),          # SMIT
+    "blockwise": MaskingStrategy(_draw_blockwise, needs_attention=False, uses_hints=False),    # iBOT
+    "attention_high": MaskingStrategy(partial(_draw_attention, "high"), needs_attention=True, uses_hints=True),  # SMART
+    "attention_low": MaskingStrategy(partial(_draw_attention, "low"), needs_attention=True, uses_hints=False),   # MST
+}
+
+
+def masking_strategy(name: str) -> MaskingStrategy:
+    """The registry entry of ``masking.strategy`` ``name``; ``ValueError`` (MONAI ``look_up_option``) if unknown."""
+    return look_up("masking.strategy", name, MASKING_STRATEGIES)
+
+
 def make_mask(
     strategy: str,
     batch: int,
@@ -280,31 +324,15 @@ def make_mask(
     hint_ratio: float = 0.1,
     attention: Tensor | None = None,
     generator: torch.Generator | None = None,
+    check_finite: bool = True,
 ) -> Tensor:
-    """Dispatch on ``masking.strategy`` (one of :data:`STRATEGIES`). Attention strategies need ``attention``
-    ``(batch, N)``; random strategies ignore it and ``hint_ratio``. Returns Bool ``(batch, *grid)``."""
-    if strategy not in STRATEGIES:
-        raise ValueError(f"masking strategy must be one of {STRATEGIES}, got {strategy!r}")
-    if strategy == "random":
-        return random_mask(batch, grid, ratio, generator)
-    if strategy == "blockwise":
-        return blockwise_mask(batch, grid, ratio, generator)
-    if attention is None:
-        raise ValueError(f"masking strategy {strategy!r} needs the teacher's attention map, got attention=None")
-    if attention.shape[0] != batch:
-        raise ValueError(f"attention batch size {attention.shape[0]} != batch {batch}")
-    mode = "high" if strategy == "attention_high" else "low"
-    return attention_mask(attention, grid, ratio, hint_ratio, mode)
-
-
-def upsample_mask(mask: Tensor, factor: Sequence[int]) -> Tensor:
-    """Repeat each token of a ``(B, D, H, W)`` mask ``factor=(fd, fh, fw)`` times per axis -> ``(B, D·fd, H·fh,
-    W·fw)``: mask grid -> patch grid (encoder) or -> voxels (AMIP, Eq. 6, where a token covers its voxel cube)."""
-    if mask.dim() != 4:
-        raise ValueError(f"mask must be (B, D, H, W), got shape {tuple(mask.shape)}")
-    factors = check_grid(factor)
-    out = mask
-    for axis, f in zip((1, 2, 3), factors):
-        if f != 1:
-            out = out.repeat_interleave(f, dim=axis)
-    return out
+    """Draw a mask with the strategy registered as ``strategy`` in :data:`MASKING_STRATEGIES`. Attention strategies
+    need ``attention`` ``(batch, N)`` (``check_finite`` as in :func:`attention_mask`); the others ignore it and
+    ``hint_ratio``. Returns Bool ``(batch, *grid)``."""
+    spec = masking_strategy(strategy)
+    if spec.needs_attention:
+        if attention is None:
+            raise ValueError(f"masking strategy {strategy!r} needs the teacher's attention map, got attention=None")
+        if attention.shape[0] != batch:
+            raise ValueError(f"attention batch size {attention.shape[0]} != batch {batch}")
+    return spec.draw(batch, grid, ratio, hint_ratio, attention, generator, check_finite)

@@ -25,6 +25,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from smart.registry import look_up
+
 _NO_SA_RANDOM = {"model": {"sa_stage": None}, "masking": {"strategy": "random"}, "loss": {"aitd": 0.0}}
 
 METHODS: dict[str, dict[str, Any]] = {
@@ -100,10 +102,10 @@ def _deep_update(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
 
 
 def resolve_overrides(name: str) -> dict[str, Any]:
-    """The nested override dict for a method or ablation (ablation = its base method's overrides + its own)."""
-    if name in METHODS:
-        return copy.deepcopy(METHODS[name])
+    """The nested override dict for a method or ablation (ablation = its base method's overrides + its own);
+    ``ValueError`` (MONAI ``look_up_option``, naming close matches) for an unknown name."""
+    entry = look_up("method", name, {**METHODS, **ABLATIONS})
     if name in ABLATIONS:
-        base, extra = ABLATIONS[name]
+        base, extra = entry
         return _deep_update(copy.deepcopy(METHODS[base]), extra)
-    raise ValueError(f"unknown method {name!r}; choose one of: {', '.join(method_names())}")
+    return copy.deepcopy(entry)

@@ -26,6 +26,7 @@ from torch import Tensor, nn
 
 from smart.data.views import derive_seed
 from smart.models.heads import DINOHead, ReconstructionHead
+from smart.models.swin import upsample_mask
 from smart.ssl.centering import Center
 from smart.ssl.ema import ema_update_, momentum_at
 from smart.ssl.losses.aitd import aitd_loss
@@ -33,7 +34,7 @@ from smart.ssl.losses.amip import amip_loss
 from smart.ssl.losses.ampd import ampd_loss
 from smart.ssl.losses.distill import teacher_probs
 from smart.ssl.losses.gitd import gitd_loss
-from smart.ssl.masking import attention_mask, make_mask, upsample_mask
+from smart.ssl.masking import make_mask, masking_strategy
 from smart.ssl.noisy_teacher import patch_drop_mask
 from smart.ssl.schedules import teacher_temperature
 
@@ -81,7 +82,7 @@ class SelfDistillation(nn.Module):
             raise ValueError(f"all loss weights are 0 ({self.weights}): nothing to train")
         self.seed = int(self.cfg["train"]["seed"])
         self.strategy = str(self.cfg["masking"]["strategy"])
-        self.needs_attention = self.strategy.startswith("attention")
+        self.needs_attention = masking_strategy(self.strategy).needs_attention
         if (self.needs_attention or self.weights["aitd"] > 0) and getattr(encoder, "cls_dim", None) is None:
             raise ValueError(f"masking.strategy={self.strategy!r} / loss.aitd={self.weights['aitd']} need an encoder "
                              f"with a [CLS]/SA block, but this encoder has none (model.sa_stage is null?)")
@@ -134,8 +135,7 @@ class SelfDistillation(nn.Module):
             # A non-finite input (NaN voxels) gives a NaN map; rank it as uniform so the step runs, yields a NaN loss
             # and is skipped by the loop, instead of crashing the whole run inside the masking.
             att = torch.nan_to_num(attention.detach().float(), 0.0, 0.0, 0.0)
-            mode = "high" if self.strategy == "attention_high" else "low"
-            return attention_mask(att, grid, ratio, hint, mode, check_finite=False).to(device)
+            return make_mask(self.strategy, att.shape[0], grid, ratio, hint, attention=att, check_finite=False).to(device)
         seeds = self._seeds(positions, _PURPOSE_MASK)
         rows = [make_mask(self.strategy, 1, grid, ratio, hint, generator=torch.Generator().manual_seed(s))
                 for s in seeds]

@@ -4,7 +4,25 @@ from __future__ import annotations
 
 import pytest
 
-from smart.models.factory import resolve_model_config
+from smart.config import DEFAULTS, load_config
+from smart.models.factory import BACKBONES, DEFAULT_MODEL_CONFIG, backbone, has_cls, resolve_model_config
+from smart.models.swin import SwinSMART
+from smart.models.vit import ViT3D
+
+
+def test_one_table_of_model_defaults():
+    # the pretraining config's model section is this table (drop path 0.1, what every resolved config used)
+    assert DEFAULTS["model"] == {k: v for k, v in DEFAULT_MODEL_CONFIG.items() if k in DEFAULTS["model"]}
+    assert set(DEFAULT_MODEL_CONFIG) - set(DEFAULTS["model"]) == {"in_chans", "use_v2", "img_size"}
+    assert resolve_model_config({})["drop_path_rate"] == load_config("smart")["model"]["drop_path_rate"] == 0.1
+
+
+def test_backbone_registry():
+    assert {name: (b.module, b.label, b.cls_token) for name, b in BACKBONES.items()} == {
+        "swin": (SwinSMART, "Swin", False), "vit": (ViT3D, "ViT", True)}
+    assert backbone("vit") is BACKBONES["vit"]
+    assert has_cls({"arch": "vit", "sa_stage": None}) and has_cls({"arch": "swin", "sa_stage": 3})
+    assert not has_cls({"arch": "swin", "sa_stage": None})
 
 
 def test_defaults_are_the_paper_config(paper_swin):
@@ -24,7 +42,7 @@ def test_defaults_are_the_paper_config(paper_swin):
 @pytest.mark.parametrize(
     "override,message",
     [
-        ({"arch": "resnet"}, "model.arch must be one of"),
+        ({"arch": "resnet"}, "^model.arch: .*'resnet'.*Available options"),
         ({"sa_stage": 5}, "sa_stage must be 1..4 or None, got 5"),
         ({"sa_stage": 0}, "sa_stage must be 1..4 or None, got 0"),
         ({"depths": [2, 2, 2]}, "depths must be 4 ints"),

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from monai.networks.nets import SwinUNETR
 
 from smart.models.factory import build_encoder
-from smart.models.swin import tokens_from_map
+from smart.models.swin import tokens_from_map, upsample_mask
 
 SHAPE_CASES = [
     # embed, depths, heads, window, patch, input, sa_stage
@@ -180,3 +180,18 @@ def test_bf16_autocast_keeps_a_float32_sa_map(tiny_swin):
         out = enc(torch.rand(1, 1, 32, 32, 32), mask=torch.ones(1, 2, 2, 2, dtype=torch.bool))
     assert out.attention.dtype == torch.float32
     torch.testing.assert_close(out.attention.sum(1), torch.ones(1))
+
+
+def test_upsample_mask_matches_explicit_loop():
+    mask = torch.rand(2, 2, 3, 2, generator=torch.Generator().manual_seed(0)) < 0.5
+    up = upsample_mask(mask, (2, 1, 3))
+    assert up.shape == (2, 4, 3, 6)
+    for b in range(2):
+        for z in range(4):
+            for y in range(3):
+                for x in range(6):
+                    assert bool(up[b, z, y, x]) == bool(mask[b, z // 2, y, x // 3])
+    with pytest.raises(ValueError, match="B, D, H, W"):
+        upsample_mask(mask[0], (2, 2, 2))
+    with pytest.raises(ValueError, match="factor"):
+        upsample_mask(mask, (2, 0, 1))

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from smart.ssl.losses import aitd_loss, amip_loss, ampd_loss, gitd_loss, student_log_probs, teacher_probs
-from smart.ssl.masking import upsample_mask
+from smart.models.swin import upsample_mask
 
 
 def _np_softmax(row: np.ndarray) -> np.ndarray:

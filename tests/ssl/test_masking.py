@@ -201,6 +201,14 @@ def test_blockwise_bad_arguments():
         masking.blockwise_mask(1, (4, 4, 4), 0.5, min_block_tokens=8, max_block_tokens=4)
 
 
+def test_registry_flags():
+    # needs_attention: the strategy ranks the teacher's map; uses_hints: hint tokens stay visible (Sec. III-B)
+    flags = {name: (s.needs_attention, s.uses_hints) for name, s in masking.MASKING_STRATEGIES.items()}
+    assert flags == {"random": (False, False), "blockwise": (False, False), "attention_high": (True, True),
+                     "attention_low": (True, False)}
+    assert masking.masking_strategy("random") is masking.MASKING_STRATEGIES["random"]
+
+
 def test_make_mask_dispatch():
     grid, n = (4, 4, 4), 64
     att = torch.rand(2, n, generator=_gen(9))
@@ -222,23 +230,10 @@ def test_make_mask_dispatch():
     )
     with pytest.raises(ValueError, match="needs the teacher's attention"):
         masking.make_mask("attention_high", 2, grid, 0.7, 0.1)
-    with pytest.raises(ValueError, match="strategy"):
+    with pytest.raises(ValueError, match="^masking.strategy: .*'semantic'"):
         masking.make_mask("semantic", 2, grid, 0.7, 0.1)
     with pytest.raises(ValueError, match="batch"):
         masking.make_mask("attention_low", 3, grid, 0.7, 0.1, attention=att)
-
-
-def test_upsample_mask_matches_explicit_loop():
-    mask = masking.random_mask(2, (2, 3, 2), 0.5, generator=_gen(0))
-    up = masking.upsample_mask(mask, (2, 1, 3))
-    assert up.shape == (2, 4, 3, 6)
-    for b in range(2):
-        for z in range(4):
-            for y in range(3):
-                for x in range(6):
-                    assert bool(up[b, z, y, x]) == bool(mask[b, z // 2, y, x // 3])
-    with pytest.raises(ValueError, match="B, D, H, W"):
-        masking.upsample_mask(mask[0], (2, 2, 2))
 
 
 def test_attention_mask_unchecked_path_equals_per_sample_ranking():

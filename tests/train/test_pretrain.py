@@ -137,7 +137,7 @@ def _sets(**extra):
 
 def test_cli_exit_codes(manifest, tmp_path, capsys):
     assert cli.main(["pretrain", "--method", "smartt", "--manifest", str(manifest), "--out", str(tmp_path / "x")]) == 2
-    assert "unknown method 'smartt'" in capsys.readouterr().err
+    assert "method: By 'smartt', did you mean 'smart'?" in capsys.readouterr().err
     assert cli.main(["pretrain", "--method", "smart", "--manifest", str(manifest), "--out", str(tmp_path / "x"),
                      "--set", "loss.aitdd=0"]) == 2
     assert "did you mean 'loss.aitd'" in capsys.readouterr().err

@@ -124,3 +124,16 @@ def test_missing_sections_take_schema_defaults(tmp_path):
             assert f"results/finetune/{task}/smart__cls/1.0/fold_{k}/metrics.json" in out
             assert f"results/probe/{task}/smart/1.0/fold_{k}/metrics.json" in out
     assert "--preset tiny" in out
+
+
+def test_schema_enums_are_the_registries():
+    # The workflow cannot import smart while it validates the config, so the schema repeats the registries' names:
+    # every enum must hold exactly the registered names (methods + the workflow's own `scratch`, heads, presets).
+    from smart.config import PRESETS
+    from smart.models.classifier import HEADS
+    from smart.ssl.methods import METHODS
+
+    variant = SCHEMA["properties"]["variants"]["additionalProperties"]["properties"]
+    assert variant["method"]["enum"] == [*METHODS, "scratch"]
+    assert variant["heads"]["items"]["enum"] == list(HEADS)
+    assert SCHEMA["properties"]["pretrain"]["properties"]["preset"]["enum"] == [*PRESETS, None]

@@ -11,10 +11,10 @@
 
 from smart.data.synthetic.fields import item_rng
 from smart.data.synthetic.nodules import write_nodule_cohort
-from smart.data.synthetic.organs import CLASS_NAMES, write_organs
+from smart.data.synthetic.organs import write_organs
 from smart.data.synthetic.phantom import PhantomSpec, Tissue, generate_phantom
 from smart.data.synthetic.raters import write_rater_set
 from smart.data.synthetic.response import write_response_cohort
 
-__all__ = ["CLASS_NAMES", "PhantomSpec", "Tissue", "generate_phantom", "item_rng", "write_nodule_cohort",
+__all__ = ["PhantomSpec", "Tissue", "generate_phantom", "item_rng", "write_nodule_cohort",
            "write_organs", "write_rater_set", "write_response_cohort"]

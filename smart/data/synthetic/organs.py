@@ -20,10 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from smart.atomic import atomic_path
+from smart.data.organmnist import CLASS_NAMES
 from smart.data.synthetic.fields import item_rng, smooth_noise
-
-CLASS_NAMES = ("liver", "kidney-right", "kidney-left", "femur-right", "femur-left", "bladder", "heart",
-               "lung-right", "lung-left", "spleen", "pancreas")
 SPLITS = ("train", "val", "test")
 REAL_SPLIT_SIZES = {"train": 971, "val": 161, "test": 610}
 

@@ -2,8 +2,8 @@
 
 ``L_AMIP = E ‖ m^att ⊙ (h_s^Pred(f_s(ũ)) - u) ‖_1``: the student's linear prediction head reconstructs the voxels of
 the view from the masked input ũ; the L1 error counts only voxels covered by masked tokens (``m^att`` upsampled from
-the mask grid to voxels, :func:`smart.ssl.masking.upsample_mask`). The expectation is the mean over those voxels of the
-whole batch: ``Σ |pred - target| · m / max(Σ m, 1)`` (0 when nothing is masked).
+the mask grid to voxels, :func:`smart.models.swin.upsample_mask`). The expectation is the mean over those voxels of
+the whole batch: ``Σ |pred - target| · m / max(Σ m, 1)`` (0 when nothing is masked).
 """
 
 from __future__ import annotations

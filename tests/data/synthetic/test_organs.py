@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from smart.data.organmnist import load_organmnist3d
+from smart.data.organmnist import CLASS_NAMES, load_organmnist3d
 from smart.data.synthetic.fields import item_rng
-from smart.data.synthetic.organs import CLASS_NAMES, generate_organs, render_organ, split_counts, write_organs
+from smart.data.synthetic.organs import generate_organs, render_organ, split_counts, write_organs
 
 
 def test_class_names_are_organmnist3d():
