@@ -28,20 +28,23 @@ rule raters_consensus:
 
 
 rule response_crops:
-    # data.response.cohort lists full CTs + a mask or centre per lesion: cut the crops the fine-tuning reads.
+    # The converter of every task with source = lesions: its cohort lists full CTs + a mask or centre per lesion; cut
+    # the crops the fine-tuning reads (the paper's treatment-response cohort).
     input:
-        config["data"]["response"]["cohort"] or [],
+        lesion_table,
     output:
-        cohort=response_crops_csv(),
-        crops=directory(f"{PRE}/response_crops/crops"),
+        cohort=f"{PRE}/{{task}}/cohort.csv",
+        crops=directory(f"{PRE}/{{task}}/crops"),
+    wildcard_constraints:
+        task=_alternatives(tasks_from("lesions")),
     params:
         out=output_parent,
         size=config["clinical"]["response_crop_size"],
         spacing=config["clinical"]["response_crop_spacing"],
     log:
-        f"{LOGS}/response_crops.log",
+        f"{LOGS}/response_crops/{{task}}.log",
     benchmark:
-        f"{BENCH}/response_crops.tsv"
+        f"{BENCH}/response_crops/{{task}}.tsv"
     conda:
         "../envs/data.yaml"
     resources:

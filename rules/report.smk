@@ -25,10 +25,31 @@ rule variants_json:
         "python -m workflow_scripts.write_variants --out {output:q} --variants {params.variants:q} > {log:q} 2>&1"
 
 
+rule tasks_json:
+    # The config's tasks and the task filling each paper table, as `smart tables` reads them.
+    output:
+        f"{RESULTS}/tables/tasks.json",
+    params:
+        tasks=tasks_json_arg(),
+    log:
+        f"{LOGS}/tasks_json.log",
+    benchmark:
+        f"{BENCH}/tasks_json.tsv"
+    conda:
+        "../envs/eval.yaml"
+    resources:
+        runtime=5,
+        mem_mb=500,
+        cpus_per_task=1,
+    shell:
+        "python -m workflow_scripts.write_tasks --out {output:q} --tasks {params.tasks:q} > {log:q} 2>&1"
+
+
 rule tables:
     input:
         results=table_inputs,
         variants=f"{RESULTS}/tables/variants.json",
+        tasks=f"{RESULTS}/tables/tasks.json",
     output:
         md=expand(f"{RESULTS}/tables/table{{n}}.md", n=TABLE_NUMBERS),
         csv=[
@@ -66,5 +87,5 @@ rule tables:
         mem_mb=2000,
         cpus_per_task=1,
     shell:
-        "python -m smart tables --results {params.results:q} --variants {input.variants:q} --out {params.out:q} "
-        "> {log:q} 2>&1"
+        "python -m smart tables --results {params.results:q} --variants {input.variants:q} --tasks {input.tasks:q} "
+        "--out {params.out:q} > {log:q} 2>&1"

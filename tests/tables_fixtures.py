@@ -1,5 +1,5 @@
 """A results tree in the layout of ARCHITECTURE "Result paths" (metrics, pretraining configs, clusters) and its
-variants.json, for the table and README-block tests."""
+variants.json and tasks.json, for the table and README-block tests."""
 
 import json
 
@@ -40,4 +40,11 @@ def results(tmp_path):
                 "scratch": {"method": "none", "label": "Scratch", "tables": ["II"]}}
     vpath = tmp_path / "variants.json"
     vpath.write_text(json.dumps(variants))
+    (tmp_path / "tasks.json").write_text(json.dumps(PAPER_TASKS))  # beside variants.json, where write_tables looks
     return root, vpath
+
+
+# The paper's mapping (config/config.yaml `tasks`, `table_tasks`), as the workflow's tasks_json rule writes it.
+PAPER_TASKS = {"tasks": {"lidc": {"label": "LIDC", "title": "LIDC malignancy"},
+                         "response": {"label": "Response", "title": "Immunotherapy response"}},
+               "tables": {"II": "lidc", "III": "response", "IV": "lidc", "V": "lidc", "VI": "lidc"}}

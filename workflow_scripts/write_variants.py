@@ -6,12 +6,10 @@ fine-tuning heads actually run), so `smart tables` can find the `{variant}__{hea
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 from typing import Any
 
-from smart.atomic import write_json
+from workflow_scripts.json_record import write_record
 
 
 def variants_record(variants: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -33,18 +31,7 @@ def variants_record(variants: dict[str, dict[str, Any]]) -> dict[str, dict[str, 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", required=True, help="variants.json to write")
-    parser.add_argument("--variants", required=True, help="the variants mapping as a JSON string")
-    args = parser.parse_args(argv)
-    try:
-        variants = json.loads(args.variants)
-    except json.JSONDecodeError as err:
-        parser.error(f"--variants is not valid JSON: {err}")
-    record = variants_record(variants)
-    write_json(args.out, record)
-    print(f"wrote {len(record)} variants to {args.out}")
-    return 0
+    return write_record(argv, __doc__.splitlines()[0], "variants", variants_record)
 
 
 if __name__ == "__main__":

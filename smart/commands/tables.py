@@ -9,6 +9,9 @@ import sys
 def add_arguments(parser) -> None:
     parser.add_argument("--results", required=True, help="results root (holds pretrain/, finetune/, probe/, cluster/)")
     parser.add_argument("--variants", required=True, help="variants.json: {name: {method, set, label, tables}}")
+    parser.add_argument("--tasks", default=None,
+                        help="tasks.json: {tasks: {name: {label, title}}, tables: {numeral: task}} (default: beside "
+                             "--variants)")
     parser.add_argument("--out", required=True, help="output folder: table{1..6}.{csv,md}, sources.json")
     parser.add_argument("--readme", default=None, metavar="README.md",
                         help="also rewrite the README's demo-results block (between its markers) from these tables")
@@ -21,7 +24,7 @@ def main(args) -> int:
     from smart.eval.tables import write_tables
 
     try:
-        sources = write_tables(args.results, args.variants, args.out)
+        sources = write_tables(args.results, args.variants, args.out, args.tasks)
         print(f"{len(sources)} tables -> {args.out}")
         block = render_block(args.results, args.out, args.variants) if args.readme or args.check_readme else ""
         current = {path: readme_block(path) for path in (args.readme, args.check_readme) if path}  # markers first

@@ -1,8 +1,10 @@
 """The paper's Tables I-VI (and Fig. 6) assembled from whatever variants ran (docs/evaluation.md "Tables").
 
-Inputs are the workflow's result files (docs/ARCHITECTURE.md "Result paths") and ``variants.json``
-(``{name: {"method", "set", "label", "tables": ["I", ...]}}``). A variant appears in a table when the table's numeral
-is in its ``tables`` list. What a variant *is* (noisy teacher on/off, SA stage, losses, backbone) is read from the
+Inputs are the workflow's result files (docs/ARCHITECTURE.md "Result paths"), ``variants.json``
+(``{name: {"method", "set", "label", "tables": ["I", ...]}}``) and ``tasks.json`` (``{"tasks": {name: {"label",
+"title"}}, "tables": {"II": name, ...}}``: the configured downstream tasks and the task that fills each classification
+table, so no task name is written here). A variant appears in a table when the table's numeral is in its ``tables``
+list. What a variant *is* (noisy teacher on/off, SA stage, losses, backbone) is read from the
 resolved pretraining config ``pretrain/{variant}/config.json``, never inferred from its name.
 
 Every cell is ``mean ± std`` over the folds found (sample std); AP50/AR50 are printed in % like the paper. Each row
@@ -25,7 +27,6 @@ from smart.eval.paper_values import NOT_REPORTED, beside_paper, load_paper_value
 from smart.models.classifier import HEADS
 from smart.models.factory import BACKBONES
 
-TASKS = ("lidc", "response")
 HEAD_PREFERENCE = tuple(HEADS)   # registry order: the paper's default fine-tuning head ([CLS]) first
 FULL = 1.0
 YES, NO, UNKNOWN = "✓", "×", "—"
@@ -142,11 +143,20 @@ def _cluster_cells(res: Results, variant: str) -> tuple[dict[str, str], list[str
              "Inter-cluster (↑)": f"{clu['inter_mean']:.2f} ± {clu['inter_std']:.2f}"}, [src])
 
 
-def _auc_cells(res: Results, variant: str, task: str = "lidc") -> tuple[dict[str, str], list[str]]:
-    name = task.upper() if task == "lidc" else task.capitalize()
-    probe = res.fold_metric(res.probe_dirs(task, variant).get(FULL), "auc")
-    ft = res.fold_metric(res.finetune_dirs(task, variant).get(FULL), "auc")
-    return {f"{name} Probe AUC": probe.text(), f"{name} FT AUC": ft.text()}, probe.sources + ft.sources
+@dataclass(frozen=True)
+class Task:
+    """A configured downstream task: ``name`` (its results folder), ``label`` (column prefix, e.g. "LIDC FT AUC") and
+    ``title`` (what it predicts: table titles, figure panels)."""
+
+    name: str
+    label: str
+    title: str
+
+
+def _auc_cells(res: Results, variant: str, task: Task) -> tuple[dict[str, str], list[str]]:
+    probe = res.fold_metric(res.probe_dirs(task.name, variant).get(FULL), "auc")
+    ft = res.fold_metric(res.finetune_dirs(task.name, variant).get(FULL), "auc")
+    return {f"{task.label} Probe AUC": probe.text(), f"{task.label} FT AUC": ft.text()}, probe.sources + ft.sources
 
 
 def _classification_row(res: Results, variant: str, task: str) -> tuple[dict[str, str], list[str]]:
@@ -170,53 +180,104 @@ def _loss_on(cfg: dict | None, name: str) -> bool | None:
     return None if w is None else float(w) > 0
 
 
-def table_i(res: Results, variant: str, spec: dict) -> tuple[dict, list[str]]:
+def table_i(res: Results, variant: str, spec: dict, task: Task | None) -> tuple[dict, list[str]]:
     cells, src = _cluster_cells(res, variant)
     return {"Backbone": _backbone(res.pretrain_config(variant)), **cells}, src
 
 
-def table_ii(res: Results, variant: str, spec: dict) -> tuple[dict, list[str]]:
-    return _classification_row(res, variant, "lidc")
+def table_classification(res: Results, variant: str, spec: dict, task: Task) -> tuple[dict, list[str]]:
+    """Tables II and III: probe and fine-tuning AP50 / AR50 / AUC of one task."""
+    return _classification_row(res, variant, task.name)
 
 
-def table_iii(res: Results, variant: str, spec: dict) -> tuple[dict, list[str]]:
-    return _classification_row(res, variant, "response")
-
-
-def table_iv(res: Results, variant: str, spec: dict) -> tuple[dict, list[str]]:
+def table_iv(res: Results, variant: str, spec: dict, task: Task) -> tuple[dict, list[str]]:
     cfg = res.pretrain_config(variant)
     drop = cfg_get(cfg, "noisy_teacher.drop_ratio")
     row = {"Noisy Teacher": _flag(None if cfg is None else (drop or 0) > 0),
            "Semantic Attention": _flag(None if cfg is None else cfg_get(cfg, "model.sa_stage") is not None)}
     row.update({name.upper(): _flag(_loss_on(cfg, name)) for name in ("amip", "ampd", "aitd", "gitd")})
-    ft = res.fold_metric(res.finetune_dirs("lidc", variant).get(FULL), "auc")
-    row["LIDC FT AUC"] = ft.text()
+    ft = res.fold_metric(res.finetune_dirs(task.name, variant).get(FULL), "auc")
+    row[f"{task.label} FT AUC"] = ft.text()
     return row, ft.sources
 
 
-def table_v(res: Results, variant: str, spec: dict) -> tuple[dict, list[str]]:
+def table_v(res: Results, variant: str, spec: dict, task: Task) -> tuple[dict, list[str]]:
     cfg = res.pretrain_config(variant)
     stage = cfg_get(cfg, "model.sa_stage")
     clu, csrc = _cluster_cells(res, variant)
-    auc, asrc = _auc_cells(res, variant)
+    auc, asrc = _auc_cells(res, variant, task)
     return {"SA stage": UNKNOWN if stage is None else f"S{stage}", **clu, **auc}, csrc + asrc
 
 
-def table_vi(res: Results, variant: str, spec: dict) -> tuple[dict, list[str]]:
+def table_vi(res: Results, variant: str, spec: dict, task: Task) -> tuple[dict, list[str]]:
     cfg = res.pretrain_config(variant)
     clu, csrc = _cluster_cells(res, variant)
-    auc, asrc = _auc_cells(res, variant)
+    auc, asrc = _auc_cells(res, variant, task)
     return {"Method": spec.get("method", UNKNOWN), "Network": _backbone(cfg), **clu, **auc}, csrc + asrc
 
 
-TABLES: dict[str, tuple[int, str, Callable[[Results, str, dict], tuple[dict, list[str]]]]] = {
-    "I": (1, "Intra- and inter-cluster distances of UMAP clustering on OrganMNIST3D (Table I)", table_i),
-    "II": (2, "LIDC malignancy: linear probing and fine-tuning, test set (Table II)", table_ii),
-    "III": (3, "Immunotherapy response: linear probing and fine-tuning, test set (Table III)", table_iii),
-    "IV": (4, "Noisy teacher, semantic attention and losses vs LIDC fine-tuning AUC (Table IV a+b)", table_iv),
-    "V": (5, "Semantic-attention stage (Table V)", table_v),
-    "VI": (6, "SMART across pretext tasks and backbones (Table VI)", table_vi),
+@dataclass(frozen=True)
+class PaperTable:
+    """One of the paper's tables: its file number, its title (``{label}``/``{title}`` = the filling task's), the row
+    function ``(results, variant, variant spec, task) -> (cells, sources)`` and whether a task fills it."""
+
+    number: int
+    title: str
+    row: Callable[[Results, str, dict, Task | None], tuple[dict, list[str]]]
+    needs_task: bool = True
+
+
+TABLES: dict[str, PaperTable] = {
+    "I": PaperTable(1, "Intra- and inter-cluster distances of UMAP clustering on OrganMNIST3D (Table I)", table_i,
+                    needs_task=False),
+    "II": PaperTable(2, "{title}: linear probing and fine-tuning, test set (Table II)", table_classification),
+    "III": PaperTable(3, "{title}: linear probing and fine-tuning, test set (Table III)", table_classification),
+    "IV": PaperTable(4, "Noisy teacher, semantic attention and losses vs {label} fine-tuning AUC (Table IV a+b)",
+                     table_iv),
+    "V": PaperTable(5, "Semantic-attention stage (Table V)", table_v),
+    "VI": PaperTable(6, "SMART across pretext tasks and backbones (Table VI)", table_vi),
 }
+
+
+@dataclass(frozen=True)
+class TaskMap:
+    """``tasks.json``: the configured tasks (config order) and the task that fills each table needing one."""
+
+    tasks: dict[str, Task]
+    tables: dict[str, str]
+
+    def for_table(self, numeral: str) -> Task | None:
+        return self.tasks[self.tables[numeral]] if TABLES[numeral].needs_task else None
+
+
+def load_tasks(path: str | os.PathLike) -> TaskMap:
+    """Read ``tasks.json`` (written by the workflow's ``tasks_json`` rule from config ``tasks`` / ``table_tasks``);
+    ``ValueError`` naming the file when it is missing or fails :func:`task_map`'s checks."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"tasks file {path} does not exist (the workflow's tasks_json rule writes it from config "
+                         f"`tasks` and `table_tasks`)")
+    return task_map(_read_json(path), str(path))
+
+
+def task_map(data: Any, where: str) -> TaskMap:
+    """``{"tasks": {name: {label, title}}, "tables": {numeral: name}}`` as a :class:`TaskMap`; ``ValueError`` naming
+    ``where`` when it is not such a mapping, lacks a table that needs a task or maps a table to an undefined task."""
+    if not isinstance(data, dict) or not isinstance(data.get("tasks"), dict) or not isinstance(data.get("tables"), dict):
+        raise ValueError(f"{where}: expected {{'tasks': {{name: {{label, title}}}}, 'tables': {{numeral: name}}}}")
+    tasks = {}
+    for name, spec in data["tasks"].items():
+        if not isinstance(spec, dict):
+            raise ValueError(f"{where}: task {name!r} is not a mapping")
+        tasks[name] = Task(name, str(spec.get("label", name)), str(spec.get("title", name)))
+    needed = [n for n, t in TABLES.items() if t.needs_task]
+    missing = [n for n in needed if n not in data["tables"]]
+    if missing:
+        raise ValueError(f"{where}: no task for table(s) {missing}")
+    unknown = {n: t for n, t in data["tables"].items() if n in needed and t not in tasks}
+    if unknown:
+        raise ValueError(f"{where}: table(s) {unknown} name tasks that are not defined (known: {list(tasks)})")
+    return TaskMap(tasks, {n: data["tables"][n] for n in needed})
 
 
 def load_variants(path: str | os.PathLike) -> dict[str, dict]:
@@ -235,15 +296,19 @@ def load_variants(path: str | os.PathLike) -> dict[str, dict]:
     return data
 
 
-def build_table(res: Results, variants: dict[str, dict], numeral: str) -> tuple[pd.DataFrame, dict[str, list[str]]]:
-    """One table as a DataFrame (first column = variant label, last = sources) and ``{label: sources}``."""
-    _, _, row_fn = TABLES[numeral]
+def build_table(res: Results, variants: dict[str, dict], numeral: str, task: Task | None = None
+                ) -> tuple[pd.DataFrame, dict[str, list[str]]]:
+    """One table as a DataFrame (first column = variant label, last = sources) and ``{label: sources}``; ``task``
+    fills the tables that need one (:attr:`PaperTable.needs_task`)."""
+    row_fn = TABLES[numeral].row
+    if TABLES[numeral].needs_task and task is None:
+        raise ValueError(f"table {numeral} needs a task")
     rows, sources = [], {}
     for name, spec in variants.items():
         if numeral not in spec.get("tables", []):
             continue
         label = spec.get("label", name)
-        cells, src = row_fn(res, name, spec)
+        cells, src = row_fn(res, name, spec, task)
         rows.append({"Pretext SSL task": label, "variant": name, **cells, "sources": ";".join(src)})
         sources[label] = src
     frame = pd.DataFrame(rows)
@@ -273,10 +338,11 @@ def to_markdown(frame: pd.DataFrame, title: str, notes: list[str] | None = None)
     return "\n".join(lines) + "\n"
 
 
-def limited_data(res: Results, variants: dict[str, dict]) -> pd.DataFrame:
-    """Fig. 6 data: test AUC (mean, std over folds) per task, variant and training fraction (fine-tuning)."""
+def limited_data(res: Results, variants: dict[str, dict], tasks: list[str]) -> pd.DataFrame:
+    """Fig. 6 data: test AUC (mean, std over folds) per task (in ``tasks`` order), variant and training fraction
+    (fine-tuning)."""
     rows = []
-    for task in TASKS:
+    for task in tasks:
         for name, spec in variants.items():
             for frac, folder in sorted(res.finetune_dirs(task, name).items()):
                 cell = res.fold_metric(folder, "auc")
@@ -287,8 +353,9 @@ def limited_data(res: Results, variants: dict[str, dict]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["task", "variant", "label", "fraction", "auc_mean", "auc_std", "n_folds", "sources"])
 
 
-def plot_limited_data(frame: pd.DataFrame, path: str | os.PathLike) -> Path:
-    """Fig. 6: fine-tuning (not linear-probe) test AUC against the fraction of the training folds, per task."""
+def plot_limited_data(frame: pd.DataFrame, path: str | os.PathLike, tasks: dict[str, Task]) -> Path:
+    """Fig. 6: fine-tuning (not linear-probe) test AUC against the fraction of the training folds, one panel per task
+    of ``tasks`` that has rows in ``frame`` (titled with the task's title)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -296,43 +363,47 @@ def plot_limited_data(frame: pd.DataFrame, path: str | os.PathLike) -> Path:
 
     from smart.eval.figures import save_png
 
-    tasks = [t for t in TASKS if (frame["task"] == t).any()]
-    fig, axes = plt.subplots(1, len(tasks), figsize=(4.5 * len(tasks), 3.9), dpi=110, squeeze=False)
-    for ax, task in zip(axes[0], tasks):
+    shown = [t for t in tasks if (frame["task"] == t).any()]
+    fig, axes = plt.subplots(1, len(shown), figsize=(4.5 * len(shown), 3.9), dpi=110, squeeze=False)
+    for ax, task in zip(axes[0], shown):
         sub = frame[frame["task"] == task]
         for label, grp in sub.groupby("label", sort=False):
             grp = grp.sort_values("fraction")
             ax.errorbar(grp["fraction"] * 100, grp["auc_mean"], yerr=grp["auc_std"], marker="o", capsize=3, label=label)
         ax.set_xlabel("training data (%)")
         ax.set_ylabel("test AUC, mean ± std over folds")
-        ax.set_title({"lidc": "LIDC malignancy", "response": "Immunotherapy response"}[task] + ": fine-tuning",
-                     fontsize=9)
+        ax.set_title(tasks[task].title + ": fine-tuning", fontsize=9)
         ax.legend(fontsize=7, title="pretrained encoder", title_fontsize=7)
     fig.suptitle("Limited data (Fig. 6): fine-tuned encoders, not linear probes", fontsize=9)
     fig.tight_layout()
     return save_png(fig, path)
 
 
-def write_tables(results: str | os.PathLike, variants_json: str | os.PathLike, out_dir: str | os.PathLike) -> dict[str, Any]:
+def write_tables(results: str | os.PathLike, variants_json: str | os.PathLike, out_dir: str | os.PathLike,
+                 tasks_json: str | os.PathLike | None = None) -> dict[str, Any]:
     """Write ``table{1..6}.{csv,md}``, ``sources.json`` and, when fractions < 1 ran, ``limited_data.{csv,png}``.
     Every table carries the paper's value and the difference beside each cell the paper reports
-    (:mod:`smart.eval.paper_values`)."""
+    (:mod:`smart.eval.paper_values`). ``tasks_json`` defaults to ``tasks.json`` beside ``variants_json`` (where the
+    workflow writes both)."""
     res = Results(results)
     variants = load_variants(variants_json)
+    tasks = load_tasks(tasks_json if tasks_json is not None else Path(variants_json).with_name("tasks.json"))
     paper = load_paper_values()
     out = Path(out_dir)
     all_sources: dict[str, Any] = {}
-    for numeral, (number, title, _) in TABLES.items():
-        frame, sources = build_table(res, variants, numeral)
+    for numeral, table in TABLES.items():
+        task = tasks.for_table(numeral)
+        frame, sources = build_table(res, variants, numeral, task)
         frame = beside_paper(frame, numeral, paper)  # the paper's value and our distance to it, per cell
-        write_csv(out / f"table{number}.csv", frame)
+        write_csv(out / f"table{table.number}.csv", frame)
         notes = paper_notes(numeral, frame["variant"].tolist(), paper)
-        write_text(out / f"table{number}.md", to_markdown(frame, f"Table {numeral}: {title}", notes))
-        all_sources[f"table{number}"] = sources
-    limited = limited_data(res, variants)
+        title = table.title.format(label=task.label, title=task.title) if task else table.title
+        write_text(out / f"table{table.number}.md", to_markdown(frame, f"Table {numeral}: {title}", notes))
+        all_sources[f"table{table.number}"] = sources
+    limited = limited_data(res, variants, list(tasks.tasks))
     if (limited["fraction"] < FULL).any():
         write_csv(out / "limited_data.csv", beside_paper(limited, "Fig. 6", paper))
-        plot_limited_data(limited, out / "limited_data.png")
+        plot_limited_data(limited, out / "limited_data.png", tasks.tasks)
         all_sources["limited_data"] = {r["label"] + f"@{r['fraction']}": r["sources"].split(";") for _, r in limited.iterrows()}
     write_json(out / "sources.json", all_sources)
     return all_sources

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from smart.eval import tables
-from tables_fixtures import results  # noqa: F401  (fixture)
+from tables_fixtures import PAPER_TASKS, _metrics, results  # noqa: F401  (fixture)
 
 
 def test_tables_cells_and_sources(results, tmp_path):  # noqa: F811
@@ -35,6 +35,8 @@ def test_tables_cells_and_sources(results, tmp_path):  # noqa: F811
     assert t1.loc[0, "Intra-cluster (↓)"] == "1.28 ± 0.57" and t1.loc[0, "Backbone"] == "Swin"
     t5 = pd.read_csv(out / "table5.csv")
     assert t5.loc[0, "SA stage"] == "S3" and t5.loc[0, "LIDC FT AUC"] == "0.900 ± 0.100"
+    assert (out / "table2.md").read_text().startswith("**Table II: LIDC malignancy: linear probing and fine-tuning")
+    assert "vs LIDC fine-tuning AUC (Table IV a+b)" in (out / "table4.md").read_text()
     assert pd.read_csv(out / "table3.csv").empty
     assert "No variant" in (out / "table3.md").read_text()
 
@@ -50,6 +52,36 @@ def test_unknown_table_numeral_is_rejected(tmp_path):
     vpath.write_text(json.dumps({"a": {"tables": ["VII"]}}))
     with pytest.raises(ValueError, match="unknown tables"):
         tables.load_variants(vpath)
+
+
+def test_a_table_takes_its_task_from_tasks_json(results, tmp_path):  # noqa: F811
+    # Table V filled by another task: its AUC columns carry that task's label and read that task's folders.
+    root, vpath = results
+    _metrics(root, "finetune", "small", "smart__cls", "1.0", [0.6, 0.8])
+    mapping = {"tasks": {**PAPER_TASKS["tasks"], "small": {"label": "Small", "title": "Small nodules"}},
+               "tables": {**PAPER_TASKS["tables"], "V": "small"}}
+    tpath = tmp_path / "other_tasks.json"
+    tpath.write_text(json.dumps(mapping))
+    tables.write_tables(root, vpath, tmp_path / "out", tpath)
+    t5 = pd.read_csv(tmp_path / "out" / "table5.csv")
+    assert list(t5.columns[-3:]) == ["Small Probe AUC", "Small FT AUC", "sources"]
+    assert t5.loc[0, "Small FT AUC"] == "0.700 ± 0.141" and t5.loc[0, "Small Probe AUC"] == "—"
+
+
+@pytest.mark.parametrize("mapping, needle", [
+    ({"tasks": {"lidc": {}}, "tables": {"II": "lidc"}}, r"no task for table\(s\) \['III', 'IV', 'V', 'VI'\]"),
+    ({"tasks": {"lidc": {}}, "tables": {n: "lidc" for n in ("II", "IV", "V", "VI")} | {"III": "resp"}},
+     r"\{'III': 'resp'\} name tasks that are not defined \(known: \['lidc'\]\)"),
+    ({"tasks": ["lidc"], "tables": {}}, "expected {'tasks'"),
+])
+def test_bad_tasks_file_is_rejected_naming_it(tmp_path, mapping, needle):
+    path = tmp_path / "tasks.json"
+    path.write_text(json.dumps(mapping))
+    with pytest.raises(ValueError, match=needle) as err:
+        tables.load_tasks(path)
+    assert str(err.value).startswith(f"{path}: ")
+    with pytest.raises(ValueError, match="tasks file .* does not exist"):
+        tables.load_tasks(tmp_path / "nope.json")
 
 
 def test_missing_results_folder(tmp_path):

@@ -41,18 +41,17 @@ def _full_ct_table(root):
 
 def test_response_crops_and_consensus_rules(tmp_path):
     table = _full_ct_table(tmp_path / "clinic")
-    cfg = tiny_config(**{"data.response": {"source": "csv", "cohort": str(table)},
-                         "clinical": {"consensus": "majority", "response_from_ct": True, "response_crop_size": 16,
-                                      "response_crop_spacing": 2.0}})
+    cfg = tiny_config(**{"tasks.response": {"source": "lesions", "cohort": str(table)},
+                         "clinical": {"consensus": "majority", "response_crop_size": 16, "response_crop_spacing": 2.0}})
     wf = make_workspace(tmp_path / "wf", cfg)
-    targets = ["results/preprocess/response_crops/cohort.csv", "results/preprocess/raters/raters.csv"]
+    targets = ["results/preprocess/response/cohort.csv", "results/preprocess/raters/raters.csv"]
     proc = run_snakemake(wf, "--cores", "1", *targets, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     cohort = pd.read_csv(wf / targets[0])
     assert sorted(cohort.sample_id) == sorted(f"p{p}_{s}" for p in range(4) for s in "ab")
     assert set(cohort.label) == {0, 1}
     for image in cohort.image:
-        assert sitk.ReadImage(str(wf / "results/preprocess/response_crops" / image)).GetSize() == (16, 16, 16)
+        assert sitk.ReadImage(str(wf / "results/preprocess/response" / image)).GetSize() == (16, 16, 16)
     raters = pd.read_csv(wf / targets[1])
     synth = pd.read_csv(wf / "results/synthetic/raters/raters.csv")
     assert raters.case_id.tolist() == synth.case_id.tolist()
@@ -64,4 +63,4 @@ def test_response_crops_and_consensus_rules(tmp_path):
     # the response task's splits (and so its fine-tuning) read the cut crops
     plan = run_snakemake(wf, "-n", "-p", "results/preprocess/response/splits.json", timeout=300)
     assert plan.returncode == 0, plan.stderr[-2000:]
-    assert "smart splits --cohort results/preprocess/response_crops/cohort.csv" in plan.stdout
+    assert "smart splits --cohort results/preprocess/response/cohort.csv" in plan.stdout

@@ -44,8 +44,8 @@ def test_every_object_rejects_unknown_keys_and_every_key_is_documented():
         for key, prop in obj["properties"].items():
             ref = SCHEMA["definitions"].get(str(prop.get("$ref", "")).rsplit("/", 1)[-1], {})
             assert "description" in prop or "description" in ref, f"{path}.{key} has no description"
-            # variant entries are the user's own data (method is required; label/heads derive from the name/sa)
-            if ".variants." not in path and key not in obj.get("required", ()):
+            # variant and task entries are the user's own data (label/heads/title derive from the name/sa/source)
+            if ".variants." not in path and ".tasks." not in path and key not in obj.get("required", ()):
                 assert "default" in prop or "default" in ref, f"{path}.{key} has no default"
 
 
@@ -54,7 +54,7 @@ def test_every_object_rejects_unknown_keys_and_every_key_is_documented():
     (("pretrain",), "max_step"),
     (("finetune",), "fraction"),
     (("variants", "smart"), "tabels"),
-    (("data", "lidc"), "dicomroot"),
+    (("tasks", "lidc"), "dicomroot"),
 ])
 def test_typo_key_is_rejected_by_name(where, typo):
     cfg = copy.deepcopy(DEMO)
@@ -68,7 +68,8 @@ def test_typo_key_is_rejected_by_name(where, typo):
 
 @pytest.mark.parametrize("key, value, needle", [
     (("splits", "folds"), "three", "'three' is not of type 'integer'"),
-    (("finetune", "fractions", "lidc"), [0.5, 1.5], "1.5 is greater than the maximum of 1"),
+    (("tasks", "lidc", "fractions"), [0.5, 1.5], "1.5 is greater than the maximum of 1"),
+    (("tasks", "lidc", "source"), "dicom", "'dicom' is not one of ['synthetic', 'pylidc', 'csv']"),
     (("variants", "smart", "method"), "dino", "'dino' is not one of"),
     (("pretrain", "resources", "gpu"), -1, "-1 is less than the minimum of 0"),
 ])
@@ -118,7 +119,7 @@ def test_missing_sections_take_schema_defaults(tmp_path):
     proc = run_snakemake(make_workspace(tmp_path / "wf", cfg), "-n", "-p", "finetune_all", timeout=120)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     out = proc.stdout
-    # defaults: tasks lidc+response, fraction 1.0, 3 folds, head cls, probe on, preset tiny
+    # defaults: the paper's tasks lidc+response, fraction 1.0, 3 folds, head cls, probe on, preset tiny
     for task in ("lidc", "response"):
         for k in range(3):
             assert f"results/finetune/{task}/smart__cls/1.0/fold_{k}/metrics.json" in out
@@ -137,3 +138,8 @@ def test_schema_enums_are_the_registries():
     assert variant["method"]["enum"] == [*METHODS, "scratch"]
     assert variant["heads"]["items"]["enum"] == list(HEADS)
     assert SCHEMA["properties"]["pretrain"]["properties"]["preset"]["enum"] == [*PRESETS, None]
+    # the synthetic converters a task can name are `smart synth` kinds
+    from smart.commands.synth import KINDS
+
+    generators = SCHEMA["properties"]["tasks"]["additionalProperties"]["properties"]["synthetic"]["enum"]
+    assert set(generators) <= set(KINDS)

@@ -37,15 +37,14 @@ _DEMO = load_yaml(REPO / "config/config.yaml")
 N_VARIANTS, N_PRETRAINED, N_SA = 4, 3, 2
 FOLDS = _DEMO["finetune"]["folds"] or _DEMO["splits"]["folds"]
 DEMO_EXPECTED = {
-    "preprocess": {"synth_ct": 1, "synth_nodules": 1, "synth_response": 1, "resample": 1, "splits": 2,
-                   "lidc_nodules": 1, "total": 8},
+    "preprocess": {"synth_ct": 1, "synth_cohort": 2, "resample": 1, "splits": 2, "lidc_nodules": 1, "total": 8},
     "pretrain_all": {"pretrain": N_PRETRAINED, "resample": 1, "total": N_PRETRAINED + 3},
     "finetune_all": {"finetune": N_VARIANTS * (2 + 1) * FOLDS, "linear_probe": 2 * N_VARIANTS * FOLDS,
                      "pretrain": N_PRETRAINED, "splits": 2},
     "cluster_all": {"embed": N_PRETRAINED, "umap": N_PRETRAINED, "synth_organs": 1},
     "zeroshot_all": {"zeroshot": N_SA + 1, "attention_maps": N_SA, "pretrain": N_SA, "synth_raters": 1,
                      "raters_consensus": 1},
-    "tables": {"tables": 1, "variants_json": 1, "finetune": N_VARIANTS * 3 * FOLDS, "zeroshot": 3, "umap": 3},
+    "tables": {"tables": 1, "variants_json": 1, "tasks_json": 1, "finetune": N_VARIANTS * 3 * FOLDS, "zeroshot": 3, "umap": 3},
     "all": {"tables": 1, "lidc_nodules": 1, "pretrain": N_PRETRAINED},
     # segmentation.variants [smart, smit, scratch]: two exports of pretrained encoders, three SwinUNETR runs
     "segmentation": {"pretrain": 2, "monai_ssl_export": 2, "synth_segmentation": 1, "segmentation_finetune": 3,
@@ -83,11 +82,11 @@ def paper_overlay(tmp_path: Path) -> Path:
     for f in ("cohort.csv", "organmnist3d_64.npz", "raters.csv", "segmentation.csv"):
         (real / f).write_text("")
     overlay = {"data": {"ct": {"source": "paths", "paths": [str(real / "lung"), str(real / "other")]},
-                        "lidc": {"source": "pylidc", "dicom_root": str(real / "LIDC-IDRI")},
-                        "response": {"source": "csv", "cohort": str(real / "cohort.csv")},
                         "organmnist": {"source": "npz", "npz": str(real / "organmnist3d_64.npz")},
                         "raters": {"source": "csv", "csv": str(real / "raters.csv")}},
-               "segmentation": {"csv": str(real / "segmentation.csv")}}
+               "segmentation": {"csv": str(real / "segmentation.csv")},
+               "tasks": {"lidc": {"source": "pylidc", "dicom_root": str(real / "LIDC-IDRI")},
+                         "response": {"source": "lesions", "cohort": str(real / "cohort.csv")}}}
     path = tmp_path / "overlay.yaml"
     path.write_text(yaml.safe_dump(overlay))
     return path
@@ -99,8 +98,8 @@ def paper_expected() -> dict[str, int]:
     pretrained = [v for v, s in variants.items() if s["method"] != "scratch"]
     heads = sum(len(s.get("heads", ["x"])) for s in variants.values())
     folds = cfg["splits"]["folds"]
-    ft = sum(len(cfg["finetune"]["fractions"][t]) for t in cfg["finetune"]["tasks"]) * heads * folds
-    probe = len(cfg["finetune"]["tasks"]) * len(variants) * len(cfg["probe"]["fractions"]) * folds
+    ft = sum(len(spec["fractions"]) for spec in cfg["tasks"].values()) * heads * folds
+    probe = len(cfg["tasks"]) * len(variants) * len(cfg["probe"]["fractions"]) * folds
     return {"pretrain": len(pretrained), "finetune": ft, "linear_probe": probe, "embed": len(pretrained),
             "lidc_cohort": 1, "resample": 1, "tables": 1, "raters_consensus": 1, "response_crops": 1}
 

@@ -72,7 +72,7 @@ def test_failed_rule_leaves_no_output_and_rerun_picks_up(tmp_path):
     make_workspace(wf, tiny_config())  # fix the config
     rerun = run_ok(wf, "results/preprocess/lidc/splits.json")
     assert "rule splits:" in rerun.stdout + rerun.stderr
-    assert "rule synth_nodules:" not in rerun.stdout + rerun.stderr
+    assert "rule synth_cohort:" not in rerun.stdout + rerun.stderr
     assert cohort.stat().st_mtime_ns == mtime
     assert json.loads((splits_dir / "splits.json").read_text())["n_folds"] == 2
 

@@ -66,7 +66,8 @@ def tiny_config(**changes: Any) -> dict[str, Any]:
     cfg["pretrain"]["max_steps"] = 2
     cfg["splits"]["folds"] = 2
     cfg["finetune"]["tasks"] = ["lidc"]
-    cfg["finetune"]["fractions"] = {"lidc": [1.0], "response": [1.0]}
+    for task in cfg["tasks"].values():
+        task["fractions"] = [1.0]
     cfg["finetune"]["folds"] = 1
     cfg["finetune"]["set"] = {"epochs": 1, "batch_size": 4, "augment": False, "probe_max_iter": 200}
     cfg["segmentation"].update({"variants": ["smart", "scratch"], "count": 3,
