@@ -2,7 +2,7 @@
 
 TABLE_NUMBERS = range(1, 7)
 # Fig. 6 (limited data) exists when a task fine-tunes on a fraction < 1: `smart tables` writes it then.
-LIMITED_DATA = any(float(f) < 1.0 for task in config["finetune"]["tasks"] for f in config["finetune"]["fractions"][task])
+LIMITED_DATA = any(float(f) < 1.0 for task in task_names() for f in config["tasks"][task]["fractions"])
 
 
 rule variants_json:

@@ -63,7 +63,7 @@ def test_small_target_runs_through_sbatch(tmp_path, slurm_cluster):
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-4000:]
     jobs = submitted_jobs(out)
-    assert set(jobs) == {"synth_nodules", "splits", "variants_json"}, jobs
+    assert set(jobs) == {"synth_cohort", "splits", "variants_json"}, jobs
     assert len(set(jobs.values())) == 3
     for rule, job in jobs.items():
         # SLURM's own log of the job (kept for failed jobs; successful ones may be cleaned up by the plugin)
@@ -81,7 +81,7 @@ def test_failing_rule_is_reported_and_does_not_hang(tmp_path, slurm_cluster):
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0
     jobs = submitted_jobs(out)
-    assert "splits" in jobs and "synth_nodules" in jobs
+    assert "splits" in jobs and "synth_cohort" in jobs
     assert f"SLURM-job '{jobs['splits']}' failed" in out
     assert "Error in rule splits" in out
     assert not (wf / "results/preprocess/lidc/splits.json").exists()
