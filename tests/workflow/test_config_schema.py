@@ -69,7 +69,7 @@ def test_typo_key_is_rejected_by_name(where, typo):
 @pytest.mark.parametrize("key, value, needle", [
     (("splits", "folds"), "three", "'three' is not of type 'integer'"),
     (("tasks", "lidc", "fractions"), [0.5, 1.5], "1.5 is greater than the maximum of 1"),
-    (("tasks", "lidc", "source"), "dicom", "'dicom' is not one of ['synthetic', 'pylidc', 'csv']"),
+    (("tasks", "lidc", "source"), "dicom", "'dicom' is not one of ['synthetic', 'pylidc', 'lesions', 'csv']"),
     (("variants", "smart", "method"), "dino", "'dino' is not one of"),
     (("pretrain", "resources", "gpu"), -1, "-1 is less than the minimum of 0"),
 ])
