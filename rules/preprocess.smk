@@ -1,5 +1,7 @@
 """Stage 1 — data: embedded synthetic benchmark, CT resampling + manifest, LIDC nodule table, patient-grouped splits."""
 
+include: "preprocess_common.smk"
+
 
 rule synth_ct:
     output:
@@ -108,20 +110,26 @@ rule synth_raters:
         synth_command("raters")
 
 
-rule resample:
+rule resample_shard:
+    # One of preprocess.shards independent jobs (docs/data_resample.md "Shards"). The CTs land in ct_2mm/, which no
+    # rule declares: Snakemake deletes a failed job's declared outputs, and a killed or rerun shard must not delete CTs
+    # that it, other shards or earlier runs finished. Resume state is the shard's undeclared .journal.csv.
     input:
         ct=ct_inputs,
     output:
-        ct_dir=directory(f"{PRE}/ct_2mm"),
-        manifest=f"{PRE}/manifest.csv",
-        rejected=f"{PRE}/rejected.csv",
+        manifest=f"{PRE}/resample/shard_{{shard}}_of_{SHARDS}.csv",
+        rejected=f"{PRE}/resample/shard_{{shard}}_of_{SHARDS}.rejected.csv",
     params:
         inputs=resample_input_args,
         spacing=config["preprocess"]["spacing"],
+        shards=SHARDS,
+        ct_dir=f"{PRE}/ct_2mm",
+    wildcard_constraints:
+        shard=r"[0-9]+",
     log:
-        f"{LOGS}/resample.log",
+        f"{LOGS}/resample/shard_{{shard}}_of_{SHARDS}.log",
     benchmark:
-        f"{BENCH}/resample.tsv"
+        f"{BENCH}/resample/shard_{{shard}}_of_{SHARDS}.tsv"
     conda:
         "../envs/data.yaml"
     resources:
@@ -129,8 +137,32 @@ rule resample:
         mem_mb=4000,
         cpus_per_task=1,
     shell:
-        "python -m smart resample --input {params.inputs} --out-dir {output.ct_dir:q} "
-        "--manifest {output.manifest:q} --rejected {output.rejected:q} --spacing {params.spacing} > {log:q} 2>&1"
+        "python -m smart resample --input {params.inputs} --out-dir {params.ct_dir:q} "
+        "--manifest {output.manifest:q} --rejected {output.rejected:q} --spacing {params.spacing} "
+        "--shard {wildcards.shard} --shards {params.shards} > {log:q} 2>&1"
+
+
+rule resample:
+    # The manifest pretraining reads = the union of the shard manifests.
+    input:
+        manifests=shard_manifests(),
+        rejected=shard_rejections(),
+    output:
+        manifest=f"{PRE}/manifest.csv",
+        rejected=f"{PRE}/rejected.csv",
+    log:
+        f"{LOGS}/resample.log",
+    benchmark:
+        f"{BENCH}/resample.tsv"
+    conda:
+        "../envs/data.yaml"
+    resources:
+        runtime=10,
+        mem_mb=2000,
+        cpus_per_task=1,
+    shell:
+        "python -m smart resample-merge --shard-manifests {input.manifests:q} --shard-rejected {input.rejected:q} "
+        "--manifest {output.manifest:q} --rejected {output.rejected:q} > {log:q} 2>&1"
 
 
 rule lidc_nodules:
@@ -148,16 +180,19 @@ rule lidc_nodules:
         mem_mb=4000,
         cpus_per_task=1,
     shell:
-        "python -m smart lidc-nodules --out {output:q} > {log:q} 2>&1"
+        "python -m smart lidc-nodules --table-only --out {output:q} > {log:q} 2>&1"
 
 
 rule lidc_cohort:
-    # Only with data.lidc.source = pylidc: crops cut from the real LIDC-IDRI DICOM.
+    # Only with data.lidc.source = pylidc: crops cut from the real LIDC-IDRI DICOM at the fine-tuning crop size; nodules
+    # without a usable crop are listed in cohort.excluded.csv and counted in cohort.summary.json, never in the cohort.
     output:
         cohort=f"{PRE}/lidc/cohort.csv",
         crops=directory(f"{PRE}/lidc/crops"),
+        excluded=f"{PRE}/lidc/cohort.excluded.csv",
     params:
         dicom_root=config["data"]["lidc"]["dicom_root"] or "",
+        crop_size=lidc_crop_size(),
     log:
         f"{LOGS}/lidc_cohort.log",
     benchmark:
@@ -170,7 +205,7 @@ rule lidc_cohort:
         cpus_per_task=2,
     shell:
         "python -m smart lidc-nodules --out {output.cohort:q} --crops-dir {output.crops:q} "
-        "--dicom-root {params.dicom_root:q} > {log:q} 2>&1"
+        "--dicom-root {params.dicom_root:q} --crop-size {params.crop_size} > {log:q} 2>&1"
 
 
 rule splits:

@@ -11,7 +11,6 @@ PRETRAIN_RES = config["pretrain"]["resources"]
 rule pretrain:
     input:
         manifest=f"{PRE}/manifest.csv",
-        ct_dir=f"{PRE}/ct_2mm",
     output:
         encoder=f"{RESULTS}/pretrain/{{variant}}/encoder.pt",
         checkpoint=f"{RESULTS}/pretrain/{{variant}}/checkpoint_final.pt",

@@ -36,10 +36,12 @@ def dry_run(workdir: Path, *targets: str, configfiles: tuple[str, ...] = ()) -> 
 _DEMO = load_yaml(REPO / "config/config.yaml")
 N_VARIANTS, N_PRETRAINED, N_SA = 4, 3, 2
 FOLDS = _DEMO["finetune"]["folds"] or _DEMO["splits"]["folds"]
+SHARDS = 2  # config/schema.yaml preprocess.shards default
 DEMO_EXPECTED = {
-    "preprocess": {"synth_ct": 1, "synth_nodules": 1, "synth_response": 1, "resample": 1, "splits": 2,
-                   "lidc_nodules": 1, "total": 8},
-    "pretrain_all": {"pretrain": N_PRETRAINED, "resample": 1, "total": N_PRETRAINED + 3},
+    "preprocess": {"synth_ct": 1, "synth_nodules": 1, "synth_response": 1, "resample_shard": SHARDS, "resample": 1,
+                   "splits": 2, "lidc_nodules": 1, "total": 8 + SHARDS},
+    "pretrain_all": {"pretrain": N_PRETRAINED, "resample_shard": SHARDS, "resample": 1,
+                     "total": N_PRETRAINED + 3 + SHARDS},
     "finetune_all": {"finetune": N_VARIANTS * (2 + 1) * FOLDS, "linear_probe": 2 * N_VARIANTS * FOLDS,
                      "pretrain": N_PRETRAINED, "splits": 2},
     "cluster_all": {"embed": N_PRETRAINED, "umap": N_PRETRAINED, "synth_organs": 1},
@@ -75,11 +77,18 @@ def test_every_named_target_is_tested():
         DEMO_EXPECTED)
 
 
+N_PAPER_CTS = 40
+
+
 def paper_overlay(tmp_path: Path) -> Path:
     """Stand-in files for paper.yaml's REPLACE_ME data paths, so the plan can be checked without the data."""
     real = tmp_path / "data"
-    for d in ("lung", "other", "LIDC-IDRI"):
+    for d in ("lung", "other", "LIDC-IDRI/LIDC-IDRI-0001"):
         (real / d).mkdir(parents=True)
+    for i in range(N_PAPER_CTS):  # CT stand-ins (never read by a dry run), some in nested sub-folders
+        f = real / ("lung" if i % 2 else "other") / (f"site{i % 3}" if i % 4 else "") / f"ct{i:03d}.nii.gz"
+        f.parent.mkdir(parents=True, exist_ok=True)
+        f.write_bytes(b"")
     for f in ("cohort.csv", "organmnist3d_64.npz", "raters.csv", "segmentation.csv"):
         (real / f).write_text("")
     overlay = {"data": {"ct": {"source": "paths", "paths": [str(real / "lung"), str(real / "other")]},
@@ -102,7 +111,8 @@ def paper_expected() -> dict[str, int]:
     ft = sum(len(cfg["finetune"]["fractions"][t]) for t in cfg["finetune"]["tasks"]) * heads * folds
     probe = len(cfg["finetune"]["tasks"]) * len(variants) * len(cfg["probe"]["fractions"]) * folds
     return {"pretrain": len(pretrained), "finetune": ft, "linear_probe": probe, "embed": len(pretrained),
-            "lidc_cohort": 1, "resample": 1, "tables": 1, "raters_consensus": 1, "response_crops": 1}
+            "lidc_cohort": 1, "resample": 1, "resample_shard": cfg["preprocess"]["shards"], "tables": 1,
+            "raters_consensus": 1, "response_crops": 1}
 
 
 def test_paper_all_plans(demo_workspace, tmp_path):
@@ -127,6 +137,35 @@ def test_paper_ablation_targets_plan_together(demo_workspace, tmp_path):
 def test_paper_each_target_plans(demo_workspace, tmp_path, target):
     counts = dry_run(demo_workspace, target, configfiles=("config/paper.yaml", str(paper_overlay(tmp_path))))
     assert counts["total"] >= 2
+
+
+def test_paper_resampling_is_sharded(demo_workspace, tmp_path):
+    # >= 40 CTs: many independent resampling jobs and one merge; the CTs themselves are no job's declared output
+    proc = run_snakemake(demo_workspace, "-n", "-p", "results/preprocess/manifest.csv", "--configfile",
+                         "config/paper.yaml", str(paper_overlay(tmp_path)), timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    counts = job_counts(proc.stdout)
+    assert counts["resample_shard"] == load_yaml(REPO / "config/paper.yaml")["preprocess"]["shards"] >= 2
+    assert counts["resample"] == 1
+    assert "--shard 63 --shards 64" in proc.stdout and "--out-dir results/preprocess/ct_2mm" in proc.stdout
+    assert "output: results/preprocess/ct_2mm" not in proc.stdout
+
+
+@pytest.mark.parametrize("edit, message", [
+    ({"preprocess": {"shards": 0}}, "config preprocess.shards must be an integer >= 1, got 0"),
+    ({"data": {"ct": {"paths": ["EMPTY"]}}}, "is an empty folder (no files in it or below it)"),
+    ({"data": {"lidc": {"dicom_root": "EMPTY"}}}, "holds no LIDC-IDRI-NNNN patient folder"),
+])
+def test_paper_bad_data_input_is_refused_before_any_job(demo_workspace, tmp_path, edit, message):
+    overlay = paper_overlay(tmp_path)
+    (tmp_path / "empty").mkdir()
+    text = yaml.safe_dump(edit).replace("EMPTY", str(tmp_path / "empty"))
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(text)
+    proc = run_snakemake(demo_workspace, "-n", "preprocess", "--configfile", "config/paper.yaml", str(overlay),
+                         str(bad), timeout=300)
+    assert proc.returncode != 0 and message in proc.stdout + proc.stderr
+    assert "Job stats" not in proc.stdout
 
 
 def test_paper_without_data_refuses_to_plan(demo_workspace):
