@@ -44,9 +44,9 @@ def resample_batch(inputs: Iterable[str | os.PathLike], out_dir: str | os.PathLi
 
     A case whose manifest row is ``ok`` with the same :func:`source_fingerprint` and an existing output is kept as is
     (unless ``force``). Each finished case is recorded in the manifest's journal (``<manifest>.journal.csv``,
-    rewritten atomically after every case); both tables are written at the end and the journal removed. The journal
-    is not the declared output, so when Snakemake deletes a killed job's outputs the rerun still resumes where it
-    stopped. A bad source is a ``rejected`` row (its stale output removed), never an exception. Returns the counts
+    rewritten atomically after every case and kept afterwards); both tables are written at the end. The journal is
+    not a declared output, so when Snakemake deletes a job's outputs (a killed job, a forced rerun, or a rerun because
+    CTs were added) the rerun still skips every finished case. A bad source is a ``rejected`` row (its stale output removed), never an exception. Returns the counts
     ``{"resampled", "unchanged", "rejected", "cases"}``. Raises ``ValueError`` for a bad shard.
     """
     check_shard(shard, shards)
@@ -89,8 +89,8 @@ def resample_batch(inputs: Iterable[str | os.PathLike], out_dir: str | os.PathLi
                 counts["resampled"] += 1
         # rewritten after every case, so a killed batch resumes from where it stopped
         _write_tables(journal, rows, None, rejected)
+    _write_tables(journal, rows, None, rejected)
     _write_tables(manifest, rows, rejected_path, rejected)
-    journal.unlink(missing_ok=True)
     counts["rejected"] = len(rejected)
     counts["cases"] = len(cases)
     return counts

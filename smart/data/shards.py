@@ -41,8 +41,8 @@ def shard_of(case_id: str, shards: int) -> int:
 def journal_path(manifest: str | os.PathLike) -> Path:
     """Where a shard records each finished case as it goes (``<manifest>.journal.csv``, next to it).
 
-    Not a declared Snakemake output, so it survives the deletion of a failed job's outputs: a rerun reads it and
-    skips every case already done.
+    Kept after the shard finishes and not a declared Snakemake output, so it survives Snakemake's deletion of a job's
+    outputs (failed, forced or outdated job): a rerun reads it and skips every case already done.
     """
     manifest = Path(manifest)
     return manifest.with_name(manifest.name[: -len(".csv")] + ".journal.csv" if manifest.name.endswith(".csv")
