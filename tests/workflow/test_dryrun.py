@@ -51,7 +51,8 @@ DEMO_EXPECTED = {
     "all": {"tables": 1, "lidc_nodules": 1, "pretrain": N_PRETRAINED},
     # segmentation.variants [smart, smit, scratch]: two exports of pretrained encoders, three SwinUNETR runs
     "segmentation": {"pretrain": 2, "monai_ssl_export": 2, "synth_segmentation": 1, "segmentation_finetune": 3,
-                     "segmentation_table": 1, "synth_ct": 1, "resample": 1, "total": 12},
+                     "segmentation_table": 1, "synth_ct": 1, "resample_shard": SHARDS, "resample": 1,
+                     "total": 12 + SHARDS},
     "ablation_no_nt": {"pretrain": 2, "finetune": 2 * 3 * FOLDS, "linear_probe": 2 * 2 * FOLDS, "zeroshot": 2,
                        "umap": 2, "attention_maps": 2, "raters_consensus": 1, "total": 20 + SHARDS + 10 * FOLDS},
 }
