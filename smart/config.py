@@ -28,7 +28,7 @@ SCHEMA: dict[str, dict[str, str]] = {
         "vit_dim": "int", "vit_depth": "int", "vit_heads": "int", "vit_patch": "int", "use_checkpoint": "bool",
         "sa_placement": "?str:inline|branch",
     },
-    "data": {"crop_size": "ints:3", "batch_size": "int", "num_workers": "int", "cache": "bool"},
+    "data": {"crop_size": "ints:3", "batch_size": "int", "num_workers": "int", "cache": "bool", "view_offset": "?int"},
     "masking": {"strategy": "str:attention_high|attention_low|random|blockwise", "ratio": "float",
                 "hint_ratio": "float", "hints": "str:attmask|top"},
     "noisy_teacher": {"drop_ratio": "float", "unit": "int"},
@@ -60,7 +60,8 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         # null without one (SMIT, iBOT, ViT), so a placement never silently means nothing.
         "sa_placement": None,
     },
-    "data": {"crop_size": [128, 128, 128], "batch_size": 2, "num_workers": 4, "cache": True},
+    # view_offset: null = two independent random crops; N = v's crop within N voxels of u's, u centred in the body.
+    "data": {"crop_size": [128, 128, 128], "batch_size": 2, "num_workers": 4, "cache": True, "view_offset": None},
     # hints=attmask: mask the top ceil(rN) by teacher attention and reveal a random ceil(s*rN) of them (AttMask, which
     # Sec. III-B says SMART follows); hints=top: keep the top ceil(sN) visible and mask the next ceil(rN).
     "masking": {"strategy": "attention_high", "ratio": 0.7, "hint_ratio": 0.1, "hints": "attmask"},
@@ -104,6 +105,19 @@ PRESETS: dict[str, dict[str, Any]] = {
         "loss": {"out_dim": 256, "head_hidden_dim": 64, "head_bottleneck_dim": 32, "warmup_teacher_temp_steps": 20},
         "optim": {"lr": 5e-4, "warmup_steps": 10},
         "train": {"steps": 200, "checkpoint_every": 50, "log_every": 10},
+    },
+    # CPU study scale (issue #13): 64^3 crops so the SA/mask grid is 4^3 (64 tokens, 45 candidates, 5 hints) and
+    # stage 4 is 2^3 (GITD averages 8 tokens); narrow widths for ~1 s/step on 2 idle cores. Views overlap inside the
+    # body (data.view_offset). Steps per epoch = #CTs / batch (8 CTs -> 4), so the stabilisers' epoch keys apply:
+    # prototypes frozen for 1 epoch, lr and teacher temperature warmed up over 10 epochs. BENCHMARKS.md "small preset".
+    "small": {
+        "model": {"embed_dim": 12, "depths": [1, 1, 1, 1], "num_heads": [1, 1, 2, 2], "sa_heads": 2, "sa_depth": 2,
+                  "vit_dim": 48, "vit_depth": 2, "vit_heads": 2, "vit_patch": 16, "drop_path_rate": 0.1},
+        "data": {"crop_size": [64, 64, 64], "batch_size": 2, "num_workers": 0, "cache": True, "view_offset": 16},
+        "loss": {"out_dim": 256, "head_hidden_dim": 128, "head_bottleneck_dim": 64,
+                 "warmup_teacher_temp_epochs": 10.0},
+        "optim": {"lr": 5e-4, "warmup_epochs": 10.0},
+        "train": {"steps": 300, "checkpoint_every": 100, "log_every": 10},
     },
     "paper": {
         "data": {"crop_size": [128, 128, 128], "batch_size": PAPER_BATCH_PER_GPU, "num_workers": 8},
@@ -293,7 +307,8 @@ def validate(cfg: dict[str, Any]) -> dict[str, Any]:
     for dotted, value in (("optim.weight_decay_end", cfg["optim"]["weight_decay_end"]),
                           ("optim.warmup_epochs", cfg["optim"]["warmup_epochs"]),
                           ("optim.freeze_last_layer_epochs", cfg["optim"]["freeze_last_layer_epochs"]),
-                          ("loss.warmup_teacher_temp_epochs", loss["warmup_teacher_temp_epochs"])):
+                          ("loss.warmup_teacher_temp_epochs", loss["warmup_teacher_temp_epochs"]),
+                          ("data.view_offset", d["view_offset"])):
         if value is not None and value < 0:
             raise ValueError(f"config key '{dotted}' must be >= 0, got {value}")
     for dotted, value in ([("optim.lr_base_batch", cfg["optim"]["lr_base_batch"]),

@@ -115,7 +115,7 @@ def test_cross_key_validation(items, expected):
 def test_unknown_method_and_preset_list_choices():
     with pytest.raises(ValueError, match="unknown method 'dino'.*smart, smit, ibot, attmask, mst"):
         load_config("dino")
-    with pytest.raises(ValueError, match="unknown preset 'huge'.*paper, tiny"):
+    with pytest.raises(ValueError, match="unknown preset 'huge'.*paper, small, tiny"):
         load_config("smart", "huge")
 
 
@@ -146,3 +146,19 @@ def test_activation_checkpointing_reaches_the_encoder():
     assert encoder.model_config["use_checkpoint"] is True
     assert all(block.use_checkpoint for block in encoder.layers1[0].blocks)  # MONAI's BasicLayer -> SwinTransformerBlock
     assert load_config("smart", "paper")["model"]["vit_dim"] == 768  # Sec. IV-C ViT: 768 features, 8 heads
+
+
+def test_small_preset_geometry_for_cpu_studies():
+    """Issue #13: >= 64^3 crops so the SA/mask grid is >= 4^3 and stage 4 >= 2^3, with overlapping body views."""
+    from smart.config import encoder_config
+    from smart.models import build_encoder
+
+    for method in ("smart", "smit", "smart_no_sa", "amip"):
+        cfg = load_config(method, "small")
+        enc = build_encoder(encoder_config(cfg))
+        crop = tuple(cfg["data"]["crop_size"])
+        assert min(crop) >= 64 and all(g >= 4 for g in enc.mask_grid(crop))
+        assert all(s // (enc.patch_size[0] * 16) >= 2 for s in crop)  # stage-4 map
+        assert cfg["data"]["view_offset"] is not None and cfg["noisy_teacher"]["unit"] == 16
+    stab = resolve_stabilisers(load_config("smart", "small"), n_samples=8)
+    assert stab.steps_per_epoch == 4 and stab.warmup_steps == 40 and stab.freeze_last_layer_steps == 4

@@ -10,6 +10,13 @@ Loading is MONAI: ``LoadImaged -> EnsureChannelFirstd -> (x,y,z) to (z,y,x) + hu
 cached in memory (``CacheDataset``) once per process; the random part is ``RandSpatialCropd`` twice and ``RandFlipd``
 per axis, with their random state set from the position's seed. The axis reversal makes the views' axes those of
 every other network input, ``(D, H, W) = (z, y, x)`` (docs/ARCHITECTURE.md "Axes").
+
+``view_offset`` (config ``data.view_offset``, voxels; ``None`` = the two crops are independent) draws *overlapping
+views inside the body*: ``u``'s centre is a random body voxel (> ``BODY_HU``) among the centres a full crop allows,
+and ``v``'s centre is ``u``'s shifted by at most ``view_offset`` voxels per axis (clipped to the volume). Independent
+crops of a padded CT are often mostly air and rarely overlap, so cross-view AITD/GITD targets carry little shared
+content; SMART's views are "random cropping of 3D regions from input CT volume" (Sec. III-C) and its DINO/iBOT anchors
+use overlapping global crops of one image.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from torch.utils.data import Dataset, Sampler
 from smart.data.intensity import hu_to_unit
 
 MANIFEST_COLUMNS = ("case_id", "path", "status")
+BODY_HU = -500.0  # above lung parenchyma (~ -850 HU) and air: soft tissue, bone, vessels
 _PURPOSE_EPOCH = 1
 _PURPOSE_CROP = 2
 
@@ -103,7 +111,7 @@ class TwoViewDataset(Dataset):
     """``dataset[p]`` -> ``{"u": (1,D,H,W), "v": (1,D,H,W), "position": p, "case": i}`` for sample position ``p``."""
 
     def __init__(self, paths: Sequence[str], crop_size: Sequence[int], seed: int = 0, cache: bool = True,
-                 num_workers: int = 0) -> None:
+                 num_workers: int = 0, view_offset: int | None = None) -> None:
         if len(paths) == 0:
             raise ValueError("TwoViewDataset needs at least one image path")
         if len(crop_size) != 3 or any(int(c) <= 0 for c in crop_size):
@@ -113,6 +121,9 @@ class TwoViewDataset(Dataset):
         self.paths = list(paths)
         self.crop_size = [int(c) for c in crop_size]
         self.seed = int(seed)
+        if view_offset is not None and int(view_offset) < 0:
+            raise ValueError(f"view_offset must be >= 0 voxels or None, got {view_offset!r}")
+        self.view_offset = None if view_offset is None else int(view_offset)
         self._base = CacheDataset(data=[{"image": p} for p in self.paths],
                                   transform=_deterministic_transform(self.crop_size),
                                   cache_rate=1.0 if cache else 0.0, num_workers=max(num_workers, 1),
@@ -136,12 +147,40 @@ class TwoViewDataset(Dataset):
             out = out.as_tensor()
         return torch.as_tensor(out).float().contiguous()
 
+    def _near_views(self, image: torch.Tensor, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Two crops whose corners differ by at most ``view_offset`` per axis, the first centred on a body voxel;
+        each flipped per axis with probability 0.5 (module docstring)."""
+        rng = np.random.default_rng(seed)
+        img = torch.as_tensor(image.as_tensor() if hasattr(image, "as_tensor") else image)
+        spatial = img.shape[1:]
+        hi = [s - c for s, c in zip(spatial, self.crop_size)]  # largest crop corner per axis
+        half = [c // 2 for c in self.crop_size]
+        # body voxels whose crop fits: centre - half in [0, hi]
+        window = img[0, half[0]:half[0] + hi[0] + 1, half[1]:half[1] + hi[1] + 1, half[2]:half[2] + hi[2] + 1]
+        body = (window > float(hu_to_unit(np.array([BODY_HU]))[0])).nonzero()
+        if len(body):
+            corner = body[int(rng.integers(len(body)))].tolist()
+        else:  # no body voxel (an all-air pad): any corner
+            corner = [int(rng.integers(h + 1)) for h in hi]
+        shifted = [min(max(c + int(rng.integers(-self.view_offset, self.view_offset + 1)), 0), h)
+                   for c, h in zip(corner, hi)]
+        views = []
+        for start in (corner, shifted):
+            crop = img[:, start[0]:start[0] + self.crop_size[0], start[1]:start[1] + self.crop_size[1],
+                       start[2]:start[2] + self.crop_size[2]]
+            axes = [a + 1 for a in range(3) if rng.random() < 0.5]
+            views.append((crop.flip(axes) if axes else crop).float().contiguous())
+        return views[0], views[1]
+
     def __getitem__(self, position: int) -> dict[str, Any]:
         case = self.case_at(position)
         image = self._base[case]["image"]
         seed = derive_seed(self.seed, _PURPOSE_CROP, int(position))
-        u = self._view(image, seed)
-        v = self._view(image, derive_seed(seed, 1))
+        if self.view_offset is not None:
+            u, v = self._near_views(image, seed)
+        else:
+            u = self._view(image, seed)
+            v = self._view(image, derive_seed(seed, 1))
         return {"u": u, "v": v, "position": int(position), "case": case}
 
 

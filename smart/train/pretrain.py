@@ -179,7 +179,8 @@ class _Trainer:
     def _loader(self) -> DataLoader:
         data = self.cfg["data"]
         dataset = TwoViewDataset(self.paths, data["crop_size"], seed=int(self.cfg["train"]["seed"]),
-                                 cache=bool(data["cache"]), num_workers=int(data["num_workers"]))
+                                 cache=bool(data["cache"]), num_workers=int(data["num_workers"]),
+                                 view_offset=data.get("view_offset"))
         sampler = StepSampler(int(data["batch_size"]), self.info.world_size, self.info.rank, self.step, self.stop_at)
         workers = int(data["num_workers"])
         # A private generator: DataLoader would otherwise draw its worker base seed from the global torch RNG, which
