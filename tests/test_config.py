@@ -151,7 +151,7 @@ def test_activation_checkpointing_reaches_the_encoder():
 def test_small_preset_geometry_for_cpu_studies():
     """Issue #13: >= 64^3 crops so the SA/mask grid is >= 4^3 and stage 4 >= 2^3, with overlapping body views."""
     from smart.config import encoder_config
-    from smart.models import build_encoder
+    from smart.models.factory import build_encoder
 
     for method in ("smart", "smit", "smart_no_sa", "amip"):
         cfg = load_config(method, "small")
