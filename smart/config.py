@@ -26,7 +26,7 @@ SCHEMA: dict[str, dict[str, str]] = {
         "arch": "str:swin|vit", "embed_dim": "int", "depths": "ints:0", "num_heads": "ints:0", "window_size": "int",
         "patch_size": "int", "drop_path_rate": "float", "sa_stage": "?int", "sa_depth": "int", "sa_heads": "int",
         "vit_dim": "int", "vit_depth": "int", "vit_heads": "int", "vit_patch": "int", "use_checkpoint": "bool",
-        "sa_placement": "?str:inline|branch",
+        "sa_placement": "?str:inline|branch", "sa_layer_scale": "float",
     },
     "data": {"crop_size": "ints:3", "batch_size": "int", "num_workers": "int", "cache": "bool", "view_offset": "?int"},
     "masking": {"strategy": "str:attention_high|attention_low|random|blockwise", "ratio": "float",
@@ -59,6 +59,8 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         # inline | branch (docs/ARCHITECTURE.md "SA placement"); null = inline when there is an SA block. Must stay
         # null without one (SMIT, iBOT, ViT), so a placement never silently means nothing.
         "sa_placement": None,
+        # Initial LayerScale of the SA blocks (CaiT: 0.1 for shallow stacks; smart/models/semantic_attention.py).
+        "sa_layer_scale": 0.1,
     },
     # view_offset: null = two independent random crops; N = v's crop within N voxels of u's, u centred in the body.
     "data": {"crop_size": [128, 128, 128], "batch_size": 2, "num_workers": 4, "cache": True, "view_offset": None},
@@ -329,6 +331,7 @@ def validate(cfg: dict[str, Any]) -> dict[str, Any]:
                 ("train.checkpoint_every", cfg["train"]["checkpoint_every"]), ("train.log_every", cfg["train"]["log_every"]),
                 ("train.max_nonfinite", cfg["train"]["max_nonfinite"]), ("loss.out_dim", loss["out_dim"]),
                 ("optim.lr", cfg["optim"]["lr"]), ("loss.student_temp", loss["student_temp"]),
+                ("model.sa_layer_scale", m["sa_layer_scale"]),
                 ("loss.teacher_temp", loss["teacher_temp"]), ("loss.warmup_teacher_temp", loss["warmup_teacher_temp"])]
     positive += [("data.crop_size", c) for c in d["crop_size"]]
     for dotted, value in positive:

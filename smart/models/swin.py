@@ -81,6 +81,7 @@ class SwinSMART(SwinTransformer):
         sa_depth: SA blocks (paper: 2). They get no drop path: with 2 blocks, and LayerScale starting at 0.1, it
             would only add noise to the [CLS] that the masking relies on.
         sa_heads: SA attention heads (must divide ``embed_dim * 2**sa_stage``).
+        sa_layer_scale: initial LayerScale of the SA blocks (0.1, see ``semantic_attention.py``).
         sa_placement: ``"inline"`` (stage ``sa_stage + 1`` consumes the SA block's patch tokens) or ``"branch"``
             (it consumes the un-SA'd tokens); see the module docstring. Ignored without SA.
         use_checkpoint: activation checkpointing of the Swin blocks (MONAI's flag).
@@ -104,6 +105,7 @@ class SwinSMART(SwinTransformer):
         sa_stage: int | None = 3,
         sa_depth: int = 2,
         sa_heads: int = 8,
+        sa_layer_scale: float = 0.1,
         sa_placement: str = "inline",
         use_checkpoint: bool = False,
         use_v2: bool = False,
@@ -151,7 +153,8 @@ class SwinSMART(SwinTransformer):
         self.mask_token = nn.Parameter(torch.zeros(embed_dim))
         nn.init.trunc_normal_(self.mask_token, std=0.02)
         self.semantic_attention: SemanticAttention | None = (
-            None if sa_stage is None else SemanticAttention(embed_dim * 2**sa_stage, depth=sa_depth, num_heads=sa_heads)
+            None if sa_stage is None else SemanticAttention(embed_dim * 2**sa_stage, depth=sa_depth, num_heads=sa_heads,
+                                                  layer_scale_init=sa_layer_scale)
         )
 
     # ---- geometry -------------------------------------------------------------------------------------------

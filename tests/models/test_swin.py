@@ -240,3 +240,11 @@ def test_sa_placement_controls_which_outputs_depend_on_the_sa_block(tiny_swin):
         assert any(got) == pooled_depends, placement
     with pytest.raises(ValueError, match="sa_placement"):
         tiny_swin(sa_placement="sideways")
+
+
+def test_sa_layer_scale_sets_the_initial_gamma_of_every_sa_block(tiny_swin):
+    for value in (0.1, 1.0):
+        enc = tiny_swin(sa_layer_scale=value)
+        for block in enc.semantic_attention.blocks:
+            assert torch.equal(block.gamma_1, torch.full_like(block.gamma_1, value))
+            assert torch.equal(block.gamma_2, torch.full_like(block.gamma_2, value))
