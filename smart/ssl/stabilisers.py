@@ -27,7 +27,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from smart.ssl.schedules import cosine_schedule
+from smart.ssl.schedules import cosine_schedule, teacher_temperature
 
 __all__ = ["DISTILL_LOSSES", "Stabilisers", "epochs_to_steps", "resolve_stabilisers", "steps_per_epoch"]
 
@@ -95,9 +95,7 @@ class Stabilisers:
         if loss not in self.teacher_temps:
             raise ValueError(f"no teacher temperature for loss {loss!r}; known: {sorted(self.teacher_temps)}")
         warm, final = self.teacher_temps[loss]
-        if self.teacher_warmup_steps <= 0 or step >= self.teacher_warmup_steps:
-            return final
-        return warm + (final - warm) * step / self.teacher_warmup_steps
+        return teacher_temperature(step, warm, final, self.teacher_warmup_steps)
 
 
 def resolve_stabilisers(cfg: Mapping[str, Any], n_samples: int, world_size: int = 1) -> Stabilisers:
