@@ -28,7 +28,8 @@ SCHEMA: dict[str, dict[str, str]] = {
         "vit_dim": "int", "vit_depth": "int", "vit_heads": "int", "vit_patch": "int", "use_checkpoint": "bool",
         "sa_placement": "?str:inline|branch", "sa_layer_scale": "float",
     },
-    "data": {"crop_size": "ints:3", "batch_size": "int", "num_workers": "int", "cache": "bool", "view_offset": "?int"},
+    "data": {"crop_size": "ints:3", "batch_size": "int", "num_workers": "int", "cache": "bool", "view_offset": "?int",
+             "group": "?str"},
     "masking": {"strategy": "str:attention_high|attention_low|random|blockwise", "ratio": "float",
                 "hint_ratio": "float", "hints": "str:attmask|top"},
     "noisy_teacher": {"drop_ratio": "float", "unit": "int"},
@@ -63,7 +64,9 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "sa_layer_scale": 0.1,
     },
     # view_offset: null = two independent random crops; N = v's crop within N voxels of u's, u centred in the body.
-    "data": {"crop_size": [128, 128, 128], "batch_size": 2, "num_workers": 4, "cache": True, "view_offset": None},
+    "data": {"crop_size": [128, 128, 128], "batch_size": 2, "num_workers": 4, "cache": True, "view_offset": None,
+             # group: pretrain only on manifest rows of this `group` (Sec. VII lung vs non-lung); null = all.
+             "group": None},
     # hints=attmask: mask the top ceil(rN) by teacher attention and reveal a random ceil(s*rN) of them (AttMask, which
     # Sec. III-B says SMART follows); hints=top: keep the top ceil(sN) visible and mask the next ceil(rN).
     "masking": {"strategy": "attention_high", "ratio": 0.7, "hint_ratio": 0.1, "hints": "attmask"},
@@ -194,6 +197,10 @@ def _coerce(dotted: str, tag: str, value: Any) -> Any:
             raise bad("true or false")
         return value
     if kind == "str":
+        if not arg:  # free text
+            if not isinstance(value, str) or not value:
+                raise bad("a non-empty string")
+            return value
         choices = arg.split("|")
         if value not in choices:
             raise bad("one of " + ", ".join(choices))

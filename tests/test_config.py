@@ -162,3 +162,10 @@ def test_small_preset_geometry_for_cpu_studies():
         assert cfg["data"]["view_offset"] is not None and cfg["noisy_teacher"]["unit"] == 16
     stab = resolve_stabilisers(load_config("smart", "small"), n_samples=8)
     assert stab.steps_per_epoch == 4 and stab.warmup_steps == 40 and stab.freeze_last_layer_steps == 4
+
+
+def test_data_group_is_free_text_or_null():
+    assert load_config("smart", "small", None, ["data.group=lung"])["data"]["group"] == "lung"
+    assert load_config("smart", "small")["data"]["group"] is None
+    with pytest.raises(ValueError, match="config key 'data.group': expected a non-empty string, got 5"):
+        load_config("smart", "small", None, ["data.group=5"])

@@ -42,8 +42,12 @@ def derive_seed(*parts: int) -> int:
     return int(np.random.SeedSequence([int(p) & 0xFFFFFFFF for p in parts]).generate_state(1)[0])
 
 
-def read_manifest(manifest: str | Path) -> list[str]:
+def read_manifest(manifest: str | Path, group: str | None = None) -> list[str]:
     """Paths of ``status == "ok"`` rows of a CT manifest (docs/ARCHITECTURE.md "Data contracts").
+
+    ``group`` (config ``data.group``) keeps only the rows whose ``group`` column equals it — the Sec. VII study of
+    lung-only vs non-lung pretraining is two variants over one manifest with a ``group`` column (e.g. ``lung`` /
+    ``other``), added by the user to the resampling manifest.
 
     Relative paths are resolved against the manifest's folder. Raises ``ValueError`` before any training starts if
     the file, a column, every usable row, or any referenced image is missing.
@@ -59,6 +63,13 @@ def read_manifest(manifest: str | Path) -> list[str]:
     if missing_cols:
         raise ValueError(f"manifest {manifest} lacks column(s) {missing_cols}; has {list(frame.columns)}")
     ok = frame[frame["status"].astype(str) == "ok"]
+    if group is not None:
+        if "group" not in frame.columns:
+            raise ValueError(f"manifest {manifest} has no 'group' column, but data.group={group!r} selects by it")
+        ok = ok[ok["group"].astype(str) == str(group)]
+        if ok.empty:
+            groups = sorted(frame["group"].astype(str).unique())
+            raise ValueError(f"manifest {manifest} has no 'ok' rows of group {group!r}; its groups: {groups}")
     if ok.empty:
         raise ValueError(f"manifest {manifest} has no rows with status == 'ok' ({len(frame)} rows in total)")
     paths = []

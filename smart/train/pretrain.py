@@ -115,7 +115,8 @@ class _Trainer:
         self.out_dir = Path(out_dir)
         self.total = int(cfg["train"]["steps"])
         self.stop_at = self.total if max_steps is None else min(self.total, int(max_steps))
-        self.paths = read_manifest(manifest)  # missing files fail here, before any model is built
+        # missing files fail here, before any model is built
+        self.paths = read_manifest(manifest, group=cfg["data"].get("group"))
         self.info = dist_utils.init_distributed()
         self.device = self.info.device
         # the model card's facts (smart.train.model_card); a resumed run keeps the record of its start

@@ -156,3 +156,20 @@ def test_near_view_corners_differ_by_at_most_the_offset(tmp_path):
             corner = np.argwhere(np.isclose(unit, lo, atol=1e-7))[0]
             corners.append(corner)
         assert np.abs(corners[0] - corners[1]).max() <= 2
+
+
+def test_manifest_group_selects_the_pretraining_cts(tmp_path):
+    """data.group (Sec. VII lung-only vs non-lung pretraining): only the manifest rows of that group are read; a
+    manifest without the column, or a group with no rows, is an error naming the file."""
+    images = [write_ct(tmp_path / f"c{i}.nii.gz", shape=(8, 8, 8), seed=i) for i in range(3)]
+    manifest = write_manifest(tmp_path / "m.csv", images)
+    frame = pd.read_csv(manifest)
+    with pytest.raises(ValueError, match=r"m.csv has no 'group' column, but data.group='lung'"):
+        read_manifest(manifest, group="lung")
+    frame["group"] = ["lung", "other", "lung"]
+    frame.to_csv(manifest, index=False)
+    assert read_manifest(manifest, group="lung") == [str(images[0].resolve()), str(images[2].resolve())]
+    assert read_manifest(manifest, group="other") == [str(images[1].resolve())]
+    assert len(read_manifest(manifest)) == 3
+    with pytest.raises(ValueError, match=r"no 'ok' rows of group 'head'; its groups: \['lung', 'other'\]"):
+        read_manifest(manifest, group="head")
