@@ -1,6 +1,6 @@
 """SMART workflow: `snakemake --cores all` runs the embedded synthetic demo; `--configfile config/paper.yaml
 --profile slurm` runs the paper. Targets: all, preprocess, pretrain_all, finetune_all, cluster_all, zeroshot_all,
-tables, segmentation, ablation_<name> (one per entry of config `ablations`). See docs/workflow.md."""
+tables, segmentation, study, ablation_<name> (one per entry of config `ablations`). See docs/workflow.md."""
 
 import os
 
@@ -29,6 +29,7 @@ include: "rules/cluster.smk"
 include: "rules/evaluate.smk"
 include: "rules/report.smk"
 include: "rules/segmentation.smk"
+include: "rules/study.smk"
 
 
 rule all:
@@ -67,6 +68,12 @@ rule zeroshot_all:
 rule segmentation:
     input:
         segmentation_targets(),
+
+
+# The CPU study of issue #13 (seeds x methods at the `small` preset): results/study/study.md.
+rule study:
+    input:
+        rules.study_table.output,
 
 
 # One target per ablation: every result of its variants, sharing preprocessing and splits with all other runs.

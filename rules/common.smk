@@ -420,3 +420,67 @@ def segmentation_labels_arg():
 
 
 _check_segmentation_config()
+
+
+# ---------------------------------------------------------------------------------------------- study (rules/study.smk)
+STUDY = f"{RESULTS}/study"
+STUDY_CFG = config["study"]
+STUDY_RES = STUDY_CFG["resources"]
+
+
+def study_arms(pretrained=None):
+    """Study arm names; `pretrained=True/False` keeps the arms with/without a pretraining method."""
+    arms = STUDY_CFG["methods"]
+    if pretrained is None:
+        return list(arms)
+    return [a for a, m in arms.items() if (m != "scratch") == pretrained]
+
+
+def study_sa_arms():
+    """Pretrained arms whose encoder has an SA block (zero-shot needs its map)."""
+    from smart.config import load_config
+
+    return [a for a in study_arms(True)
+            if load_config(STUDY_CFG["methods"][a], STUDY_CFG["preset"])["model"]["sa_stage"] is not None]
+
+
+def study_method(wildcards):
+    return STUDY_CFG["methods"][wildcards.arm]
+
+
+def study_encoder_arg(wildcards):
+    return "none" if STUDY_CFG["methods"][wildcards.arm] == "scratch" else f"{STUDY}/{wildcards.arm}/seed_{wildcards.seed}/pretrain/encoder.pt"
+
+
+def study_encoder_input(wildcards):
+    arg = study_encoder_arg(wildcards)
+    return [] if arg == "none" else [arg]
+
+
+def study_probe_args(wildcards):
+    scratch = {}
+    if STUDY_CFG["methods"][wildcards.arm] == "scratch":
+        scratch = {"scratch_method": "smart", "scratch_preset": STUDY_CFG["preset"]}
+    return set_args(scratch, {"seed": int(wildcards.seed)}, STUDY_CFG["probe_set"])
+
+
+def study_zeroshot_encoder_input(wildcards):
+    return [] if wildcards.arm == RANDOM_ZEROSHOT else [f"{STUDY}/{wildcards.arm}/seed_{wildcards.seed}/pretrain/encoder.pt"]
+
+
+def study_zeroshot_encoder_arg(wildcards):
+    return RANDOM_ZEROSHOT if wildcards.arm == RANDOM_ZEROSHOT else study_zeroshot_encoder_input(wildcards)[0]
+
+
+def study_targets():
+    seeds = STUDY_CFG["seeds"]
+    out = [f"{STUDY}/{a}/seed_{s}/probe/metrics.json" for a in study_arms() for s in seeds]
+    out += [f"{STUDY}/{a}/seed_{s}/pretrain/metrics.jsonl" for a in study_arms(True) for s in seeds]
+    out += [f"{STUDY}/{a}/seed_{s}/cluster/clusters.json" for a in study_arms(True) for s in seeds]
+    out += [f"{STUDY}/{a}/seed_{s}/zeroshot/summary.json" for a in study_sa_arms() + [RANDOM_ZEROSHOT] for s in seeds]
+    return out
+
+
+wildcard_constraints:
+    arm=_alternatives(study_arms() + [RANDOM_ZEROSHOT]),
+    seed=r"[0-9]+",

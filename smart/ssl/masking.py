@@ -6,8 +6,10 @@ tokens per sample, so a batch's mask ratio never drifts with the random draw:
 
 * ``random``         (SMIT): ``round(r·N)`` tokens uniformly without replacement.
 * ``blockwise``      (iBOT, lifted to 3D): random boxes until ``round(r·N)`` tokens, then an exact random trim/top-up.
-* ``attention_high`` (AttMask / SMART): rank tokens by the teacher's semantic attention (Eq. 1), keep the top
-  ``ceil(s·N)`` visible as hints and mask the next ``ceil(r·N)`` ranks.
+* ``attention_high`` (AttMask / SMART): rank tokens by the teacher's semantic attention (Eq. 1). ``hints="attmask"``
+  (AttMask's reading, which Sec. III-B says SMART follows): mask the top ``ceil(r·N)`` and reveal a random
+  ``ceil(s·r·N)`` of them as hints. ``hints="top"``: keep the top ``ceil(s·N)`` visible and mask the next
+  ``ceil(r·N)`` ranks (the top tokens are then never prediction targets).
 * ``attention_low``  (MST): mask the ``ceil(r·N)`` lowest-attention tokens.
 
 Random draws use an optional ``torch.Generator`` so a seeded run is reproducible.
@@ -26,6 +28,7 @@ __all__ = [
     "attention_mask",
     "blockwise_mask",
     "ceil_count",
+    "HINTS",
     "make_mask",
     "random_mask",
     "round_count",
@@ -34,6 +37,7 @@ __all__ = [
 
 STRATEGIES = ("random", "blockwise", "attention_high", "attention_low")
 ATTENTION_MODES = ("high", "low")
+HINTS = ("attmask", "top")
 
 # Products such as 0.07 * 100 are 7.000000000000001 in floating point; ceil() of that would mask one token too many.
 # Rounding the product to this many decimals first makes counts follow the decimal ratio a user wrote.
@@ -224,6 +228,8 @@ def attention_mask(
     hint_ratio: float = 0.1,
     mode: str = "high",
     check_finite: bool = True,
+    hints: str = "top",
+    reveal_noise: Tensor | None = None,
 ) -> Tensor:
     """Attention-guided masking from the teacher's semantic attention map SATT (Eq. 1, Sec. III-B, Fig. 2c).
 
@@ -234,6 +240,10 @@ def attention_mask(
       ``[ceil(sN), ceil(sN)+ceil(rN))`` are masked — so exactly ``ceil(rN)`` tokens are masked, i.e. the ratio is r
       (ARCHITECTURE decision; the paper keeps ``s < r`` hints out of the top ``rN``). Needs
       ``ceil(sN)+ceil(rN) <= N``.
+      That is ``hints="top"``. With ``hints="attmask"`` (AttMask) the top ``ceil(rN)`` ranks are the candidates and
+      the ``ceil(s·r·N)`` of them with the largest ``reveal_noise`` (``(B, N)`` i.i.d. uniform, one row per sample,
+      read at the candidates' token indices) stay visible as hints: exactly ``ceil(rN) - ceil(s·r·N)`` masked,
+      every one of them among the top ``ceil(rN)``. Needs ``s < r``.
     * ``mode="low"`` (MST): the ``ceil(rN)`` lowest-attention tokens are masked; ``hint_ratio`` is not used.
 
     The map is only read (no gradient). Returns Bool ``(B, *grid)``, True = masked, on ``attention``'s device.
@@ -245,6 +255,8 @@ def attention_mask(
     hint_ratio = check_ratio("hint_ratio", hint_ratio)
     if mode not in ATTENTION_MODES:
         raise ValueError(f"mode must be one of {ATTENTION_MODES}, got {mode!r}")
+    if hints not in HINTS:
+        raise ValueError(f"hints must be one of {HINTS}, got {hints!r}")
     n = math.prod(dims)
     if not isinstance(attention, Tensor) or attention.dim() < 2:
         got = getattr(attention, "shape", attention)
@@ -256,7 +268,18 @@ def attention_mask(
     if check_finite and not torch.isfinite(scores).all():
         raise ValueError("attention contains NaN or Inf; cannot rank tokens")
     n_mask = ceil_count(ratio, n)
-    if mode == "high":
+    if mode == "high" and hints == "attmask":
+        if not hint_ratio < ratio:
+            raise ValueError(f"hints='attmask' needs hint_ratio < ratio (s < r), got s={hint_ratio}, r={ratio}")
+        if reveal_noise is None or tuple(reveal_noise.shape) != (batch, n):
+            got = None if reveal_noise is None else tuple(reveal_noise.shape)
+            raise ValueError(f"hints='attmask' needs reveal_noise of shape {(batch, n)}, got {got}")
+        n_hint = ceil_count(hint_ratio * ratio, n)
+        top = torch.sort(scores, dim=1, descending=True, stable=True).indices[:, :n_mask]
+        noise = reveal_noise.to(scores.device).gather(1, top)
+        keep = noise.topk(n_mask - n_hint, dim=1, largest=False, sorted=False).indices
+        chosen = top.gather(1, keep)
+    elif mode == "high":
         n_hint = ceil_count(hint_ratio, n)
         if n_hint + n_mask > n:
             raise ValueError(
@@ -280,9 +303,11 @@ def make_mask(
     hint_ratio: float = 0.1,
     attention: Tensor | None = None,
     generator: torch.Generator | None = None,
+    hints: str = "top",
 ) -> Tensor:
     """Dispatch on ``masking.strategy`` (one of :data:`STRATEGIES`). Attention strategies need ``attention``
-    ``(batch, N)``; random strategies ignore it and ``hint_ratio``. Returns Bool ``(batch, *grid)``."""
+    ``(batch, N)``; random strategies ignore it, ``hint_ratio`` and ``hints``. ``hints="attmask"`` draws the hints'
+    reveal noise from ``generator``. Returns Bool ``(batch, *grid)``."""
     if strategy not in STRATEGIES:
         raise ValueError(f"masking strategy must be one of {STRATEGIES}, got {strategy!r}")
     if strategy == "random":
@@ -294,7 +319,10 @@ def make_mask(
     if attention.shape[0] != batch:
         raise ValueError(f"attention batch size {attention.shape[0]} != batch {batch}")
     mode = "high" if strategy == "attention_high" else "low"
-    return attention_mask(attention, grid, ratio, hint_ratio, mode)
+    noise = None
+    if mode == "high" and hints == "attmask":
+        noise = torch.rand(batch, math.prod(check_grid(grid)), generator=generator, device=_draw_device(generator))
+    return attention_mask(attention, grid, ratio, hint_ratio, mode, hints=hints, reveal_noise=noise)
 
 
 def upsample_mask(mask: Tensor, factor: Sequence[int]) -> Tensor:

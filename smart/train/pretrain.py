@@ -38,12 +38,12 @@ from smart.data.views import StepSampler, TwoViewDataset, collate_views, derive_
 from smart.models.factory import build_encoder
 from smart.provenance import package_versions
 from smart.seeding import seed_everything
-from smart.ssl.schedules import cosine_schedule, teacher_temperature
 from smart.ssl.self_distillation import SelfDistillation
+from smart.ssl.stabilisers import Stabilisers, resolve_stabilisers
 from smart.train import distributed as dist_utils
 from smart.train.checkpoint import capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint
 from smart.train.model_card import run_record, write_model_card
-from smart.train.optim import build_optimizer, set_lr
+from smart.train.optim import build_optimizer, set_lr, set_weight_decay
 from smart.run_logging import RunLogger
 
 EXIT_INTERRUPTED = 75
@@ -52,11 +52,12 @@ STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR1)
 _PURPOSE_RANK_RNG = 21
 
 
-def build_self_distillation(cfg: dict[str, Any]) -> SelfDistillation:
+def build_self_distillation(cfg: dict[str, Any], stabilisers: Stabilisers | None = None) -> SelfDistillation:
     """The student/teacher module of a resolved pretraining config (``smart.config.load_config``): the encoder from
-    ``smart.config.encoder_config`` -> ``smart.models.factory.build_encoder``, wrapped in :class:`SelfDistillation`.
+    ``smart.config.encoder_config`` -> ``smart.models.factory.build_encoder``, wrapped in :class:`SelfDistillation`
+    with the run's ``stabilisers`` (``smart.ssl.stabilisers``; None = standalone defaults).
     Draws its initial weights from torch's global generator (seed it first)."""
-    return SelfDistillation(build_encoder(encoder_config(cfg)), cfg)
+    return SelfDistillation(build_encoder(encoder_config(cfg)), cfg, stabilisers)
 
 
 class TrainingInterrupted(RuntimeError):
@@ -114,7 +115,8 @@ class _Trainer:
         self.out_dir = Path(out_dir)
         self.total = int(cfg["train"]["steps"])
         self.stop_at = self.total if max_steps is None else min(self.total, int(max_steps))
-        self.paths = read_manifest(manifest)  # missing files fail here, before any model is built
+        # missing files fail here, before any model is built
+        self.paths = read_manifest(manifest, group=cfg["data"].get("group"))
         self.info = dist_utils.init_distributed()
         self.device = self.info.device
         # the model card's facts (smart.train.model_card); a resumed run keeps the record of its start
@@ -123,7 +125,8 @@ class _Trainer:
         seed = int(cfg["train"]["seed"])
 
         seed_everything(seed)  # identical initial weights on every rank
-        self.model = build_self_distillation(cfg).to(self.device)
+        self.stab = resolve_stabilisers(cfg, len(self.paths), self.info.world_size)
+        self.model = build_self_distillation(cfg, self.stab).to(self.device)
         self.optimizer = build_optimizer(self.model.student_parameters(), cfg["optim"])
         self.params = [p for _, p in self.model.student_parameters()]
         self.step = 0
@@ -177,7 +180,8 @@ class _Trainer:
     def _loader(self) -> DataLoader:
         data = self.cfg["data"]
         dataset = TwoViewDataset(self.paths, data["crop_size"], seed=int(self.cfg["train"]["seed"]),
-                                 cache=bool(data["cache"]), num_workers=int(data["num_workers"]))
+                                 cache=bool(data["cache"]), num_workers=int(data["num_workers"]),
+                                 view_offset=data.get("view_offset"))
         sampler = StepSampler(int(data["batch_size"]), self.info.world_size, self.info.rank, self.step, self.stop_at)
         workers = int(data["num_workers"])
         # A private generator: DataLoader would otherwise draw its worker base seed from the global torch RNG, which
@@ -196,10 +200,6 @@ class _Trainer:
         packed = dist_utils.all_reduce_sum_(torch.stack([sums[k] for k in keys])) / self.info.world_size
         return dict(zip(keys, packed))
 
-    def _lr(self, step: int) -> float:
-        o = self.cfg["optim"]
-        return cosine_schedule(step, self.total, float(o["lr"]), float(o["min_lr"]),
-                               warmup_steps=min(int(o["warmup_steps"]), self.total))
 
     def run(self) -> dict[str, Any]:
         cfg, tcfg = self.cfg, self.cfg["train"]
@@ -221,8 +221,9 @@ class _Trainer:
         with _StopFlag() as stop:
             for batch in loader:
                 step = self.step
-                lr = self._lr(step)
+                lr = self.stab.lr_at(step)
                 set_lr(self.optimizer, lr)
+                set_weight_decay(self.optimizer, self.stab.weight_decay_at(step))
                 u = batch["u"].to(self.device, non_blocking=True)
                 v = batch["v"].to(self.device, non_blocking=True)
                 with autocast:
@@ -239,6 +240,9 @@ class _Trainer:
                     self.nonfinite += 1
                     consecutive += 1
                 else:
+                    if self.stab.last_layer_frozen(step):
+                        for p in self.model.prototype_parameters():
+                            p.grad = None  # AdamW skips it: no update, no decay (DINO's cancel_gradients_last_layer)
                     self.optimizer.step()
                     self.optimizer.zero_grad(set_to_none=True)
                     self.model.commit_centers()
@@ -254,9 +258,7 @@ class _Trainer:
                     elapsed = time.perf_counter() - window_start
                     sums = self._global_mean(sums)
                     last_record = {"step": self.step, "lr": lr, "momentum": momentum,
-                                   "teacher_temp": teacher_temperature(step, float(cfg["loss"]["warmup_teacher_temp"]),
-                                                                       float(cfg["loss"]["teacher_temp"]),
-                                                                       int(cfg["loss"]["warmup_teacher_temp_steps"])),
+                                   "weight_decay": self.stab.weight_decay_at(step),
                                    **{k: (s / applied_in_window).item() for k, s in sums.items()},
                                    "time_per_step": elapsed / max(window_steps, 1), "nonfinite": self.nonfinite,
                                    "applied_steps": applied_in_window}

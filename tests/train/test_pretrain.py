@@ -4,6 +4,7 @@ handling, input errors before training, SIGTERM checkpointing and 2-process gloo
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import signal
@@ -261,6 +262,31 @@ def test_two_process_gloo_ddp_matches_single_process(manifest, tmp_path):
     la, lb = read_metrics(tmp_path / "one" / "metrics.jsonl"), read_metrics(tmp_path / "two" / "metrics.jsonl")
     for ra, rb in zip(la, lb):
         assert rb["loss/total"] == pytest.approx(ra["loss/total"], rel=1e-4, abs=1e-5)
+
+
+def test_prototype_layers_stay_frozen_for_the_first_epoch_and_weight_decay_is_scheduled(manifest, tmp_path):
+    """DINO's freeze_last_layer: 3 CTs at batch 2 make an epoch of 2 steps, so the DINO heads' last layers equal their
+    initial values after 2 steps while the rest of the student has moved, and differ after step 3."""
+    from smart.seeding import seed_everything
+    from smart.train.pretrain import build_self_distillation
+
+    cfg = _cfg(**{"optim.freeze_last_layer_epochs": 1.0})
+    seed_everything(int(cfg["train"]["seed"]))
+    initial = build_self_distillation(cfg).state_dict()
+    pretrain(cfg, manifest, tmp_path / "two", max_steps=2)
+    pretrain(cfg, manifest, tmp_path / "three", max_steps=3)
+    two = torch.load(tmp_path / "two" / "checkpoint_final.pt", weights_only=True)["model"]
+    three = torch.load(tmp_path / "three" / "checkpoint_final.pt", weights_only=True)["model"]
+    protos = [k for k in initial if k.startswith("student.") and ".last_layer." in k and k.endswith("original1")]
+    assert len(protos) == 3  # ampd, aitd, gitd heads
+    assert all(torch.equal(two[k], initial[k]) for k in protos)
+    assert all(not torch.equal(three[k], initial[k]) for k in protos)
+    assert not torch.equal(two["student.encoder.mask_token"], initial["student.encoder.mask_token"])
+    records = read_metrics(tmp_path / "three" / "metrics.jsonl")
+    total = cfg["train"]["steps"]
+    for rec in records:  # logged at the step it applied to: cosine 0.04 -> 0.4 over train.steps
+        step = rec["step"] - 1
+        assert rec["weight_decay"] == pytest.approx(0.4 - 0.36 * 0.5 * (1 + math.cos(math.pi * step / total)))
 
 
 # ---- slow: the total loss falls over a few hundred tiny steps

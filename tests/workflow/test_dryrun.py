@@ -55,6 +55,11 @@ DEMO_EXPECTED = {
                      "total": 12 + SHARDS},
     "ablation_no_nt": {"pretrain": 2, "finetune": 2 * 3 * FOLDS, "linear_probe": 2 * 2 * FOLDS, "zeroshot": 2,
                        "umap": 2, "attention_maps": 2, "raters_consensus": 1, "total": 20 + SHARDS + 10 * FOLDS},
+    # Issue #13 study (schema defaults): 3 seeds x {smart, smart_no_nt, smart_no_sa, smit, amip, random_init};
+    # 5 pretrained arms, 3 of them with SA (smart, smart_no_nt, amip) + the random-attention zero-shot baseline.
+    "study": {"study_synth_data": 3, "study_resample": 3, "study_splits": 3, "study_pretrain": 3 * 5,
+              "study_probe": 3 * 6, "study_embed": 3 * 5, "study_umap": 3 * 5, "study_zeroshot": 3 * (3 + 1),
+              "study_table": 1, "synth_organs": 1, "synth_raters": 1, "raters_consensus": 1, "study": 1, "total": 89},
 }
 
 
