@@ -35,10 +35,13 @@ SCHEMA: dict[str, dict[str, str]] = {
         "amip": "float", "ampd": "float", "aitd": "float", "gitd": "float", "out_dim": "int", "student_temp": "float",
         "teacher_temp": "float", "warmup_teacher_temp": "float", "warmup_teacher_temp_steps": "int",
         "center_momentum": "float", "head_hidden_dim": "int", "head_bottleneck_dim": "int", "head_nlayers": "int",
+        "warmup_teacher_temp_epochs": "?int",
     },
     "ema": {"momentum_start": "float", "momentum_end": "float"},
-    "optim": {"lr": "float", "min_lr": "float", "weight_decay": "float", "warmup_steps": "int", "clip_grad": "float"},
-    "train": {"steps": "int", "seed": "int", "checkpoint_every": "int", "log_every": "int", "max_nonfinite": "int"},
+    "optim": {"lr": "float", "min_lr": "float", "weight_decay": "float", "warmup_steps": "int", "clip_grad": "float",
+              "warmup_epochs": "?int"},
+    "train": {"steps": "int", "seed": "int", "checkpoint_every": "int", "log_every": "int", "max_nonfinite": "int",
+              "epochs": "?int"},
 }
 
 # Defaults = the paper's SMART model (Sec. IV-C) with a small demo schedule; the `paper` preset sets the full schedule.
@@ -60,14 +63,21 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "amip": 1.0, "ampd": 0.1, "aitd": 0.1, "gitd": 0.1, "out_dim": 8192, "student_temp": 0.1,
         "teacher_temp": 0.07, "warmup_teacher_temp": 0.04, "warmup_teacher_temp_steps": 1000,
         "center_momentum": 0.9, "head_hidden_dim": 2048, "head_bottleneck_dim": 256, "head_nlayers": 3,
+        "warmup_teacher_temp_epochs": None,
     },
     "ema": {"momentum_start": 0.996, "momentum_end": 1.0},
-    "optim": {"lr": 8e-4, "min_lr": 1e-6, "weight_decay": 0.05, "warmup_steps": 1000, "clip_grad": 3.0},
-    "train": {"steps": 10000, "seed": 0, "checkpoint_every": 1000, "log_every": 20, "max_nonfinite": 10},
+    "optim": {"lr": 8e-4, "min_lr": 1e-6, "weight_decay": 0.05, "warmup_steps": 1000, "clip_grad": 3.0,
+              "warmup_epochs": None},
+    # `*_epochs` keys (null = use the `*_steps` key): when set, the pretraining driver converts them to steps of the
+    # actual run, ceil(n_CTs / global batch) per epoch (smart.train.pretrain.resolve_epochs), overriding the steps.
+    "train": {"steps": 10000, "seed": 0, "checkpoint_every": 1000, "log_every": 20, "max_nonfinite": 10,
+              "epochs": None},
 }
 
 # Sec. IV-C: 800 epochs, 80 warm-up epochs, 4 GPUs. The paper pretrains on 10,412 CTs (7,289 lung + 3,123 other, Sec.
-# VII); with 4 crops-pairs per GPU x 4 GPUs = 16 per step an epoch is ceil(10412/16) = 651 steps.
+# VII); with 4 crops-pairs per GPU x 4 GPUs = 16 per step an epoch is ceil(10412/16) = 651 steps. The preset states
+# the schedule in epochs, so a run on other data or another GPU count keeps 800/80/30 epochs of ITS data and global
+# batch; the step figures are what those epochs give on the paper's data (used only when the epochs are set to null).
 PAPER_CTS = 10412
 PAPER_GPUS = 4
 PAPER_BATCH_PER_GPU = 4
@@ -86,9 +96,9 @@ PRESETS: dict[str, dict[str, Any]] = {
     },
     "paper": {
         "data": {"crop_size": [128, 128, 128], "batch_size": PAPER_BATCH_PER_GPU, "num_workers": 8},
-        "loss": {"warmup_teacher_temp_steps": 30 * PAPER_STEPS_PER_EPOCH},
-        "optim": {"lr": 8e-4, "warmup_steps": 80 * PAPER_STEPS_PER_EPOCH},
-        "train": {"steps": 800 * PAPER_STEPS_PER_EPOCH, "checkpoint_every": 2000, "log_every": 50},
+        "loss": {"warmup_teacher_temp_steps": 30 * PAPER_STEPS_PER_EPOCH, "warmup_teacher_temp_epochs": 30},
+        "optim": {"lr": 8e-4, "warmup_steps": 80 * PAPER_STEPS_PER_EPOCH, "warmup_epochs": 80},
+        "train": {"steps": 800 * PAPER_STEPS_PER_EPOCH, "checkpoint_every": 2000, "log_every": 50, "epochs": 800},
     },
 }
 
@@ -246,6 +256,11 @@ def validate(cfg: dict[str, Any]) -> dict[str, Any]:
                           ("loss.warmup_teacher_temp_steps", loss["warmup_teacher_temp_steps"])):
         if value < 0:
             raise ValueError(f"config key '{dotted}' must be >= 0, got {value}")
+    for dotted, value in (("train.epochs", cfg["train"]["epochs"]), ("optim.warmup_epochs", cfg["optim"]["warmup_epochs"]),
+                          ("loss.warmup_teacher_temp_epochs", loss["warmup_teacher_temp_epochs"])):
+        lowest = 1 if dotted == "train.epochs" else 0
+        if value is not None and value < lowest:
+            raise ValueError(f"config key '{dotted}' must be null or >= {lowest}, got {value}")
     return cfg
 
 
