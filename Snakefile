@@ -14,7 +14,12 @@ min_version("9.0")
 os.environ.update(SMART_REPO=workflow.basedir)
 
 
-configfile: "config/config.yaml"
+# Config layering (docs/workflow.md "Configuration"): schema defaults <- ONE config <- `--config key=value`.
+# The demo config is that config only when the command line names no `--configfile`: Snakemake would otherwise
+# deep-merge `--configfile X` onto it, and demo variants, counts and `--set` values would reach every run of X.
+if not workflow.overwrite_configfiles:
+
+    configfile: "config/config.yaml"
 
 
 report: "report/workflow.rst"
@@ -30,6 +35,10 @@ include: "rules/evaluate.smk"
 include: "rules/report.smk"
 include: "rules/segmentation.smk"
 include: "rules/study.smk"
+
+
+onstart:
+    refuse_placeholder_resources()
 
 
 rule all:

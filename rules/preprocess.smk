@@ -16,10 +16,9 @@ rule synth_ct:
         f"{BENCH}/synth/ct.tsv"
     conda:
         "../envs/data.yaml"
+    threads: rule_threads("synth")
     resources:
-        runtime=10,
-        mem_mb=2000,
-        cpus_per_task=1,
+        **rule_resources("synth"),
     shell:
         synth_command("ct")
 
@@ -38,10 +37,9 @@ rule synth_nodules:
         f"{BENCH}/synth/nodules.tsv"
     conda:
         "../envs/data.yaml"
+    threads: rule_threads("synth")
     resources:
-        runtime=10,
-        mem_mb=2000,
-        cpus_per_task=1,
+        **rule_resources("synth"),
     shell:
         synth_command("nodules")
 
@@ -60,10 +58,9 @@ rule synth_response:
         f"{BENCH}/synth/response.tsv"
     conda:
         "../envs/data.yaml"
+    threads: rule_threads("synth")
     resources:
-        runtime=10,
-        mem_mb=2000,
-        cpus_per_task=1,
+        **rule_resources("synth"),
     shell:
         synth_command("response")
 
@@ -81,10 +78,9 @@ rule synth_organs:
         f"{BENCH}/synth/organs.tsv"
     conda:
         "../envs/data.yaml"
+    threads: rule_threads("synth")
     resources:
-        runtime=10,
-        mem_mb=2000,
-        cpus_per_task=1,
+        **rule_resources("synth"),
     shell:
         synth_command("organs")
 
@@ -102,10 +98,9 @@ rule synth_raters:
         f"{BENCH}/synth/raters.tsv"
     conda:
         "../envs/data.yaml"
+    threads: rule_threads("synth")
     resources:
-        runtime=10,
-        mem_mb=2000,
-        cpus_per_task=1,
+        **rule_resources("synth"),
     shell:
         synth_command("raters")
 
@@ -132,10 +127,9 @@ rule resample_shard:
         f"{BENCH}/resample/shard_{{shard}}_of_{SHARDS}.tsv"
     conda:
         "../envs/data.yaml"
+    threads: rule_threads("resample")
     resources:
-        runtime=60,
-        mem_mb=4000,
-        cpus_per_task=1,
+        **rule_resources("resample"),
     shell:
         "python -m smart resample --input {params.inputs} --out-dir {params.ct_dir:q} "
         "--manifest {output.manifest:q} --rejected {output.rejected:q} --spacing {params.spacing} "
@@ -175,10 +169,9 @@ rule lidc_nodules:
         f"{BENCH}/lidc_nodules.tsv"
     conda:
         "../envs/data.yaml"
+    threads: rule_threads("lidc_nodules")
     resources:
-        runtime=30,
-        mem_mb=4000,
-        cpus_per_task=1,
+        **rule_resources("lidc_nodules"),
     shell:
         "python -m smart lidc-nodules --table-only --out {output:q} > {log:q} 2>&1"
 
@@ -199,10 +192,9 @@ rule lidc_cohort:
         f"{BENCH}/lidc_cohort.tsv"
     conda:
         "../envs/data.yaml"
+    threads: rule_threads("lidc_cohort")
     resources:
-        runtime=240,
-        mem_mb=8000,
-        cpus_per_task=2,
+        **rule_resources("lidc_cohort"),
     shell:
         "python -m smart lidc-nodules --out {output.cohort:q} --crops-dir {output.crops:q} "
         "--dicom-root {params.dicom_root:q} --crop-size {params.crop_size} > {log:q} 2>&1"
@@ -214,7 +206,7 @@ rule splits:
     output:
         f"{PRE}/{{task}}/splits.json",
     params:
-        test_size=config["splits"]["test_size"],
+        test_size=splits_test_size,
         folds=config["splits"]["folds"],
         seed=config["splits"]["seed"],
     log:
@@ -223,10 +215,9 @@ rule splits:
         f"{BENCH}/splits/{{task}}.tsv"
     conda:
         "../envs/data.yaml"
+    threads: rule_threads("splits")
     resources:
-        runtime=10,
-        mem_mb=1000,
-        cpus_per_task=1,
+        **rule_resources("splits"),
     shell:
         "python -m smart splits --cohort {input:q} --out {output:q} --test-size {params.test_size} "
         "--folds {params.folds} --seed {params.seed} > {log:q} 2>&1"

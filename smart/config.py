@@ -45,7 +45,7 @@ SCHEMA: dict[str, dict[str, str]] = {
               "weight_decay_end": "?float", "lr_base_batch": "?int", "warmup_epochs": "?float",
               "freeze_last_layer_epochs": "float"},
     "train": {"steps": "int", "seed": "int", "checkpoint_every": "int", "log_every": "int", "max_nonfinite": "int",
-              "steps_per_epoch": "?int"},
+              "steps_per_epoch": "?int", "epochs": "?int"},
 }
 
 # Defaults = the paper's SMART model (Sec. IV-C) with a small demo schedule; the `paper` preset sets the full schedule.
@@ -89,12 +89,16 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     # first epoch; lr_base_batch (lr * B/256) and warmup_epochs are off unless a preset sets them.
     "optim": {"lr": 8e-4, "min_lr": 1e-6, "weight_decay": 0.04, "warmup_steps": 1000, "clip_grad": 3.0,
               "weight_decay_end": 0.4, "lr_base_batch": None, "warmup_epochs": None, "freeze_last_layer_epochs": 1.0},
+    # `*_epochs` keys (null = use the `*_steps` key): the pretraining driver converts them to steps of the actual
+    # run, steps_per_epoch (null = ceil(n_CTs / global batch)) per epoch (smart.train.pretrain.resolve_epochs).
     "train": {"steps": 10000, "seed": 0, "checkpoint_every": 1000, "log_every": 20, "max_nonfinite": 10,
-              "steps_per_epoch": None},
+              "steps_per_epoch": None, "epochs": None},
 }
 
 # Sec. IV-C: 800 epochs, 80 warm-up epochs, 4 GPUs. The paper pretrains on 10,412 CTs (7,289 lung + 3,123 other, Sec.
-# VII); with 4 crops-pairs per GPU x 4 GPUs = 16 per step an epoch is ceil(10412/16) = 651 steps.
+# VII); with 4 crops-pairs per GPU x 4 GPUs = 16 per step an epoch is ceil(10412/16) = 651 steps. The preset states
+# the schedule in epochs, so a run on other data or another GPU count keeps 800/80/30 epochs of ITS data and global
+# batch; the step figures are what those epochs give on the paper's data (used only when the epochs are set to null).
 PAPER_CTS = 10412
 PAPER_GPUS = 4
 PAPER_BATCH_PER_GPU = 4
@@ -132,8 +136,9 @@ PRESETS: dict[str, dict[str, Any]] = {
         # which would make it 5e-5 at the 16-pair global batch); 80 warm-up epochs, prototypes frozen for 1 epoch.
         "optim": {"lr": 8e-4, "warmup_epochs": 80.0, "weight_decay": 0.04, "weight_decay_end": 0.4,
                   "freeze_last_layer_epochs": 1.0},
-        "train": {"steps": 800 * PAPER_STEPS_PER_EPOCH, "steps_per_epoch": PAPER_STEPS_PER_EPOCH,
-                  "checkpoint_every": 2000, "log_every": 50},
+        # 800 epochs of the actual data and global batch (train.steps is the nominal 10,412 CTs x 4 GPUs figure;
+        # the driver replaces it from train.epochs).
+        "train": {"steps": 800 * PAPER_STEPS_PER_EPOCH, "epochs": 800, "checkpoint_every": 2000, "log_every": 50},
     },
 }
 
@@ -350,6 +355,11 @@ def validate(cfg: dict[str, Any]) -> dict[str, Any]:
                           ("loss.warmup_teacher_temp_steps", loss["warmup_teacher_temp_steps"])):
         if value < 0:
             raise ValueError(f"config key '{dotted}' must be >= 0, got {value}")
+    for dotted, value in (("train.epochs", cfg["train"]["epochs"]), ("optim.warmup_epochs", cfg["optim"]["warmup_epochs"]),
+                          ("loss.warmup_teacher_temp_epochs", loss["warmup_teacher_temp_epochs"])):
+        lowest = 1 if dotted == "train.epochs" else 0
+        if value is not None and value < lowest:
+            raise ValueError(f"config key '{dotted}' must be null or >= {lowest}, got {value}")
     return cfg
 
 

@@ -74,7 +74,8 @@ def test_segmentation_is_off_in_all_unless_enabled(demo_workspace):
     assert "segmentation_finetune" not in dry_run(demo_workspace, "all")
     overlay = demo_workspace / "seg_on.yaml"
     overlay.write_text(yaml.safe_dump({"segmentation": {"enabled": True, "variants": ["smart", "scratch"]}}))
-    counts = dry_run(demo_workspace, "all", configfiles=(str(overlay),))
+    # --configfile replaces the demo config (issue 11 layering): name it first, then the overlay
+    counts = dry_run(demo_workspace, "all", configfiles=("config/config.yaml", str(overlay)))
     assert counts["segmentation_finetune"] == 2 and counts["monai_ssl_export"] == 1
 
 
@@ -191,7 +192,7 @@ def test_shell_commands_follow_the_cli_contract(demo_workspace, tmp_path):
     steps = _DEMO["pretrain"]["max_steps"]
     assert f"--method smart --preset tiny --max-steps {steps} --set noisy_teacher.drop_ratio=0.0" in pretrain
     assert "--manifest results/preprocess/manifest.csv --out results/pretrain/smart_no_nt --resume" in pretrain
-    assert "if [ 0 -gt 0 ]" in pretrain  # CPU: plain python
+    assert "python -m smart pretrain --method smart" in pretrain  # CPU: plain python
     finetune = next(line for line in out.splitlines() if "-m smart finetune" in line)
     assert "--encoder none --cohort results/synthetic/nodules/cohort.csv" in finetune
     assert "--splits results/preprocess/lidc/splits.json --fold 2" in finetune
@@ -206,8 +207,8 @@ def test_shell_commands_follow_the_cli_contract(demo_workspace, tmp_path):
                           "results/finetune/response/smart__random_sa/0.25/fold_0/metrics.json",
                           "--configfile", "config/paper.yaml", str(paper_overlay(tmp_path)), timeout=300)
     assert paper.returncode == 0, paper.stderr[-2000:]
-    assert "if [ 4 -gt 0 ]; then launch='torchrun --standalone --nproc_per_node 4'" in paper.stdout
+    assert "torchrun --standalone --nproc_per_node 4 -m smart pretrain" in paper.stdout
     assert "--method smart --preset paper --set model.sa_stage=2" in paper.stdout
-    assert "--head random_sa --fraction 0.25 --set batch_size=40 --set lr=0.0002" in paper.stdout
+    assert "--head random_sa --fraction 0.25 --resume --set batch_size=40 --set lr=0.0002" in paper.stdout
     assert "--set epochs=2000" in paper.stdout
     assert "gpu=4" in paper.stdout and "gpu_model=a100" in paper.stdout
