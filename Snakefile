@@ -1,6 +1,6 @@
 """SMART workflow: `snakemake --cores all` runs the embedded synthetic demo; `--configfile config/paper.yaml
 --profile slurm` runs the paper. Targets: all, preprocess, pretrain_all, finetune_all, cluster_all, zeroshot_all,
-tables, segmentation, ablation_<name> (one per entry of config `ablations`). See docs/workflow.md."""
+tables, segmentation, study, ablation_<name> (one per entry of config `ablations`). See docs/workflow.md."""
 
 import os
 
@@ -14,7 +14,12 @@ min_version("9.0")
 os.environ.update(SMART_REPO=workflow.basedir)
 
 
-configfile: "config/config.yaml"
+# Config layering (docs/workflow.md "Configuration"): schema defaults <- ONE config <- `--config key=value`.
+# The demo config is that config only when the command line names no `--configfile`: Snakemake would otherwise
+# deep-merge `--configfile X` onto it, and demo variants, counts and `--set` values would reach every run of X.
+if not workflow.overwrite_configfiles:
+
+    configfile: "config/config.yaml"
 
 
 report: "report/workflow.rst"
@@ -29,6 +34,11 @@ include: "rules/cluster.smk"
 include: "rules/evaluate.smk"
 include: "rules/report.smk"
 include: "rules/segmentation.smk"
+include: "rules/study.smk"
+
+
+onstart:
+    refuse_placeholder_resources()
 
 
 rule all:
@@ -67,6 +77,12 @@ rule zeroshot_all:
 rule segmentation:
     input:
         segmentation_targets(),
+
+
+# The CPU study of issue #13 (seeds x methods at the `small` preset): results/study/study.md.
+rule study:
+    input:
+        rules.study_table.output,
 
 
 # One target per ablation: every result of its variants, sharing preprocessing and splits with all other runs.

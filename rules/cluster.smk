@@ -14,10 +14,9 @@ rule embed:
         f"{BENCH}/embed/{{variant}}.tsv"
     conda:
         "../envs/train.yaml"
+    threads: rule_threads("embed")
     resources:
-        runtime=20,
-        mem_mb=3000,
-        cpus_per_task=1,
+        **rule_resources("embed"),
     shell:
         "python -m smart embed --encoder {input.encoder:q} --npz {input.npz:q} --out {output:q} > {log:q} 2>&1"
 
@@ -42,10 +41,9 @@ rule umap:
         f"{BENCH}/umap/{{variant}}.tsv"
     conda:
         "../envs/eval.yaml"
+    threads: rule_threads("umap")
     resources:
-        runtime=20,
-        mem_mb=3000,
-        cpus_per_task=1,
+        **rule_resources("umap"),
     shell:
         # numba (umap-learn) compiles into a cache; keep it inside the results tree so read-only envs work.
         "NUMBA_CACHE_DIR={params.numba_cache:q} python -m smart umap --features {input:q} --out {params.out:q} "

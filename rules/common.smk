@@ -12,23 +12,32 @@ import yaml
 from snakemake.utils import validate
 
 SCHEMA_FILE = "../config/schema.yaml"
+PLACEHOLDER = "REPLACE_ME"  # marks a value the user must set (config/paper.yaml data paths, slurm/config.yaml)
 
 
 def _resolve(schema, definitions):
-    # local refs only ("#/definitions/<name>"); the name is the ref's last path component
-    return definitions[os.path.basename(schema["$ref"])] if "$ref" in schema else schema
+    """A local `$ref` ("#/definitions/<name>") resolved; keys beside the `$ref` (a group's own `default`) win."""
+    if "$ref" not in schema:
+        return schema
+    siblings = {k: v for k, v in schema.items() if k != "$ref"}
+    return {**definitions[os.path.basename(schema["$ref"])], **siblings}
 
 
 def fill_defaults(node, schema, definitions):
     """Insert schema defaults at every depth: snakemake's validate() fills a missing section with its default {}
-    but not that section's own keys."""
+    but not that section's own keys. A mapping default (a resource group's) also fills the keys a partial block
+    leaves out, so `resources: {embed: {gpu: 1}}` keeps embed's documented runtime and memory."""
     schema = _resolve(schema, definitions)
     if not isinstance(node, dict) or schema.get("type") != "object":
         return
     for key, sub in schema.get("properties", {}).items():
         resolved = _resolve(sub, definitions)
+        default = resolved.get("default")
         if key not in node and "default" in resolved:
-            node[key] = copy.deepcopy(resolved["default"])
+            node[key] = copy.deepcopy(default)
+        elif isinstance(node.get(key), dict) and isinstance(default, dict):
+            for k, v in default.items():
+                node[key].setdefault(k, copy.deepcopy(v))
         if key in node:
             fill_defaults(node[key], resolved, definitions)
     extra = schema.get("additionalProperties")
@@ -37,8 +46,80 @@ def fill_defaults(node, schema, definitions):
             fill_defaults(node[key], extra, definitions)
 
 
-# Reject typo'd keys / wrong types before any job runs, then make every default explicit.
-validate(config, SCHEMA_FILE)
+def _yaml_typed(value):
+    """A `--config` value with its nested scalars read as YAML: Snakemake parses a nested `--config` value with
+    YAML's BaseLoader, which leaves every scalar a string (`pretrain='{max_steps: 50}'` gives max_steps '50'), so
+    each string below the top level is read again with safe_load, as a config file would be. An empty string and a
+    string that reads as a mapping or list stay strings."""
+    if isinstance(value, dict):
+        return {k: _yaml_typed(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_yaml_typed(v) for v in value]
+    if isinstance(value, str) and value:
+        try:
+            typed = yaml.safe_load(value)
+        except yaml.YAMLError:
+            return value
+        return value if isinstance(typed, (dict, list)) else typed
+    return value
+
+
+def apply_typed_command_line_config(config, command_line):
+    """Re-apply the `--config` entries (the last layer) with YAML-typed nested values; top-level values are
+    already typed by Snakemake."""
+    from snakemake.utils import update_config
+
+    typed = {k: (_yaml_typed(v) if isinstance(v, (dict, list)) else v) for k, v in dict(command_line).items()}
+    update_config(config, typed)
+
+
+def _moved_keys(config):
+    """Keys of an older layout, named with their new place (the schema alone would only say "unexpected")."""
+    for section in ("pretrain", "finetune", "segmentation"):
+        if isinstance(config.get(section), dict) and "resources" in config[section]:
+            raise ValueError(f"config {section}.resources: resources now live in one block per rule group; move it "
+                             f"to resources.{section} (config/schema.yaml 'resources')")
+
+
+def _check_override_owners():
+    """Pretraining `set` keys are `section.key` of smart.config; fine-tuning `set` keys are the flat downstream keys.
+    A key given to the wrong step fails here, naming where it belongs, instead of in a job hours later. Runs before
+    the schema (whose key pattern alone would only say "does not match"), so it reads the raw config defensively."""
+    from smart.config import SCHEMA as PRETRAIN_KEYS
+
+    def is_pretrain_key(key):
+        section, _, name = str(key).partition(".")
+        return name in PRETRAIN_KEYS.get(section, {})
+
+    def section(*keys):
+        node = config
+        for key in keys:
+            node = node.get(key) if isinstance(node, dict) else None
+        return node if isinstance(node, dict) else {}
+
+    pretrain_sets = [("pretrain.set", section("pretrain", "set"))]
+    pretrain_sets += [(f"variants.{v}.set", section("variants", v, "set")) for v in section("variants")]
+    for where, overrides in pretrain_sets:
+        for key in overrides:
+            if not is_pretrain_key(key):
+                raise ValueError(f"config {where}: {key!r} is not a pretraining key (smart.config, "
+                                 f"docs/ARCHITECTURE.md 'Pretraining config keys'); fine-tuning keys go under "
+                                 f"finetune.set")
+    downstream = [("finetune.set", section("finetune", "set"))]
+    downstream += [(f"tasks.{t}.set", section("tasks", t, "set")) for t in section("tasks")]
+    for where, overrides in downstream:
+        for key in overrides:
+            if is_pretrain_key(key):
+                raise ValueError(f"config {where}: {key!r} is a pretraining key; put it under pretrain.set or a "
+                                 f"variant's set")
+
+
+apply_typed_command_line_config(config, workflow.config_settings.config)
+_moved_keys(config)
+_check_override_owners()
+# Reject typo'd keys / wrong types before any job runs, then make every default explicit (fill_defaults, not the
+# validator's set_default, which would fill a partial resource block from the generic definition, not its group).
+validate(config, SCHEMA_FILE, set_default=False)
 with open(os.path.join(workflow.basedir, "config", "schema.yaml")) as _fh:
     _schema = yaml.safe_load(_fh)
 fill_defaults(config, _schema, _schema.get("definitions", {}))
@@ -72,6 +153,32 @@ def _check_config():
     n_folds = config["finetune"]["folds"]
     if n_folds is not None and n_folds > config["splits"]["folds"]:
         raise ValueError(f"config finetune.folds={n_folds} exceeds splits.folds={config['splits']['folds']}")
+    _check_placeholders(config, "")
+    _check_resources()
+
+
+def _check_placeholders(node, where):
+    """A `REPLACE_ME` value (config/paper.yaml's data paths) is a path the user has not set yet: refuse to plan."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            _check_placeholders(value, f"{where}.{key}" if where else str(key))
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            _check_placeholders(value, f"{where}[{i}]")
+    elif isinstance(node, str) and PLACEHOLDER in node:
+        raise ValueError(f"config {where} = {node!r} is a placeholder: set it to your copy of the data (the lines "
+                         f"marked >>> REPLACE <<< in config/paper.yaml)")
+
+
+def _check_resources():
+    for group, res in config["resources"].items():
+        if res["nodes"] > 1 and group != "pretrain":
+            raise ValueError(f"config resources.{group}.nodes={res['nodes']}: only resources.pretrain can span nodes "
+                             f"(multi-node torchrun); {group} runs on one node")
+    pre = config["resources"]["pretrain"]
+    if pre["nodes"] > 1 and pre["gpu"] < 1:
+        raise ValueError(f"config resources.pretrain.nodes={pre['nodes']} needs resources.pretrain.gpu >= 1 (GPUs per "
+                         f"node): multi-node pretraining runs one torchrun per node over its GPUs")
 
 
 def _check_tasks():
@@ -102,6 +209,53 @@ def synth_command(kind):
     """The one shell line every synth rule runs (only the kind and the count differ)."""
     return (f"python -m smart synth {kind} --out {{params.out:q}} --seed {{params.seed}} "
             f"--count {{params.n}} > {{log:q}} 2>&1")
+
+
+def rule_resources(group):
+    """`resources:` of every rule of `group` from config `resources.<group>` (mem_mb per node, runtime in minutes,
+    cpus_per_task, gpu/gpu_model -> sbatch --gpus=<model>:<n>). Multi-node pretraining (nodes > 1) follows the SLURM
+    executor plugin's MPI/srun route: one task per node, GPUs per node through --gpus-per-node (the plugin's `gpu`
+    would ask for that many GPUs in total)."""
+    res = config["resources"][group]
+    out = {"runtime": res["runtime"], "mem_mb": res["mem_mb"], "cpus_per_task": res["cpus_per_task"]}
+    gpus = f"{res['gpu_model']}:{res['gpu']}" if res["gpu_model"] else str(res["gpu"])
+    if res["nodes"] > 1:
+        out.update(nodes=res["nodes"], tasks=res["nodes"], mpi="srun", slurm_extra=f"--gpus-per-node={gpus}")
+    else:
+        out["gpu"] = res["gpu"]
+        if res["gpu_model"]:
+            out["gpu_model"] = res["gpu_model"]
+    return out
+
+
+def rule_threads(group):
+    return config["resources"][group]["cpus_per_task"]
+
+
+def pretrain_launcher(wildcards):
+    """How `smart pretrain` starts: plain python on CPU; one torchrun process per GPU on one node; with nodes > 1,
+    `srun` starts one torchrun per node (the plugin's MPI route) that meet in a c10d rendezvous on the batch host,
+    which SLURM makes the first node of the allocation. The port is derived from the job id so two jobs sharing
+    a first node do not collide."""
+    res = config["resources"]["pretrain"]
+    if res["nodes"] > 1:
+        return (f"srun --ntasks {res['nodes']} --kill-on-bad-exit=1 torchrun --nnodes {res['nodes']} "
+                f"--nproc_per_node {res['gpu']} --rdzv_backend c10d "
+                f"--rdzv_endpoint \"$(hostname):$((29400 + SLURM_JOB_ID % 1000))\" --rdzv_id \"$SLURM_JOB_ID\"")
+    if res["gpu"] > 0:
+        return f"torchrun --standalone --nproc_per_node {res['gpu']}"
+    return "python"
+
+
+def refuse_placeholder_resources():
+    """onstart (never in a dry run): a job whose resources still hold REPLACE_ME (the SLURM profile's partition or
+    account) is not submitted; the error names the rule and the resource, before any job runs."""
+    for job in workflow.dag.needrun_jobs():
+        for name, value in dict(job.resources).items():
+            if isinstance(value, str) and PLACEHOLDER in value:
+                raise ValueError(f"resource {name}={value!r} of rule {job.rule.name} is a placeholder; set it in "
+                                 f"the SLURM profile (slurm/config.yaml, docs/workflow.md 'SLURM') or with "
+                                 f"--default-resources / --set-resources; nothing was submitted")
 
 
 def output_parent(wildcards, output):
@@ -399,7 +553,6 @@ wildcard_constraints:
 
 # ---------------------------------------------------------------------------------------------- segmentation
 SEG = config["segmentation"]
-SEG_RES = SEG["resources"]
 
 
 # The ViT methods of smart/ssl/methods.py (AttMask, MST): SwinUNETR cannot start from their encoders.
@@ -473,3 +626,67 @@ def segmentation_labels_arg():
 
 
 _check_segmentation_config()
+
+
+# ---------------------------------------------------------------------------------------------- study (rules/study.smk)
+STUDY = f"{RESULTS}/study"
+STUDY_CFG = config["study"]
+STUDY_RES = STUDY_CFG["resources"]
+
+
+def study_arms(pretrained=None):
+    """Study arm names; `pretrained=True/False` keeps the arms with/without a pretraining method."""
+    arms = STUDY_CFG["methods"]
+    if pretrained is None:
+        return list(arms)
+    return [a for a, m in arms.items() if (m != "scratch") == pretrained]
+
+
+def study_sa_arms():
+    """Pretrained arms whose encoder has an SA block (zero-shot needs its map)."""
+    from smart.config import load_config
+
+    return [a for a in study_arms(True)
+            if load_config(STUDY_CFG["methods"][a], STUDY_CFG["preset"])["model"]["sa_stage"] is not None]
+
+
+def study_method(wildcards):
+    return STUDY_CFG["methods"][wildcards.arm]
+
+
+def study_encoder_arg(wildcards):
+    return "none" if STUDY_CFG["methods"][wildcards.arm] == "scratch" else f"{STUDY}/{wildcards.arm}/seed_{wildcards.seed}/pretrain/encoder.pt"
+
+
+def study_encoder_input(wildcards):
+    arg = study_encoder_arg(wildcards)
+    return [] if arg == "none" else [arg]
+
+
+def study_probe_args(wildcards):
+    scratch = {}
+    if STUDY_CFG["methods"][wildcards.arm] == "scratch":
+        scratch = {"scratch_method": "smart", "scratch_preset": STUDY_CFG["preset"]}
+    return set_args(scratch, {"seed": int(wildcards.seed)}, STUDY_CFG["probe_set"])
+
+
+def study_zeroshot_encoder_input(wildcards):
+    return [] if wildcards.arm == RANDOM_ZEROSHOT else [f"{STUDY}/{wildcards.arm}/seed_{wildcards.seed}/pretrain/encoder.pt"]
+
+
+def study_zeroshot_encoder_arg(wildcards):
+    return RANDOM_ZEROSHOT if wildcards.arm == RANDOM_ZEROSHOT else study_zeroshot_encoder_input(wildcards)[0]
+
+
+def study_targets():
+    seeds = STUDY_CFG["seeds"]
+    out = [f"{STUDY}/{a}/seed_{s}/probe/metrics.json" for a in study_arms() for s in seeds]
+    out += [f"{STUDY}/{a}/seed_{s}/pretrain/metrics.jsonl" for a in study_arms(True) for s in seeds]
+    out += [f"{STUDY}/{a}/seed_{s}/cluster/clusters.json" for a in study_arms(True) for s in seeds]
+    out += [f"{STUDY}/{a}/seed_{s}/zeroshot/summary.json" for a in study_sa_arms() + [RANDOM_ZEROSHOT] for s in seeds]
+    return out
+
+
+wildcard_constraints:
+    arm=_alternatives(study_arms() + [RANDOM_ZEROSHOT]),
+    seed=r"[0-9]+",

@@ -26,10 +26,9 @@ rule zeroshot:
         f"{BENCH}/zeroshot/{{variant}}.tsv"
     conda:
         "../envs/eval.yaml"
+    threads: rule_threads("zeroshot")
     resources:
-        runtime=20,
-        mem_mb=3000,
-        cpus_per_task=1,
+        **rule_resources("zeroshot"),
     shell:
         "python -m smart zeroshot --encoder {params.encoder:q} --raters {input.raters:q} --out {params.out:q} "
         "> {log:q} 2>&1"
@@ -52,10 +51,9 @@ rule attention_maps:
         f"{BENCH}/attention_maps/{{task}}/{{variant}}.tsv"
     conda:
         "../envs/eval.yaml"
+    threads: rule_threads("attention_maps")
     resources:
-        runtime=10,
-        mem_mb=2000,
-        cpus_per_task=1,
+        **rule_resources("attention_maps"),
     shell:
         "python -m smart attention-maps --encoder {input.encoder:q} --cohort {input.cohort:q} --out {output:q} "
         "> {log:q} 2>&1"

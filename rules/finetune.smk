@@ -1,7 +1,9 @@
 """Stage 3 — downstream classification: fine-tuning (task x variant x head x fraction x fold) and the frozen-feature
-linear probe (Sec. IV-B, V-B/C/F). Every variant of a task shares the task's splits.json."""
+linear probe (Sec. IV-B, V-B/C/F). Every variant of a task shares the task's splits.json.
 
-FINETUNE_RES = config["finetune"]["resources"]
+Fine-tuning always passes `--resume`: a killed, preempted or retried job continues its checkpoint_last.pt (written every
+`checkpoint_every` epochs and on SIGTERM/SIGUSR1; not an output, so Snakemake keeps it when the job fails) when its
+config and inputs still match; a finished job deletes it, so a forced rerun trains again."""
 
 
 rule finetune:
@@ -21,17 +23,13 @@ rule finetune:
         f"{BENCH}/finetune/{{task}}/{{variant}}__{{head}}/{{fraction}}/fold_{{fold}}.tsv"
     conda:
         "../envs/train.yaml"
-    threads: FINETUNE_RES["cpus_per_task"]
+    threads: rule_threads("finetune")
     resources:
-        gpu=FINETUNE_RES["gpu"],
-        gpu_model=FINETUNE_RES["gpu_model"],
-        runtime=FINETUNE_RES["runtime"],
-        mem_mb=FINETUNE_RES["mem_mb"],
-        cpus_per_task=FINETUNE_RES["cpus_per_task"],
+        **rule_resources("finetune"),
     shell:
         "python -m smart finetune --encoder {params.encoder:q} --cohort {input.cohort:q} --splits {input.splits:q} "
         "--fold {wildcards.fold} --out {params.out:q} --head {wildcards.head} --fraction {wildcards.fraction} "
-        "{params.args} > {log:q} 2>&1"
+        "--resume {params.args} > {log:q} 2>&1"
 
 
 rule linear_probe:
@@ -51,10 +49,9 @@ rule linear_probe:
         f"{BENCH}/probe/{{task}}/{{variant}}/{{fraction}}/fold_{{fold}}.tsv"
     conda:
         "../envs/train.yaml"
+    threads: rule_threads("probe")
     resources:
-        runtime=20,
-        mem_mb=3000,
-        cpus_per_task=1,
+        **rule_resources("probe"),
     shell:
         "python -m smart linear-probe --encoder {params.encoder:q} --cohort {input.cohort:q} "
         "--splits {input.splits:q} --fold {wildcards.fold} --out {params.out:q} --fraction {wildcards.fraction} "

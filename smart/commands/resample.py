@@ -1,7 +1,8 @@
 """``smart resample``: CT files / DICOM series -> ``DIR/{case_id}.nii.gz`` at isotropic spacing + manifest + rejections
 (smart.data.resample_batch).
 
-The exit status is 0 when at least one case is resampled (or already was), 1 when none is, 2 for bad arguments.
+The exit status is 0 when at least one case is resampled (or already was) or, with ``--shards N > 1``, when the shard
+completes; 1 when none is; 2 for bad arguments (incl. a bad ``--shard``/``--shards``).
 """
 
 from __future__ import annotations
@@ -32,6 +33,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="skip the CRC check of .gz inputs (ITK reads truncated/corrupt .nii.gz without error; "
                              "only for inputs verified otherwise)")
     parser.add_argument("--force", action="store_true", help="resample every case even if unchanged")
+    parser.add_argument("--shard", type=int, default=0, help="this job's shard, 0..--shards-1 (default 0)")
+    parser.add_argument("--shards", type=int, default=1,
+                        help="number of shards: this job resamples only the cases whose id hashes to --shard "
+                             "(smart.data.shards); merge the shard manifests with `smart resample-merge`")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -47,8 +52,14 @@ def main(args: argparse.Namespace) -> int:
     except ValueError as err:
         print(f"smart resample: {err}", file=sys.stderr)
         return 2
-    counts = resample_batch(args.input, args.out_dir, args.manifest, args.rejected, spacing=spacing, rules=rules,
-                            series_uid=args.series_uid, force=args.force)
+    try:
+        counts = resample_batch(args.input, args.out_dir, args.manifest, args.rejected, spacing=spacing, rules=rules,
+                                series_uid=args.series_uid, force=args.force, shard=args.shard, shards=args.shards)
+    except ValueError as err:
+        print(f"smart resample: {err}", file=sys.stderr)
+        return 2
+    part = f" (shard {args.shard} of {args.shards}: {counts['cases']} case(s))" if args.shards > 1 else ""
     print(f"smart resample: {counts['resampled']} resampled, {counts['unchanged']} unchanged (skipped), "
-          f"{counts['rejected']} rejected -> {args.manifest}", file=sys.stderr)
-    return 0 if counts["resampled"] + counts["unchanged"] > 0 else 1
+          f"{counts['rejected']} rejected -> {args.manifest}{part}", file=sys.stderr)
+    # a shard may own no case, or only rejected ones; `smart resample-merge` fails if the union has no usable CT
+    return 0 if counts["resampled"] + counts["unchanged"] > 0 or args.shards > 1 else 1

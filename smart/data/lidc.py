@@ -350,7 +350,7 @@ def label_counts(table: pd.DataFrame) -> dict[str, int]:
 # --------------------------------------------------------------------------------------------------------------
 # Crops from the LIDC DICOM (only where the images exist; the annotation DB has no pixel data).
 
-DEFAULT_CROP_SIZE = 64     # voxels per axis at 2 mm: a 128 mm cube, the nodule (3-30 mm) plus lung context
+DEFAULT_CROP_SIZE = 128    # voxels per axis at 2 mm = the paper's fine-tuning crop (Sec. IV-C: 128^3), no padding
 DEFAULT_CROP_SPACING = 2.0  # mm, the spacing the whole pipeline resamples to (paper Sec. IV-C)
 
 
@@ -436,13 +436,17 @@ def write_crops(table: pd.DataFrame, series_dirs: dict[str, Path], crops_dir: st
                 progress: bool | None = None) -> pd.DataFrame:
     """Cut one NIfTI crop per nodule whose scan is in ``series_dirs``; return the table with ``image`` filled.
 
-    Adds ``crop_status`` (``ok``, ``no DICOM``, or the read error) and ``crop_center_{x,y,z}_mm`` (patient frame).
-    ``image`` is written relative to ``csv_dir`` (the cohort CSV's folder) so the cohort can be moved as a whole.
-    Each scan is read and resampled once (``read_image`` / ``resample_image``); crops are written atomically.
+    Adds ``crop_status`` (``ok``, ``no DICOM``, or why the series could not be used), ``regridded`` (True where the
+    series' slice gaps were irregular and it was re-gridded by physical position, :mod:`smart.data.slice_regrid`)
+    and ``crop_center_{x,y,z}_mm`` (patient frame). ``image`` is written relative to ``csv_dir`` (the cohort CSV's
+    folder) so the cohort can be moved as a whole. Each scan is read and resampled once; crops are written
+    atomically.
     """
     from smart.atomic import atomic_path
     from smart.data.io import ImageReadError, read_image
     from smart.data.resample import resample_image
+    from smart.data.slice_regrid import read_series_on_regular_grid
+    from smart.data.validation import IrregularSliceSpacing
     from smart.progress import track
 
     if not isinstance(crop_size, (int, np.integer)) or crop_size < 1:
@@ -452,13 +456,18 @@ def write_crops(table: pd.DataFrame, series_dirs: dict[str, Path], crops_dir: st
     crops_dir, csv_dir = Path(crops_dir), Path(csv_dir)
     out = table.copy()
     out["crop_status"] = "no DICOM"
+    out["regridded"] = False
     for axis in "xyz":
         out[f"crop_center_{axis}_mm"] = np.nan
     groups = out.groupby("series_instance_uid", sort=False).groups
     wanted = [(uid, rows) for uid, rows in groups.items() if uid in series_dirs]
     for uid, rows in track(wanted, "LIDC crops", unit="scan", enabled=progress is not False):
         try:
-            image = read_image(series_dirs[uid], series_uid=uid)
+            try:
+                image = read_image(series_dirs[uid], series_uid=uid)
+            except IrregularSliceSpacing:
+                image = read_series_on_regular_grid(series_dirs[uid], uid)
+                out.loc[rows, "regridded"] = True
         except ImageReadError as err:
             out.loc[rows, "crop_status"] = f"unreadable: {err.reason}"
             continue

@@ -1,6 +1,6 @@
 """A batch of CT sources -> ``DIR/{case_id}.nii.gz`` at isotropic spacing + an incremental manifest + rejections.
 
-One job handles the whole batch (docs/data_resample.md "Snakemake granularity"); ``smart resample`` calls
+One job handles the whole batch or one shard of it (docs/data_resample.md "Shards"); ``smart resample`` calls
 :func:`resample_batch`. A bad source is listed in the rejections and the batch goes on. Each manifest row carries a
 fingerprint of its source and settings, so a re-run skips the cases that are unchanged since it was last written.
 """
@@ -19,7 +19,9 @@ import pandas as pd
 
 from smart.atomic import write_csv
 from smart.data.discovery import assign_case_ids, discover_inputs
+from smart.data.io import case_id_from_path
 from smart.data.resample import resample_file
+from smart.data.shards import check_shard, journal_path, shard_of
 from smart.data.validation import ImageReadError, ValidationRules
 
 MANIFEST_COLUMNS = ["case_id", "source", "path", "status", "orig_spacing", "orig_size", "new_spacing", "new_size",
@@ -32,21 +34,32 @@ REJECTED_COLUMNS = ["file", "reason"]
 def resample_batch(inputs: Iterable[str | os.PathLike], out_dir: str | os.PathLike, manifest: str | os.PathLike,
                    rejected_path: str | os.PathLike, *, spacing: float | tuple[float, float, float],
                    rules: ValidationRules, series_uid: str | None = None, force: bool = False,
-                   progress: bool = True) -> dict[str, int]:
+                   progress: bool = True, shard: int = 0, shards: int = 1) -> dict[str, int]:
     """Resample every case of ``inputs`` (see ``smart.data.discovery.discover_inputs``) to
     ``out_dir/{case_id}.nii.gz`` at ``spacing`` mm, writing ``manifest`` (``MANIFEST_COLUMNS`` + fingerprint) and
     ``rejected_path`` (``REJECTED_COLUMNS``).
 
+    With ``shards > 1`` only the cases whose id hashes to ``shard`` are handled (:mod:`smart.data.shards`);
+    input-level rejections (missing paths, empty folders) are reported by shard 0 only.
+
     A case whose manifest row is ``ok`` with the same :func:`source_fingerprint` and an existing output is kept as is
-    (unless ``force``). Both tables are rewritten atomically after every case, so a killed batch resumes where it
-    stopped. A bad source is a ``rejected`` row (its stale output removed), never an exception. Returns the counts
-    ``{"resampled", "unchanged", "rejected"}``.
+    (unless ``force``). Each finished case is recorded in the manifest's journal (``<manifest>.journal.csv``,
+    rewritten atomically after every case and kept afterwards); both tables are written at the end. The journal is
+    not a declared output, so when Snakemake deletes a job's outputs (a killed job, a forced rerun, or a rerun because
+    CTs were added) the rerun still skips every finished case. A bad source is a ``rejected`` row (its stale output removed), never an exception. Returns the counts
+    ``{"resampled", "unchanged", "rejected", "cases"}``. Raises ``ValueError`` for a bad shard.
     """
+    check_shard(shard, shards)
     out_dir, manifest, rejected_path = Path(out_dir), Path(manifest), Path(rejected_path)
     sources, rejected = discover_inputs(inputs, exclude=out_dir)
     cases, duplicates = assign_case_ids(sources)
+    if shards > 1:
+        rejected = rejected if shard == 0 else []
+        cases = [(case_id, src) for case_id, src in cases if shard_of(case_id, shards) == shard]
+        duplicates = [d for d in duplicates if shard_of(case_id_from_path(d["file"]), shards) == shard]
     rejected += duplicates
-    previous = {} if force else _previous_rows(manifest)
+    journal = journal_path(manifest)
+    previous = {} if force else {**_previous_rows(manifest), **_previous_rows(journal)}
 
     rows: list[dict] = []
     counts = {"resampled": 0, "unchanged": 0, "rejected": 0}
@@ -75,9 +88,11 @@ def resample_batch(inputs: Iterable[str | os.PathLike], out_dir: str | os.PathLi
                 rows.append({"case_id": case_id, "status": "ok", FINGERPRINT_COLUMN: fp, **asdict(rec)})
                 counts["resampled"] += 1
         # rewritten after every case, so a killed batch resumes from where it stopped
-        _write_tables(manifest, rows, rejected_path, rejected)
+        _write_tables(journal, rows, None, rejected)
+    _write_tables(journal, rows, None, rejected)
     _write_tables(manifest, rows, rejected_path, rejected)
     counts["rejected"] = len(rejected)
+    counts["cases"] = len(cases)
     return counts
 
 
@@ -116,9 +131,10 @@ def _previous_rows(manifest: Path) -> dict[str, dict]:
     return rows
 
 
-def _write_tables(manifest: Path, rows: list[dict], rejected_path: Path, rejected: list[dict]) -> None:
+def _write_tables(manifest: Path, rows: list[dict], rejected_path: Path | None, rejected: list[dict]) -> None:
     write_csv(manifest, pd.DataFrame(rows, columns=MANIFEST_COLUMNS + [FINGERPRINT_COLUMN]))
-    write_csv(rejected_path, pd.DataFrame(rejected, columns=REJECTED_COLUMNS))
+    if rejected_path is not None:
+        write_csv(rejected_path, pd.DataFrame(rejected, columns=REJECTED_COLUMNS))
 
 
 def _progress(items: list, enabled: bool) -> Iterable:

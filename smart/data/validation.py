@@ -49,6 +49,11 @@ class ImageReadError(InputFileError):
     ``rejected.csv``)."""
 
 
+class IrregularSliceSpacing(ImageReadError):
+    """A DICOM series whose slice gaps are not uniform: rejected for pretraining, but a caller that must keep the
+    series (an annotated LIDC scan) can re-grid it by physical position (:mod:`smart.data.slice_regrid`)."""
+
+
 @dataclass(frozen=True)
 class ValidationRules:
     """Thresholds of the rejection rules; the defaults are the documented pipeline rules.
@@ -168,8 +173,8 @@ def check_slice_positions(path: str | os.PathLike, positions: Sequence[Sequence[
     worst = float(np.max(np.abs(gaps - median)))
     if worst > rules.slice_gap_tolerance * median:
         shown = ", ".join(f"{g:.4g}" for g in gaps[:12]) + (", ..." if gaps.size > 12 else "")
-        raise ImageReadError(path, f"non-uniform slice spacing in the DICOM series (gaps {shown} mm, median "
-                                   f"{median:.4g} mm): missing or irregular slices")
+        raise IrregularSliceSpacing(path, f"non-uniform slice spacing in the DICOM series (gaps {shown} mm, median "
+                                          f"{median:.4g} mm): missing or irregular slices")
     steps = np.diff(pos[order], axis=0)
     lateral = np.linalg.norm(steps - np.outer(steps @ n, n), axis=1)
     if float(np.max(lateral)) > rules.slice_gap_tolerance * median:

@@ -6,10 +6,18 @@ reads case ``perm_e[p mod n]`` of epoch ``e = p // n`` (``perm_e`` a permutation
 crops/flips come from a NumPy generator seeded by ``(seed, p)``. Rank ``r`` of ``W`` takes positions
 ``k = r*B .. r*B+B-1`` of each step. Nothing depends on iterator state, so a resumed run just starts at its step.
 
-Loading is MONAI: ``LoadImaged -> EnsureChannelFirstd -> (x,y,z) to (z,y,x) + hu_to_unit -> SpatialPadd(crop)`` is
-cached in memory (``CacheDataset``) once per process; the random part is ``RandSpatialCropd`` twice and ``RandFlipd``
-per axis, with their random state set from the position's seed. The axis reversal makes the views' axes those of
-every other network input, ``(D, H, W) = (z, y, x)`` (docs/ARCHITECTURE.md "Axes").
+Loading: each CT is read through a memory-mapped uncompressed copy (:mod:`smart.data.volume_store`), axes
+``(D, H, W) = (z, y, x)`` like every other network input (docs/ARCHITECTURE.md "Axes"). A view is a random crop (a
+short axis is taken whole and padded with air, like MONAI ``SpatialPad`` + ``RandSpatialCrop``), converted with
+``hu_to_unit`` and flipped per axis with probability 1/2; only the crop's voxels are copied, so per-process memory
+does not grow with the number of CTs (an in-RAM float32 cache of the paper's 10,412 CTs would be ~251 GB per rank).
+
+``view_offset`` (config ``data.view_offset``, voxels; ``None`` = the two crops are independent) draws *overlapping
+views inside the body*: ``u``'s centre is a random body voxel (> ``BODY_HU``) among the centres a full crop allows,
+and ``v``'s centre is ``u``'s shifted by at most ``view_offset`` voxels per axis (clipped to the volume). Independent
+crops of a padded CT are often mostly air and rarely overlap, so cross-view AITD/GITD targets carry little shared
+content; SMART's views are "random cropping of 3D regions from input CT volume" (Sec. III-C) and its DINO/iBOT anchors
+use overlapping global crops of one image.
 """
 
 from __future__ import annotations
@@ -23,8 +31,10 @@ import torch
 from torch.utils.data import Dataset, Sampler
 
 from smart.data.intensity import hu_to_unit
+from smart.data.volume_store import load_zyx, open_stored
 
 MANIFEST_COLUMNS = ("case_id", "path", "status")
+BODY_HU = -500.0  # above lung parenchyma (~ -850 HU) and air: soft tissue, bone, vessels
 _PURPOSE_EPOCH = 1
 _PURPOSE_CROP = 2
 
@@ -34,8 +44,12 @@ def derive_seed(*parts: int) -> int:
     return int(np.random.SeedSequence([int(p) & 0xFFFFFFFF for p in parts]).generate_state(1)[0])
 
 
-def read_manifest(manifest: str | Path) -> list[str]:
+def read_manifest(manifest: str | Path, group: str | None = None) -> list[str]:
     """Paths of ``status == "ok"`` rows of a CT manifest (docs/ARCHITECTURE.md "Data contracts").
+
+    ``group`` (config ``data.group``) keeps only the rows whose ``group`` column equals it — the Sec. VII study of
+    lung-only vs non-lung pretraining is two variants over one manifest with a ``group`` column (e.g. ``lung`` /
+    ``other``), added by the user to the resampling manifest.
 
     Relative paths are resolved against the manifest's folder. Raises ``ValueError`` before any training starts if
     the file, a column, every usable row, or any referenced image is missing.
@@ -51,6 +65,13 @@ def read_manifest(manifest: str | Path) -> list[str]:
     if missing_cols:
         raise ValueError(f"manifest {manifest} lacks column(s) {missing_cols}; has {list(frame.columns)}")
     ok = frame[frame["status"].astype(str) == "ok"]
+    if group is not None:
+        if "group" not in frame.columns:
+            raise ValueError(f"manifest {manifest} has no 'group' column, but data.group={group!r} selects by it")
+        ok = ok[ok["group"].astype(str) == str(group)]
+        if ok.empty:
+            groups = sorted(frame["group"].astype(str).unique())
+            raise ValueError(f"manifest {manifest} has no 'ok' rows of group {group!r}; its groups: {groups}")
     if ok.empty:
         raise ValueError(f"manifest {manifest} has no rows with status == 'ok' ({len(frame)} rows in total)")
     paths = []
@@ -64,60 +85,98 @@ def read_manifest(manifest: str | Path) -> list[str]:
     return paths
 
 
-def _zyx_unit(x: Any) -> torch.Tensor:
-    """MONAI-loaded ``(1, x, y, z)`` HU -> ``(1, D, H, W)`` = ``(1, z, y, x)`` in [0, 1] (docs/ARCHITECTURE.md "Axes").
+def crop_box(shape: Sequence[int], crop_size: Sequence[int], rng: np.random.Generator) -> tuple[list[slice], list[tuple[int, int]]]:
+    """A random crop window of a ``(D, H, W)`` volume: per axis the source slice and the ``(before, after)`` padding.
 
-    MONAI's readers index like ITK/nibabel, ``(x, y, z)``; reversing the spatial axes gives exactly the SimpleITK
-    array that cohort crops, OrganMNIST and zero-shot feed the network. MONAI (nibabel) is kept as the reader because,
-    unlike ITK's NIfTI reader, it does not turn NaN voxels into 0, so a corrupt volume still surfaces as a
-    non-finite loss. A module-level function (not a lambda) so the transform pickles for spawned DataLoader workers.
+    An axis at least as long as the crop starts uniformly in ``[0, size - crop]``; a shorter one is taken whole and
+    padded symmetrically (``before = (crop - size) // 2``, MONAI ``SpatialPad``'s split).
     """
-    x = x.as_tensor() if hasattr(x, "as_tensor") else torch.as_tensor(x)
-    return hu_to_unit(x.permute(0, 3, 2, 1).contiguous())
+    slices, pads = [], []
+    for size, crop in zip(shape, crop_size):
+        if size >= crop:
+            start = int(rng.integers(0, size - crop + 1))
+            slices.append(slice(start, start + crop))
+            pads.append((0, 0))
+        else:
+            slices.append(slice(0, size))
+            pads.append(((crop - size) // 2, crop - size - (crop - size) // 2))
+    return slices, pads
 
 
-def _deterministic_transform(crop_size: Sequence[int]):
-    from monai.transforms import Compose, EnsureChannelFirstd, LoadImaged, Lambdad, SpatialPadd
+def random_view(volume: np.ndarray, crop_size: Sequence[int], seed: int) -> torch.Tensor:
+    """One view ``(1, D, H, W)`` float32 in [0, 1]: a random crop of the HU ``volume`` ``(D, H, W)``, air-padded, and
+    a flip per axis with probability 1/2, all drawn from ``seed``.
 
-    # Pad with 0 *after* hu_to_unit so padding reads as air (0 = -1000 HU), like the rest of the pipeline.
-    return Compose([
-        # nibabel pinned: manifests hold resampled NIfTI (ARCHITECTURE "Data contracts"), its (x, y, z) order is the
-        # one _zyx_unit reverses, and MONAI does not probe (and warn about) its GPU DICOM reader.
-        LoadImaged(keys="image", image_only=True, reader="NibabelReader"),
-        EnsureChannelFirstd(keys="image"),
-        Lambdad(keys="image", func=_zyx_unit),
-        SpatialPadd(keys="image", spatial_size=list(crop_size), value=0.0),
-    ])
+    Only the crop's voxels are read (``volume`` may be a memory map) and converted (:func:`hu_to_unit`); padding is
+    0 = air, as everywhere in the pipeline.
+    """
+    rng = np.random.default_rng(seed)
+    slices, pads = crop_box(volume.shape, crop_size, rng)
+    flips = rng.random(3) < 0.5
+    view = hu_to_unit(np.array(volume[tuple(slices)]))
+    if any(before or after for before, after in pads):
+        view = np.pad(view, pads, constant_values=0.0)
+    axes = tuple(int(a) for a in np.flatnonzero(flips))
+    if axes:
+        view = np.flip(view, axis=axes)
+    return torch.from_numpy(np.ascontiguousarray(view, dtype=np.float32))[None]
 
 
-def _random_transform(crop_size: Sequence[int]):
-    from monai.transforms import Compose, RandFlipd, RandSpatialCropd
+def near_views(volume: np.ndarray, crop_size: Sequence[int], view_offset: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Two views ``(1, D, H, W)`` float32 in [0, 1] whose crop corners differ by at most ``view_offset`` voxels per
+    axis, the first centred on a body voxel (> ``BODY_HU``); each flipped per axis with probability 1/2, all drawn
+    from ``seed`` (module docstring, ``view_offset``).
 
-    return Compose([
-        RandSpatialCropd(keys="image", roi_size=list(crop_size), random_size=False),
-        *[RandFlipd(keys="image", prob=0.5, spatial_axis=axis) for axis in range(3)],
-    ])
+    The HU ``volume`` ``(D, H, W)`` is converted whole and air-padded to at least the crop (a transient copy of one CT:
+    the body search needs every candidate centre), so memory stays bounded by one CT, not by the cohort.
+    """
+    rng = np.random.default_rng(seed)
+    unit = hu_to_unit(np.asarray(volume, dtype=np.float32))
+    pads = [((c - s) // 2, c - s - (c - s) // 2) if s < c else (0, 0) for s, c in zip(unit.shape, crop_size)]
+    if any(before or after for before, after in pads):
+        unit = np.pad(unit, pads, constant_values=0.0)
+    hi = [s - c for s, c in zip(unit.shape, crop_size)]  # largest crop corner per axis
+    half = [c // 2 for c in crop_size]
+    # body voxels whose crop fits: centre - half in [0, hi]
+    window = unit[half[0]:half[0] + hi[0] + 1, half[1]:half[1] + hi[1] + 1, half[2]:half[2] + hi[2] + 1]
+    body = np.argwhere(window > float(hu_to_unit(np.array([BODY_HU]))[0]))
+    if len(body):
+        corner = body[int(rng.integers(len(body)))].tolist()
+    else:  # no body voxel (an all-air pad): any corner
+        corner = [int(rng.integers(h + 1)) for h in hi]
+    shifted = [min(max(c + int(rng.integers(-view_offset, view_offset + 1)), 0), h) for c, h in zip(corner, hi)]
+    views = []
+    for start in (corner, shifted):
+        crop = unit[start[0]:start[0] + crop_size[0], start[1]:start[1] + crop_size[1], start[2]:start[2] + crop_size[2]]
+        axes = tuple(a for a in range(3) if rng.random() < 0.5)
+        if axes:
+            crop = np.flip(crop, axis=axes)
+        views.append(torch.from_numpy(np.ascontiguousarray(crop, dtype=np.float32))[None])
+    return views[0], views[1]
 
 
 class TwoViewDataset(Dataset):
-    """``dataset[p]`` -> ``{"u": (1,D,H,W), "v": (1,D,H,W), "position": p, "case": i}`` for sample position ``p``."""
+    """``dataset[p]`` -> ``{"u": (1,D,H,W), "v": (1,D,H,W), "position": p, "case": i}`` for sample position ``p``.
+
+    ``cache=True`` reads the CTs through their memory-mapped uncompressed copies (:mod:`smart.data.volume_store`,
+    created on first use by whichever process needs one): resident memory does not grow with the number of CTs.
+    ``cache=False`` decodes the NIfTI at every read (no extra disk; slow). Both give identical views.
+    ``num_workers`` is accepted for the caller's symmetry and unused: nothing is preloaded.
+    """
 
     def __init__(self, paths: Sequence[str], crop_size: Sequence[int], seed: int = 0, cache: bool = True,
-                 num_workers: int = 0) -> None:
+                 num_workers: int = 0, view_offset: int | None = None) -> None:
         if len(paths) == 0:
             raise ValueError("TwoViewDataset needs at least one image path")
         if len(crop_size) != 3 or any(int(c) <= 0 for c in crop_size):
             raise ValueError(f"crop_size must be three positive ints, got {crop_size!r}")
-        from monai.data import CacheDataset
-
         self.paths = list(paths)
         self.crop_size = [int(c) for c in crop_size]
         self.seed = int(seed)
-        self._base = CacheDataset(data=[{"image": p} for p in self.paths],
-                                  transform=_deterministic_transform(self.crop_size),
-                                  cache_rate=1.0 if cache else 0.0, num_workers=max(num_workers, 1),
-                                  progress=False, copy_cache=False)
-        self._random = _random_transform(self.crop_size)
+        self.cache = bool(cache)
+        if view_offset is not None and int(view_offset) < 0:
+            raise ValueError(f"view_offset must be >= 0 voxels or None, got {view_offset!r}")
+        self.view_offset = None if view_offset is None else int(view_offset)
 
     def __len__(self) -> int:
         # Positions are unbounded; the sampler decides which are read. len = cases, for DataLoader bookkeeping.
@@ -129,19 +188,17 @@ class TwoViewDataset(Dataset):
         perm = np.random.default_rng(derive_seed(self.seed, _PURPOSE_EPOCH, epoch)).permutation(n)
         return int(perm[offset])
 
-    def _view(self, image: torch.Tensor, seed: int) -> torch.Tensor:
-        self._random.set_random_state(seed=seed)
-        out = self._random({"image": image})["image"]
-        if hasattr(out, "as_tensor"):  # drop MONAI's MetaTensor wrapper: plain tensors collate and move faster
-            out = out.as_tensor()
-        return torch.as_tensor(out).float().contiguous()
-
     def __getitem__(self, position: int) -> dict[str, Any]:
         case = self.case_at(position)
-        image = self._base[case]["image"]
+        path = self.paths[case]
+        volume = open_stored(path) if self.cache else load_zyx(path)
         seed = derive_seed(self.seed, _PURPOSE_CROP, int(position))
-        u = self._view(image, seed)
-        v = self._view(image, derive_seed(seed, 1))
+        if self.view_offset is not None:
+            u, v = near_views(volume, self.crop_size, self.view_offset, seed)
+        else:
+            u = random_view(volume, self.crop_size, seed)
+            v = random_view(volume, self.crop_size, derive_seed(seed, 1))
+        del volume  # unmap: the crops are copies
         return {"u": u, "v": v, "position": int(position), "case": case}
 
 

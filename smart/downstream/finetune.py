@@ -8,12 +8,22 @@ P(label 1) = softmax[:, 1].
 Model selection (``selection``): ``best_val_auc`` keeps the weights of the epoch with the highest validation AUC
 (first such epoch on ties; when the validation fold holds one class, AUC is undefined and the last epoch is used);
 ``last`` keeps the last epoch. The test set is evaluated once, with the selected weights.
+
+Resume (like pretraining, ``smart.train.pretrain``): every ``checkpoint_every`` epochs and on SIGTERM/SIGUSR1 (after
+the current epoch; exit code 75) the run writes ``out_dir/checkpoint_last.pt`` atomically: model, optimiser, history,
+the best epoch's weights so far. Every random stream (shuffle order, augmentation, dropout / drop path) is reseeded
+from ``(seed, epoch)`` at the start of each epoch, so ``--resume`` continues bit for bit on CPU. A checkpoint is
+continued only when its config (all keys but the epoch budget and bookkeeping, :data:`RESUME_IGNORED`) and its inputs
+(SHA-256 of the encoder file, cohort CSV and splits file; fold, fraction, head) equal the run's; otherwise the run
+starts fresh and says why on stderr. A finished run deletes its checkpoint (``metrics.json`` is the result).
 """
 
 from __future__ import annotations
 
 import copy
+import hashlib
 import os
+import sys
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -24,10 +34,19 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader
 
+from smart.atomic import atomic_path
+from smart.data.views import derive_seed
 from smart.downstream.metrics import binary_metrics
 from smart.downstream.protocol import (FoldData, load_any_encoder, resolve_device, select_fold, set_seed,
                                        write_metrics)
+from smart.preemption import StopFlag, TrainingInterrupted
 from smart.run_logging import RunLogger
+
+CHECKPOINT = "checkpoint_last.pt"
+FORMAT = "smart-finetune-checkpoint/1"
+# Keys that do not change what is trained: the epoch budget (raise it to extend a run) and bookkeeping.
+RESUME_IGNORED = frozenset({"epochs", "num_workers", "checkpoint_every"})
+_PURPOSE_EPOCH = 41
 
 
 def _loader(frame: pd.DataFrame, cfg: Mapping[str, Any], train: bool, generator: torch.Generator | None = None) -> DataLoader:
@@ -71,9 +90,63 @@ def train_epoch(model: nn.Module, loader: DataLoader, optimizer: torch.optim.Opt
     return total / max(n, 1)
 
 
+def _sha256(path: str | os.PathLike) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def run_inputs(encoder: str, cohort: str | os.PathLike, splits: str | os.PathLike, fold: int, fraction: float,
+               head: str) -> dict[str, Any]:
+    """What a fine-tuning checkpoint must share with a run to be resumed: file digests and the fold selection."""
+    return {"encoder": "none" if encoder == "none" else _sha256(encoder), "cohort": _sha256(cohort),
+            "splits": _sha256(splits), "fold": int(fold), "fraction": float(fraction), "head": str(head)}
+
+
+def _resume_state(path: Path, cfg: Mapping[str, Any], inputs: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The checkpoint at ``path`` if it may be continued, else ``None`` (and a line on stderr saying why)."""
+    if not path.is_file():
+        return None
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # truncated/foreign file: report it and train from scratch
+        print(f"smart finetune: not resuming {path} (unreadable: {exc}): starting fresh", file=sys.stderr)
+        return None
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        print(f"smart finetune: not resuming {path} (not a fine-tuning checkpoint): starting fresh", file=sys.stderr)
+        return None
+    saved = state.get("config") or {}
+    why = []
+    differing = sorted(k for k in set(saved) | set(cfg) if k not in RESUME_IGNORED and saved.get(k) != cfg.get(k))
+    if differing:
+        why.append("config keys differ: " + ", ".join(differing))
+    differing_inputs = sorted(k for k in set(inputs) | set(state.get("inputs") or {})
+                              if (state.get("inputs") or {}).get(k) != inputs.get(k))
+    if differing_inputs:
+        why.append("inputs differ: " + ", ".join(differing_inputs))
+    if why:
+        print(f"smart finetune: not resuming {path} ({'; '.join(why)}): starting fresh", file=sys.stderr)
+        return None
+    print(f"smart finetune: resuming {path} after epoch {int(state['epoch'])}", file=sys.stderr)
+    return state
+
+
+def _save_state(path: Path, state: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path, suffix=".pt") as tmp:
+        torch.save({"format": FORMAT, **state}, tmp)
+
+
 def finetune(encoder: str, cohort: str | os.PathLike, splits: str | os.PathLike, fold: int, out_dir: str | os.PathLike,
-             cfg: Mapping[str, Any], head: str = "cls", fraction: float = 1.0, progress: bool = False) -> dict:
-    """Fine-tune ``EncoderClassifier(encoder, head)`` for one fold and write ``out_dir/metrics.json``."""
+             cfg: Mapping[str, Any], head: str = "cls", fraction: float = 1.0, progress: bool = False,
+             resume: bool = False) -> dict:
+    """Fine-tune ``EncoderClassifier(encoder, head)`` for one fold and write ``out_dir/metrics.json``.
+
+    With ``resume``, continue ``out_dir/checkpoint_last.pt`` when its config and inputs match (module docstring).
+    Raises :class:`smart.preemption.TrainingInterrupted` (exit 75) after checkpointing on SIGTERM/SIGUSR1.
+    """
     from smart.data.cohort import read_cohort
     from smart.models.classifier import EncoderClassifier
 
@@ -91,12 +164,39 @@ def finetune(encoder: str, cohort: str | os.PathLike, splits: str | os.PathLike,
 
     history: list[dict[str, Any]] = []
     best: tuple[float, int, dict] | None = None
-    # metrics.jsonl + tb/ beside metrics.json (TensorBoard scalars per epoch); a rerun in the same folder starts clean
+    out_path = Path(out_dir)
+    checkpoint = out_path / CHECKPOINT
+    inputs = run_inputs(encoder, cohort, splits, fold, fraction, head)
+    state = _resume_state(checkpoint, cfg, inputs) if resume else None
+    start = 0
+    if state is not None:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        start, history = int(state["epoch"]), list(state["history"])
+        if state.get("best_model") is not None:
+            best = (float(state["best_auc"]), int(state["best_epoch"]), state["best_model"])
+
+    def save(epoch: int) -> None:
+        _save_state(checkpoint, {"epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                                 "history": history, "config": dict(cfg), "inputs": inputs,
+                                 "best_auc": None if best is None else best[0],
+                                 "best_epoch": None if best is None else best[1],
+                                 "best_model": None if best is None else best[2]})
+
+    n_epochs, every = int(cfg["epochs"]), int(cfg["checkpoint_every"])
+    # metrics.jsonl + tb/ beside metrics.json (TensorBoard scalars per epoch); a fresh run starts the file clean, a
+    # resumed one keeps the epochs its checkpoint holds
     logger = RunLogger(out_dir)
-    logger.truncate_after(0)
+    logger.truncate_after(start)
     try:
-        with logger.progress(int(cfg["epochs"]), desc=f"finetune fold {fold}", unit="epoch", show=progress) as bar:
-            for epoch in range(1, int(cfg["epochs"]) + 1):
+        with logger.progress(n_epochs, initial=start, desc=f"finetune fold {fold}", unit="epoch",
+                             show=progress) as bar, StopFlag() as stop:
+            for epoch in range(start + 1, n_epochs + 1):
+                # Every random stream restarts from (seed, epoch): a resumed run repeats an uninterrupted one exactly.
+                epoch_seed = derive_seed(seed, _PURPOSE_EPOCH, epoch)
+                set_seed(epoch_seed)
+                generator.manual_seed(epoch_seed)
+                train_loader.dataset.set_augmentation_seed(epoch_seed)
                 loss = train_epoch(model, train_loader, optimizer, device, weight)
                 val_auc = binary_metrics(val_labels, predict(model, val_loader, device))["auc"]
                 history.append({"epoch": epoch, "train_loss": loss, "val_auc": val_auc})
@@ -104,6 +204,11 @@ def finetune(encoder: str, cohort: str | os.PathLike, splits: str | os.PathLike,
                 bar.update(1, samples=len(data.train), loss=loss, val_auc=val_auc)
                 if cfg["selection"] == "best_val_auc" and val_auc is not None and (best is None or val_auc > best[0]):
                     best = (val_auc, epoch, copy.deepcopy(model.state_dict()))
+                if stop.stopping or (epoch % every == 0 and epoch < n_epochs):
+                    save(epoch)
+                if stop.stopping:
+                    raise TrainingInterrupted(f"stop signal received after epoch {epoch}; wrote {checkpoint} "
+                                              f"(rerun with --resume)")
     finally:
         logger.close()
     selected = len(history)
@@ -118,7 +223,9 @@ def finetune(encoder: str, cohort: str | os.PathLike, splits: str | os.PathLike,
                        method=f"{meta.get('method', 'unknown')}+finetune", step=selected)
     val_probs = predict(model, val_loader, device)
     test_probs = predict(model, _loader(data.test, cfg, train=False), device)
-    return write_metrics(out_dir, kind="finetune", data=data, val_probs=val_probs, test_probs=test_probs, cfg=cfg,
-                         encoder=encoder, encoder_meta=meta, fold=fold, fraction=fraction,
-                         extra={"head": head, "selected_epoch": selected, "history": history})
+    record = write_metrics(out_dir, kind="finetune", data=data, val_probs=val_probs, test_probs=test_probs, cfg=cfg,
+                           encoder=encoder, encoder_meta=meta, fold=fold, fraction=fraction,
+                           extra={"head": head, "selected_epoch": selected, "history": history})
+    checkpoint.unlink(missing_ok=True)  # finished: metrics.json is the result; a forced rerun trains again
+    return record
 

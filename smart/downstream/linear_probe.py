@@ -64,12 +64,14 @@ def linear_probe(encoder: str, cohort: str | os.PathLike, splits: str | os.PathL
         ds = CohortDataset(frame, crop_size=tuple(cfg["crop_size"]), augment=False)
         return extract_features(enc, ds, kind=kind, batch_size=int(cfg["feature_batch_size"]), device=device)
 
-    xs = {name: feats(getattr(data, name)) for name in ("train", "val", "test")}
+    # a cross-validation-only task (splits test_size 0, the paper's treatment response) has an empty test part
+    xs = {name: feats(getattr(data, name)) for name in ("train", "val", "test") if len(getattr(data, name))}
     ys = {name: getattr(data, name)["label"].astype(int).to_numpy() for name in ("train", "val", "test")}
     probe, C, scores = fit_probe(xs["train"], ys["train"], xs["val"], ys["val"], cfg["probe_C"], seed,
                                  int(cfg["probe_max_iter"]), bool(cfg["class_balance"]))
+    test_probs = probe.predict_proba(xs["test"])[:, 1] if "test" in xs else np.zeros(0)
     return write_metrics(out_dir, kind="linear_probe", data=data, val_probs=probe.predict_proba(xs["val"])[:, 1],
-                         test_probs=probe.predict_proba(xs["test"])[:, 1], cfg=cfg, encoder=encoder,
+                         test_probs=test_probs, cfg=cfg, encoder=encoder,
                          encoder_meta=meta, fold=fold, fraction=fraction,
                          extra={"feature": kind, "feature_dim": int(xs["train"].shape[1]), "C": C, "C_search": scores})
 

@@ -40,6 +40,7 @@ DEFAULTS: dict[str, Any] = {
     "num_workers": 0,
     "device": "auto",                 # auto = cuda when available
     "save_encoder": False,            # fine-tuning: also write the selected encoder (attention maps after FT, Fig. 4)
+    "checkpoint_every": 10,           # fine-tuning: write checkpoint_last.pt every N epochs (resume with --resume)
     "probe_C": [0.01, 0.1, 1.0, 10.0],  # linear probe: C chosen on the validation fold
     "probe_max_iter": 5000,
     "feature_batch_size": 8,
@@ -78,7 +79,7 @@ def load_downstream_config(config_yaml: str | os.PathLike | None = None, overrid
 
 
 def _validate(cfg: dict) -> None:
-    for key in ("epochs", "batch_size", "feature_batch_size", "probe_max_iter"):
+    for key in ("epochs", "batch_size", "feature_batch_size", "probe_max_iter", "checkpoint_every"):
         if not isinstance(cfg[key], int) or isinstance(cfg[key], bool) or cfg[key] < 1:
             raise ValueError(f"downstream config {key!r} must be an integer >= 1, got {cfg[key]!r}")
     if not cfg["lr"] > 0:

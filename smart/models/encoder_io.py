@@ -20,6 +20,7 @@ from smart.atomic import atomic_path
 from smart.models.factory import backbone, build_encoder, resolve_model_config
 
 FORMAT = "smart-encoder/1"
+LEGACY_SA_PLACEMENT = "branch"
 KEYS = ("format", "arch", "model_config", "backbone", "semantic_attention", "mask_token", "method", "step")
 
 
@@ -83,11 +84,15 @@ def load_encoder(path: str | os.PathLike, map_location: str | torch.device = "cp
     missing = [k for k in KEYS if k not in payload]
     if missing:
         raise ValueError(f"{path}: encoder file lacks keys {missing}")
-    encoder = build_encoder(payload["model_config"])
+    model_config = dict(payload["model_config"])
+    # Files written before ``sa_placement`` existed hold side-branch SA weights (the only placement then).
+    model_config.setdefault("sa_placement", LEGACY_SA_PLACEMENT)
+    encoder = build_encoder(model_config)
     try:
         encoder.load_export_state(payload)
     except (RuntimeError, ValueError) as err:
         raise ValueError(f"{path}: weights do not match its model_config: {err}") from err
     encoder.to(map_location)
-    meta = {k: payload[k] for k in ("format", "arch", "model_config", "method", "step")}
+    meta = {k: payload[k] for k in ("format", "arch", "method", "step")}
+    meta["model_config"] = model_config
     return encoder, meta

@@ -1,8 +1,9 @@
 """The encoder factory: ``build_encoder(model_cfg)`` turns the ``model.*`` config section into an encoder.
 
 Keys (docs/ARCHITECTURE.md, "Pretraining config keys"; missing keys take the paper defaults, Sec. IV-C):
-``arch`` (a :data:`BACKBONES` name: swin|vit), ``in_chans``, ``embed_dim``, ``depths``, ``num_heads``, ``window_size``, ``patch_size``,
-``drop_path_rate``, ``sa_stage`` (1-4 or None), ``sa_depth``, ``sa_heads``, ``use_checkpoint``, ``use_v2``,
+``arch`` (a :data:`BACKBONES` name: swin|vit), ``in_chans``, ``embed_dim``, ``depths``, ``num_heads``, ``window_size``,
+``patch_size``, ``drop_path_rate``, ``sa_stage`` (1-4 or None), ``sa_depth``, ``sa_heads``, ``sa_placement``
+(inline|branch; None = inline), ``sa_layer_scale`` (initial SA LayerScale, 0.1), ``use_checkpoint``, ``use_v2``,
 ``vit_dim``, ``vit_depth``, ``vit_heads``, ``vit_patch``, ``img_size`` (ViT position-embedding grid; for Swin it is
 only checked for divisibility).
 """
@@ -32,6 +33,8 @@ DEFAULT_MODEL_CONFIG: dict[str, Any] = {
     "sa_stage": 3,
     "sa_depth": 2,
     "sa_heads": 8,
+    "sa_layer_scale": 0.1,  # initial LayerScale of the SA blocks (CaiT: 0.1 for shallow stacks)
+    "sa_placement": "inline",  # docs/ARCHITECTURE.md "SA placement"; smart.config keeps null until an SA block exists
     "vit_dim": 768,  # Sec. IV-C: ViT with 12 blocks, width 768, 8 heads
     "vit_depth": 12,
     "vit_heads": 8,
@@ -57,6 +60,8 @@ def _build_swin(cfg: Mapping[str, Any]) -> nn.Module:
         sa_stage=None if cfg["sa_stage"] is None else int(cfg["sa_stage"]),
         sa_depth=int(cfg["sa_depth"]),
         sa_heads=int(cfg["sa_heads"]),
+        sa_layer_scale=float(cfg["sa_layer_scale"]),
+        sa_placement="inline" if cfg["sa_placement"] is None else str(cfg["sa_placement"]),
         use_checkpoint=bool(cfg["use_checkpoint"]),
         use_v2=bool(cfg["use_v2"]),
     )

@@ -20,7 +20,11 @@ class EncoderOutput:
         cls: ``(B, C_cls)`` [CLS] of the semantic-attention block (Swin) or of the ViT; ``None`` without SA.
         attention: ``(B, N)`` SA map of Eq. 1 (head-averaged CLS->patch softmax, renormalised over the N patch
             tokens so that it sums to 1 per sample); ``None`` without SA or when not requested.
-        stages: Swin only: MONAI-style layer-normalised maps ``(B, C, D, H, W)`` of stage outputs 0..4.
+        stages: Swin only: MONAI-style layer-normalised maps ``(B, C, D, H, W)`` of stage outputs 0..4 (the SA stage's
+            map is its output *before* the SA block).
+        sa_tokens: Swin with SA only: ``(B, N, C_cls)`` the SA block's (final-LayerNorm'd) patch tokens. With
+            ``sa_placement="inline"`` they are the SA-refined stage output that AMIP reconstructs from, so the SA
+            block is trained by every loss; ``None`` without SA.
     """
 
     tokens: Tensor
@@ -29,3 +33,4 @@ class EncoderOutput:
     cls: Tensor | None = None
     attention: Tensor | None = None
     stages: list[Tensor] | None = None
+    sa_tokens: Tensor | None = None

@@ -1,8 +1,8 @@
 """Semantic attention (SA) block: a learnable [CLS] and ``depth`` pre-norm ViT blocks with LayerScale (Sec. III-B).
 
 The SA block is what gives Swin a global, image-level attention map (Eq. 1) for attention-guided masking. It runs
-on the tokens of one Swin stage output (a side branch, docs/ARCHITECTURE.md) and returns the [CLS] embedding, the
-updated patch tokens and the SA map.
+on the tokens of one Swin stage output (in line or as a side branch: ``SwinSMART(sa_placement=...)``,
+docs/ARCHITECTURE.md) and returns the [CLS] embedding, the updated patch tokens and the SA map.
 
 Decisions the paper leaves open:
 
@@ -176,7 +176,13 @@ class SemanticAttention(nn.Module):
         nn.init.trunc_normal_(self.cls_token, std=0.02)
         init_transformer_weights(self)
 
-    def forward(self, tokens: Tensor, need_attention: bool = True) -> tuple[Tensor, Tensor, Tensor | None]:
+    def stream(self, tokens: Tensor, need_attention: bool = True) -> tuple[Tensor, Tensor | None]:
+        """The residual stream ``(B, 1+N, C)`` after the blocks, *before* the final LayerNorm ([CLS] at index 0),
+        and the Eq. 1 map ``(B, N)`` (``None`` unless ``need_attention``).
+
+        Each block adds ``γ·Attn`` and ``γ·MLP`` to its input, so the patch part of the stream is the input tokens plus
+        a LayerScale-weighted residual: what the next Swin stage consumes when SA is placed in line
+        (``SwinSMART(sa_placement="inline")``)."""
         if tokens.ndim != 3 or tokens.shape[-1] != self.dim:
             raise ValueError(f"SemanticAttention expects tokens (B, N, {self.dim}), got {tuple(tokens.shape)}")
         x = torch.cat([self.cls_token.expand(tokens.shape[0], -1, -1), tokens], dim=1)
@@ -184,5 +190,9 @@ class SemanticAttention(nn.Module):
         for i, block in enumerate(self.blocks):
             x, attn = block(x, return_cls_attention=need_attention and i == len(self.blocks) - 1)
             attention = attn if attn is not None else attention
+        return x, attention
+
+    def forward(self, tokens: Tensor, need_attention: bool = True) -> tuple[Tensor, Tensor, Tensor | None]:
+        x, attention = self.stream(tokens, need_attention)
         x = self.norm(x)
         return x[:, 0], x[:, 1:], attention

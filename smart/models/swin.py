@@ -1,4 +1,4 @@
-"""``SwinSMART``: MONAI's 3D ``SwinTransformer`` with a mask token, patch drop and a semantic-attention side branch.
+"""``SwinSMART``: MONAI's 3D ``SwinTransformer`` with a mask token, patch drop and a semantic-attention (SA) block.
 
 Sec. III-B / Fig. 2 of the paper; geometry in docs/ARCHITECTURE.md. The Swin blocks are MONAI's (with
 ``use_flash_attention`` their window attention runs SDPA in training too, see ``window_attention.py``), and
@@ -9,8 +9,19 @@ outside those keys.
 Forward order (MONAI's, plus the SMART inputs):
 patch_embed → masked patches := mask_token (mask upsampled from the mask grid) → dropped patches := 0 (noisy
 teacher, Sec. III-D) → pos_drop → layers1..4 (with the v2 conv blocks if enabled). Stage outputs 0..4 are
-layer-normalised as MONAI's ``proj_out(normalize=True)`` does. The SA block reads the stage-``sa_stage`` tokens but
-stage ``sa_stage + 1`` consumes the unmodified ones (side branch).
+layer-normalised as MONAI's ``proj_out(normalize=True)`` does.
+
+SA placement (``sa_placement``, docs/ARCHITECTURE.md "SA placement"; the paper "inserts" the SA module after stage 3
+and computes AMPD on the stage-3 output "before the semantic attention layer", Sec. III-B/C):
+
+* ``"inline"``: the SA block reads the raw stage-``k`` tokens; its residual stream (tokens + LayerScale-weighted
+  attention/MLP residuals) is what stage ``k + 1`` consumes (for ``k = 4``: what ``pooled`` averages). Every loss that
+  reaches stage ``k + 1`` (GITD) or the SA output (AITD, and AMIP, which reads ``sa_tokens``) trains the SA block.
+  ``stages[k]`` and ``tokens`` stay the pre-SA output (AMPD's input). The backbone keys are still MONAI's, but a MONAI
+  ``SwinUNETR`` has no SA, so there stage ``k + 1`` sees the tokens without the SA residual: stage outputs ``0..k``
+  are identical, the later ones are not (the residual starts at LayerScale 0.1 and is learnt).
+* ``"branch"``: the SA block reads the layer-normalised stage-``k`` tokens and stage ``k + 1`` consumes the unmodified
+  ones. The exported backbone reproduces every stage output in MONAI, but only AITD trains the SA block.
 """
 
 from __future__ import annotations
@@ -26,6 +37,7 @@ from smart.models.semantic_attention import SemanticAttention
 from smart.models.window_attention import fuse_window_attention
 
 N_STAGES = 4
+SA_PLACEMENTS = ("inline", "branch")
 
 
 def _triple(value: int | Sequence[int], name: str) -> tuple[int, int, int]:
@@ -71,11 +83,14 @@ class SwinSMART(SwinTransformer):
         window_size: window edge in tokens (paper: 4).
         patch_size: patch edge in voxels (paper: 2).
         drop_path_rate: stochastic-depth rate, linearly increasing over the Swin blocks.
-        sa_stage: stage (1..4) whose output feeds the SA side branch, or ``None`` for no SA (SMIT, iBOT, ablation).
+        sa_stage: stage (1..4) whose output feeds the SA block, or ``None`` for no SA (SMIT, iBOT, ablation).
             The mask grid is the stage-``sa_stage`` token grid, stage 3 without SA.
         sa_depth: SA blocks (paper: 2). They get no drop path: with 2 blocks, and LayerScale starting at 0.1, it
             would only add noise to the [CLS] that the masking relies on.
         sa_heads: SA attention heads (must divide ``embed_dim * 2**sa_stage``).
+        sa_layer_scale: initial LayerScale of the SA blocks (0.1, see ``semantic_attention.py``).
+        sa_placement: ``"inline"`` (stage ``sa_stage + 1`` consumes the SA block's patch tokens) or ``"branch"``
+            (it consumes the un-SA'd tokens); see the module docstring. Ignored without SA.
         use_checkpoint: activation checkpointing of the Swin blocks (MONAI's flag).
         use_v2: MONAI SwinUNETR-v2 residual conv block at the start of each stage.
         use_flash_attention: fused SDPA window attention. MONAI only takes its SDPA branch when autograd is off;
@@ -97,6 +112,8 @@ class SwinSMART(SwinTransformer):
         sa_stage: int | None = 3,
         sa_depth: int = 2,
         sa_heads: int = 8,
+        sa_layer_scale: float = 0.1,
+        sa_placement: str = "inline",
         use_checkpoint: bool = False,
         use_v2: bool = False,
         use_flash_attention: bool = True,
@@ -117,6 +134,8 @@ class SwinSMART(SwinTransformer):
             raise ValueError(f"drop_path_rate must be in [0, 1), got {drop_path_rate}")
         if sa_stage is not None and sa_stage not in range(1, N_STAGES + 1):
             raise ValueError(f"sa_stage must be 1..{N_STAGES} or None, got {sa_stage!r}")
+        if sa_placement not in SA_PLACEMENTS:
+            raise ValueError(f"sa_placement must be one of {SA_PLACEMENTS}, got {sa_placement!r}")
         window, patch = _triple(window_size, "window_size"), _triple(patch_size, "patch_size")
         super().__init__(
             in_chans=in_chans,
@@ -136,11 +155,13 @@ class SwinSMART(SwinTransformer):
             fuse_window_attention(self)
         self.in_chans = in_chans
         self.sa_stage = sa_stage
+        self.sa_placement = sa_placement
         self.mask_stage = 3 if sa_stage is None else sa_stage
         self.mask_token = nn.Parameter(torch.zeros(embed_dim))
         nn.init.trunc_normal_(self.mask_token, std=0.02)
         self.semantic_attention: SemanticAttention | None = (
-            None if sa_stage is None else SemanticAttention(embed_dim * 2**sa_stage, depth=sa_depth, num_heads=sa_heads)
+            None if sa_stage is None else SemanticAttention(embed_dim * 2**sa_stage, depth=sa_depth, num_heads=sa_heads,
+                                                  layer_scale_init=sa_layer_scale)
         )
 
     # ---- geometry -------------------------------------------------------------------------------------------
@@ -239,15 +260,27 @@ class SwinSMART(SwinTransformer):
         convs = (
             (self.layers1c, self.layers2c, self.layers3c, self.layers4c) if self.use_v2 else (None,) * N_STAGES
         )
-        for layer, conv in zip((self.layers1, self.layers2, self.layers3, self.layers4), convs):
+        sa = self.semantic_attention
+        cls = attention = sa_tokens = None
+        last = None  # the normalised map that ``pooled`` averages when inline SA sits at stage 4
+        for stage, (layer, conv) in enumerate(zip((self.layers1, self.layers2, self.layers3, self.layers4), convs), 1):
             if conv is not None:
                 h = conv[0](h.contiguous())
             h = layer[0](h.contiguous())
             stages.append(self.proj_out(h, normalize=True))
+            if sa is None or stage != self.sa_stage:
+                continue
+            if self.sa_placement == "branch":
+                cls, sa_tokens, attention = sa(tokens_from_map(stages[stage]), need_attention)
+                continue
+            stream, attention = sa.stream(tokens_from_map(h), need_attention)
+            normed = sa.norm(stream)
+            cls, sa_tokens = normed[:, 0], normed[:, 1:]
+            h = stream[:, 1:].transpose(1, 2).reshape(h.shape)  # back to (B, C, D, H, W) for the next stage
+            if stage == N_STAGES:
+                last = self.proj_out(h, normalize=True)
         tokens = tokens_from_map(stages[self.mask_stage])
         grid = tuple(stages[self.mask_stage].shape[2:])
-        cls = attention = None
-        if self.semantic_attention is not None:
-            cls, _, attention = self.semantic_attention(tokens_from_map(stages[self.sa_stage]), need_attention)
-        pooled = stages[N_STAGES].mean(dim=(2, 3, 4))
-        return EncoderOutput(tokens=tokens, grid=grid, pooled=pooled, cls=cls, attention=attention, stages=stages)
+        pooled = (stages[N_STAGES] if last is None else last).mean(dim=(2, 3, 4))
+        return EncoderOutput(tokens=tokens, grid=grid, pooled=pooled, cls=cls, attention=attention, stages=stages,
+                             sa_tokens=sa_tokens)

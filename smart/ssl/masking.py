@@ -6,8 +6,10 @@ tokens per sample, so a batch's mask ratio never drifts with the random draw:
 
 * ``random``         (SMIT): ``round(r·N)`` tokens uniformly without replacement.
 * ``blockwise``      (iBOT, lifted to 3D): random boxes until ``round(r·N)`` tokens, then an exact random trim/top-up.
-* ``attention_high`` (AttMask / SMART): rank tokens by the teacher's semantic attention (Eq. 1), keep the top
-  ``ceil(s·N)`` visible as hints and mask the next ``ceil(r·N)`` ranks.
+* ``attention_high`` (AttMask / SMART): rank tokens by the teacher's semantic attention (Eq. 1). ``hints="attmask"``
+  (AttMask's reading, which Sec. III-B says SMART follows): mask the top ``ceil(r·N)`` and reveal a random
+  ``ceil(s·r·N)`` of them as hints. ``hints="top"``: keep the top ``ceil(s·N)`` visible and mask the next
+  ``ceil(r·N)`` ranks (the top tokens are then never prediction targets).
 * ``attention_low``  (MST): mask the ``ceil(r·N)`` lowest-attention tokens.
 
 Random draws use an optional ``torch.Generator`` so a seeded run is reproducible. The strategies are registered by
@@ -33,12 +35,14 @@ __all__ = [
     "attention_mask",
     "blockwise_mask",
     "ceil_count",
+    "HINTS",
     "make_mask",
     "random_mask",
     "round_count",
 ]
 
 ATTENTION_MODES = ("high", "low")
+HINTS = ("attmask", "top")
 
 # Products such as 0.07 * 100 are 7.000000000000001 in floating point; ceil() of that would mask one token too many.
 # Rounding the product to this many decimals first makes counts follow the decimal ratio a user wrote.
@@ -229,6 +233,8 @@ def attention_mask(
     hint_ratio: float = 0.1,
     mode: str = "high",
     check_finite: bool = True,
+    hints: str = "top",
+    reveal_noise: Tensor | None = None,
 ) -> Tensor:
     """Attention-guided masking from the teacher's semantic attention map SATT (Eq. 1, Sec. III-B, Fig. 2c).
 
@@ -239,6 +245,10 @@ def attention_mask(
       ``[ceil(sN), ceil(sN)+ceil(rN))`` are masked — so exactly ``ceil(rN)`` tokens are masked, i.e. the ratio is r
       (ARCHITECTURE decision; the paper keeps ``s < r`` hints out of the top ``rN``). Needs
       ``ceil(sN)+ceil(rN) <= N``.
+      That is ``hints="top"``. With ``hints="attmask"`` (AttMask) the top ``ceil(rN)`` ranks are the candidates and
+      the ``ceil(s·r·N)`` of them with the largest ``reveal_noise`` (``(B, N)`` i.i.d. uniform, one row per sample,
+      read at the candidates' token indices) stay visible as hints: exactly ``ceil(rN) - ceil(s·r·N)`` masked,
+      every one of them among the top ``ceil(rN)``. Needs ``s < r``.
     * ``mode="low"`` (MST): the ``ceil(rN)`` lowest-attention tokens are masked; ``hint_ratio`` is not used.
 
     The map is only read (no gradient). Returns Bool ``(B, *grid)``, True = masked, on ``attention``'s device.
@@ -250,6 +260,8 @@ def attention_mask(
     hint_ratio = check_ratio("hint_ratio", hint_ratio)
     if mode not in ATTENTION_MODES:
         raise ValueError(f"mode must be one of {ATTENTION_MODES}, got {mode!r}")
+    if hints not in HINTS:
+        raise ValueError(f"hints must be one of {HINTS}, got {hints!r}")
     n = math.prod(dims)
     if not isinstance(attention, Tensor) or attention.dim() < 2:
         got = getattr(attention, "shape", attention)
@@ -261,7 +273,18 @@ def attention_mask(
     if check_finite and not torch.isfinite(scores).all():
         raise ValueError("attention contains NaN or Inf; cannot rank tokens")
     n_mask = ceil_count(ratio, n)
-    if mode == "high":
+    if mode == "high" and hints == "attmask":
+        if not hint_ratio < ratio:
+            raise ValueError(f"hints='attmask' needs hint_ratio < ratio (s < r), got s={hint_ratio}, r={ratio}")
+        if reveal_noise is None or tuple(reveal_noise.shape) != (batch, n):
+            got = None if reveal_noise is None else tuple(reveal_noise.shape)
+            raise ValueError(f"hints='attmask' needs reveal_noise of shape {(batch, n)}, got {got}")
+        n_hint = ceil_count(hint_ratio * ratio, n)
+        top = torch.sort(scores, dim=1, descending=True, stable=True).indices[:, :n_mask]
+        noise = reveal_noise.to(scores.device).gather(1, top)
+        keep = noise.topk(n_mask - n_hint, dim=1, largest=False, sorted=False).indices
+        chosen = top.gather(1, keep)
+    elif mode == "high":
         n_hint = ceil_count(hint_ratio, n)
         if n_hint + n_mask > n:
             raise ValueError(
@@ -281,9 +304,10 @@ def attention_mask(
 class MaskingStrategy:
     """One entry of :data:`MASKING_STRATEGIES`.
 
-    ``draw(batch, grid, ratio, hint_ratio, attention, generator, check_finite)`` returns Bool ``(batch, *grid)``;
-    ``needs_attention``: it ranks the teacher's attention map (so the encoder needs a [CLS]/SA block);
-    ``uses_hints``: ``hint_ratio`` tokens stay visible, so ``ratio + hint_ratio`` must not exceed 1.
+    ``draw(batch, grid, ratio, hint_ratio, attention, generator, check_finite, hints)`` returns Bool
+    ``(batch, *grid)``; ``needs_attention``: it ranks the teacher's attention map (so the encoder needs a [CLS]/SA
+    block); ``uses_hints``: ``hint_ratio`` tokens stay visible (``masking.hints``), so ``s < r`` and, with
+    ``hints="top"``, ``ratio + hint_ratio`` must not exceed 1.
     """
 
     draw: Callable[..., Tensor]
@@ -291,16 +315,19 @@ class MaskingStrategy:
     uses_hints: bool
 
 
-def _draw_random(batch, grid, ratio, hint_ratio, attention, generator, check_finite) -> Tensor:
+def _draw_random(batch, grid, ratio, hint_ratio, attention, generator, check_finite, hints) -> Tensor:
     return random_mask(batch, grid, ratio, generator)
 
 
-def _draw_blockwise(batch, grid, ratio, hint_ratio, attention, generator, check_finite) -> Tensor:
+def _draw_blockwise(batch, grid, ratio, hint_ratio, attention, generator, check_finite, hints) -> Tensor:
     return blockwise_mask(batch, grid, ratio, generator)
 
 
-def _draw_attention(mode, batch, grid, ratio, hint_ratio, attention, generator, check_finite) -> Tensor:
-    return attention_mask(attention, grid, ratio, hint_ratio, mode, check_finite)
+def _draw_attention(mode, batch, grid, ratio, hint_ratio, attention, generator, check_finite, hints) -> Tensor:
+    noise = None
+    if mode == "high" and hints == "attmask":
+        noise = torch.rand(batch, math.prod(check_grid(grid)), generator=generator, device=_draw_device(generator))
+    return attention_mask(attention, grid, ratio, hint_ratio, mode, check_finite, hints=hints, reveal_noise=noise)
 
 
 MASKING_STRATEGIES: dict[str, MaskingStrategy] = {
@@ -325,14 +352,16 @@ def make_mask(
     attention: Tensor | None = None,
     generator: torch.Generator | None = None,
     check_finite: bool = True,
+    hints: str = "top",
 ) -> Tensor:
     """Draw a mask with the strategy registered as ``strategy`` in :data:`MASKING_STRATEGIES`. Attention strategies
-    need ``attention`` ``(batch, N)`` (``check_finite`` as in :func:`attention_mask`); the others ignore it and
-    ``hint_ratio``. Returns Bool ``(batch, *grid)``."""
+    need ``attention`` ``(batch, N)`` (``check_finite`` as in :func:`attention_mask`); the others ignore it,
+    ``hint_ratio`` and ``hints`` (:data:`HINTS`; ``hints="attmask"`` draws the hints' reveal noise from
+    ``generator``). Returns Bool ``(batch, *grid)``."""
     spec = masking_strategy(strategy)
     if spec.needs_attention:
         if attention is None:
             raise ValueError(f"masking strategy {strategy!r} needs the teacher's attention map, got attention=None")
         if attention.shape[0] != batch:
             raise ValueError(f"attention batch size {attention.shape[0]} != batch {batch}")
-    return spec.draw(batch, grid, ratio, hint_ratio, attention, generator, check_finite)
+    return spec.draw(batch, grid, ratio, hint_ratio, attention, generator, check_finite, hints)

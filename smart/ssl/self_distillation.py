@@ -34,9 +34,9 @@ from smart.ssl.losses.amip import amip_loss
 from smart.ssl.losses.ampd import ampd_loss
 from smart.ssl.losses.distill import teacher_probs
 from smart.ssl.losses.gitd import gitd_loss
-from smart.ssl.masking import make_mask, masking_strategy
+from smart.ssl.masking import attention_mask, make_mask, masking_strategy
 from smart.ssl.noisy_teacher import patch_drop_mask
-from smart.ssl.schedules import teacher_temperature
+from smart.ssl.stabilisers import Stabilisers, resolve_stabilisers
 
 LOSS_NAMES = ("amip", "ampd", "aitd", "gitd")
 # distillation loss -> (EncoderOutput field it reads, head name)
@@ -71,9 +71,15 @@ class SelfDistillation(nn.Module):
         encoder: the student encoder, built by the caller (``smart.train.pretrain.build_self_distillation`` builds it
             from the config with ``smart.models.factory.build_encoder``); the teacher is a deep copy.
         cfg: the resolved pretraining config (``smart.config.load_config``); heads are ``smart.models.heads``.
+        stabilisers: the run's step schedules (``smart.ssl.stabilisers.resolve_stabilisers``), used here for the
+            per-loss teacher temperatures. ``None`` resolves them as if an epoch were one step (standalone use);
+            the pretraining loop passes the ones of its data set and world size.
+
+    With ``model.sa_placement=inline`` AMIP reconstructs from the SA block's patch tokens (``sa_tokens``), so every
+    loss but AMPD (read before the SA block, Sec. III-C) trains the SA block; with ``branch`` only AITD does.
     """
 
-    def __init__(self, encoder: nn.Module, cfg: Mapping[str, Any]) -> None:
+    def __init__(self, encoder: nn.Module, cfg: Mapping[str, Any], stabilisers: Stabilisers | None = None) -> None:
         super().__init__()
         self.cfg = copy.deepcopy(dict(cfg))
         loss = self.cfg["loss"]
@@ -81,7 +87,13 @@ class SelfDistillation(nn.Module):
         if not any(w > 0 for w in self.weights.values()):
             raise ValueError(f"all loss weights are 0 ({self.weights}): nothing to train")
         self.seed = int(self.cfg["train"]["seed"])
+        self.stabilisers = stabilisers or resolve_stabilisers(self.cfg, n_samples=int(self.cfg["data"]["batch_size"]))
         self.strategy = str(self.cfg["masking"]["strategy"])
+        self.hints = str(self.cfg["masking"].get("hints", "top"))
+        self.drop_unit = int(self.cfg["noisy_teacher"]["unit"])
+        # Inline SA: the SA-refined tokens are the stage output AMIP reconstructs from (module docstring).
+        self.amip_field = "sa_tokens" if getattr(encoder, "sa_placement", None) == "inline" and getattr(
+            encoder, "semantic_attention", None) is not None else "tokens"
         self.needs_attention = masking_strategy(self.strategy).needs_attention
         if (self.needs_attention or self.weights["aitd"] > 0) and getattr(encoder, "cls_dim", None) is None:
             raise ValueError(f"masking.strategy={self.strategy!r} / loss.aitd={self.weights['aitd']} need an encoder "
@@ -116,16 +128,31 @@ class SelfDistillation(nn.Module):
             named += [(f"recon_head.{n}", p) for n, p in self.recon_head.named_parameters()]
         return named
 
+    def prototype_parameters(self) -> list[nn.Parameter]:
+        """The DINO heads' weight-normalised prototype layers (``last_layer``): frozen during the first
+        ``optim.freeze_last_layer_epochs`` (DINO/iBOT), see ``smart.ssl.stabilisers``."""
+        return [p for n, p in self.student.named_parameters() if ".last_layer." in n and p.requires_grad]
+
     # ---- corruption ------------------------------------------------------------------------------------------
     def _seeds(self, positions: Tensor, purpose: int) -> list[int]:
         pos = [int(p) for p in positions.tolist()]
         return [derive_seed(self.seed, purpose, p, view) for view in (0, 1) for p in pos]
 
-    def _patch_drop(self, positions: Tensor, grid: tuple[int, ...], device: torch.device) -> Tensor | None:
+    def _patch_drop(self, positions: Tensor, spatial: tuple[int, ...], grid: tuple[int, ...],
+                    device: torch.device) -> Tensor | None:
+        """Noisy-teacher drop on the patch ``grid``: cubes of ``noisy_teacher.unit`` voxels drawn on the drop grid
+        ``spatial / unit`` and repeated onto the patches they cover, so a Swin (patch 2) and a ViT (patch 16) teacher
+        lose the same voxels for the same seed (Sec. III-D)."""
         ratio = float(self.cfg["noisy_teacher"]["drop_ratio"])
         if ratio <= 0:
             return None
-        return _per_sample(lambda g: patch_drop_mask(1, grid, ratio, g), self._seeds(positions, _PURPOSE_DROP)).to(device)
+        unit = self.drop_unit
+        if any(s % unit for s in spatial) or any(s // unit == 0 or g % (s // unit) for s, g in zip(spatial, grid)):
+            raise ValueError(f"noisy_teacher.unit={unit} voxels must tile the crop {spatial} in whole patches "
+                             f"(patch grid {grid})")
+        dgrid = tuple(s // unit for s in spatial)
+        drop = _per_sample(lambda g: patch_drop_mask(1, dgrid, ratio, g), self._seeds(positions, _PURPOSE_DROP))
+        return upsample_mask(drop, tuple(g // d for g, d in zip(grid, dgrid))).to(device)
 
     def _masks(self, positions: Tensor, grid: tuple[int, ...], attention: Tensor | None, device: torch.device) -> Tensor:
         mk = self.cfg["masking"]
@@ -135,7 +162,15 @@ class SelfDistillation(nn.Module):
             # A non-finite input (NaN voxels) gives a NaN map; rank it as uniform so the step runs, yields a NaN loss
             # and is skipped by the loop, instead of crashing the whole run inside the masking.
             att = torch.nan_to_num(attention.detach().float(), 0.0, 0.0, 0.0)
-            return make_mask(self.strategy, att.shape[0], grid, ratio, hint, attention=att, check_finite=False).to(device)
+            mode = "high" if self.strategy == "attention_high" else "low"
+            noise = None
+            if mode == "high" and self.hints == "attmask":
+                # Which of the top tokens stay visible as hints is random (AttMask): one seeded row per sample.
+                n = att.shape[1]
+                noise = _per_sample(lambda g: torch.rand(1, n, generator=g),
+                                    self._seeds(positions, _PURPOSE_MASK)).to(att.device)
+            return attention_mask(att, grid, ratio, hint, mode, check_finite=False, hints=self.hints,
+                                  reveal_noise=noise).to(device)
         seeds = self._seeds(positions, _PURPOSE_MASK)
         rows = [make_mask(self.strategy, 1, grid, ratio, hint, generator=torch.Generator().manual_seed(s))
                 for s in seeds]
@@ -157,7 +192,7 @@ class SelfDistillation(nn.Module):
         encoder = self.student["encoder"]
         spatial = tuple(x.shape[2:])
         pgrid, mgrid = tuple(encoder.patch_grid(spatial)), tuple(encoder.mask_grid(spatial))
-        drop = self._patch_drop(positions, pgrid, x.device)
+        drop = self._patch_drop(positions, spatial, pgrid, x.device)
 
         with torch.no_grad():
             t_out = self.teacher["encoder"](x, patch_drop=drop, need_attention=self.needs_attention)
@@ -165,13 +200,10 @@ class SelfDistillation(nn.Module):
         self.last_masks = masks.detach()  # (2B, *mask_grid), [u; v] order: for figures and tests
         s_out = encoder(x, mask=masks, need_attention=False)
 
-        loss_cfg = self.cfg["loss"]
-        t_temp = teacher_temperature(step, float(loss_cfg["warmup_teacher_temp"]), float(loss_cfg["teacher_temp"]),
-                                     int(loss_cfg["warmup_teacher_temp_steps"]))
-        s_temp = float(loss_cfg["student_temp"])
+        s_temp = float(self.cfg["loss"]["student_temp"])
         losses: dict[str, Tensor] = {}
         if self.recon_head is not None:
-            pred = self.recon_head(s_out.tokens, s_out.grid)
+            pred = self.recon_head(getattr(s_out, self.amip_field), s_out.grid)
             voxel_mask = upsample_mask(masks, tuple(encoder.token_voxels))
             losses["amip"] = amip_loss(pred, x, voxel_mask)
         self._pending_centers = {}
@@ -182,6 +214,7 @@ class SelfDistillation(nn.Module):
             s_logits = self.student[head](getattr(s_out, field))
             with torch.no_grad():
                 t_logits = self.teacher[head](getattr(t_out, field)).float()
+            t_temp = self.stabilisers.teacher_temp_at(name, step)
             probs = teacher_probs(t_logits, self.centers[name].center, t_temp)
             self._pending_centers[name] = t_logits.detach()
             collapse[name] = teacher_collapse_stats(probs)
@@ -201,6 +234,8 @@ class SelfDistillation(nn.Module):
             stats[f"teacher_entropy/{name}"] = entropy
             stats[f"teacher_spread/{name}"] = spread
         stats["mask_ratio"] = masks.float().mean()
+        for name in collapse:
+            stats[f"teacher_temp/{name}"] = torch.tensor(self.stabilisers.teacher_temp_at(name, step), device=x.device)
         stats["drop_ratio"] = drop.float().mean() if drop is not None else torch.zeros((), device=x.device)
         return total, stats
 

@@ -23,9 +23,11 @@ def param_groups(named: Iterable[tuple[str, nn.Parameter]], weight_decay: float)
         if not param.requires_grad:
             continue
         (plain if no_weight_decay(name, param) else decay).append(param)
-    groups = [{"params": decay, "weight_decay": weight_decay}]
+    # "decay" tags the group whose weight decay follows the schedule (set_weight_decay); the tag is kept in the
+    # optimiser state_dict, so a resumed run still knows which group is which.
+    groups = [{"params": decay, "weight_decay": weight_decay, "decay": True}]
     if plain:
-        groups.append({"params": plain, "weight_decay": 0.0})
+        groups.append({"params": plain, "weight_decay": 0.0, "decay": False})
     return groups
 
 
@@ -39,3 +41,11 @@ def build_optimizer(named: Iterable[tuple[str, nn.Parameter]], optim_cfg: dict[s
 def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
     for group in optimizer.param_groups:
         group["lr"] = lr
+
+
+def set_weight_decay(optimizer: torch.optim.Optimizer, weight_decay: float) -> None:
+    """Set the weight decay of the decayed group(s) (norms, biases and tokens stay at 0): the DINO schedule."""
+    for group in optimizer.param_groups:
+        if group.get("decay", True):
+            group["weight_decay"] = weight_decay
+

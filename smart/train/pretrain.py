@@ -10,9 +10,18 @@ Behaviour that downstream tooling relies on:
 * **Steps and batches.** ``train.steps`` optimiser steps; the LR (cosine with linear warm-up, per step), the EMA
   momentum and the teacher temperature are functions of the global step and of ``train.steps``. ``max_steps`` stops
   the loop early without changing those schedules. Global batch = ``data.batch_size`` (per process) x world size.
+* **Epochs.** ``train.epochs`` / ``optim.warmup_epochs`` / ``loss.warmup_teacher_temp_epochs`` (the ``paper`` preset:
+  800 / 80 / 30, Sec. IV-C), when set, become steps of this run: ``ceil(n_CTs / global batch)`` steps per epoch
+  (:func:`resolve_epochs`), so the schedule follows the actual data and GPU count; ``config.json`` records both.
 * **Exact resume.** Data order, crops, patch drops and masks depend on ``(seed, sample position)`` only
   (``smart.data.views``), and the checkpoint carries model, optimiser, centres and every rank's RNG states, so on CPU
   ``N`` straight steps == ``N/2`` + ``--resume`` + ``N/2`` bit for bit.
+* **Safe resume.** ``--resume`` continues ``checkpoint_last.pt`` (else ``checkpoint_final.pt``, to extend a finished
+  run) only when its resolved config (all keys but the step budget ``train.steps`` and the bookkeeping keys of
+  :data:`RESUME_IGNORED`) and the SHA-256 of its CT list equal this run's; otherwise the run starts fresh and the
+  log names the differing keys. A finished run deletes ``checkpoint_last.pt`` (``checkpoint_final.pt`` holds the
+  same state), so a forced rerun (``snakemake -f``, changed params: Snakemake deletes the declared outputs first)
+  trains again instead of "finishing" the old run.
 * **Preemption.** SIGTERM or SIGUSR1 (SLURM ``--signal``) finishes the current step, writes ``checkpoint_last.pt`` and
   raises :class:`TrainingInterrupted`; ``smart pretrain`` exits with code **75** (``EX_TEMPFAIL``: rerun with
   ``--resume``).
@@ -24,7 +33,8 @@ Behaviour that downstream tooling relies on:
 
 from __future__ import annotations
 
-import signal
+import hashlib
+import sys
 import time
 from contextlib import nullcontext
 from pathlib import Path
@@ -36,62 +46,35 @@ from torch.utils.data import DataLoader
 from smart.config import encoder_config
 from smart.data.views import StepSampler, TwoViewDataset, collate_views, derive_seed, read_manifest
 from smart.models.factory import build_encoder
+from smart.preemption import EXIT_INTERRUPTED, StopFlag, TrainingInterrupted
 from smart.provenance import package_versions
 from smart.seeding import seed_everything
-from smart.ssl.schedules import cosine_schedule, teacher_temperature
 from smart.ssl.self_distillation import SelfDistillation
+from smart.ssl.stabilisers import Stabilisers, epochs_to_steps, resolve_stabilisers, steps_per_epoch
 from smart.train import distributed as dist_utils
 from smart.train.checkpoint import capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint
 from smart.train.model_card import run_record, write_model_card
-from smart.train.optim import build_optimizer, set_lr
+from smart.train.optim import build_optimizer, set_lr, set_weight_decay
 from smart.run_logging import RunLogger
 
-EXIT_INTERRUPTED = 75
 EXIT_NONFINITE = 3
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR1)
 _PURPOSE_RANK_RNG = 21
+# Keys that do not change what is trained: the step budget (raise it to extend a run) and bookkeeping.
+RESUME_IGNORED = frozenset({"train.steps", "train.checkpoint_every", "train.log_every", "data.num_workers"})
 
 
-def build_self_distillation(cfg: dict[str, Any]) -> SelfDistillation:
+def build_self_distillation(cfg: dict[str, Any], stabilisers: Stabilisers | None = None) -> SelfDistillation:
     """The student/teacher module of a resolved pretraining config (``smart.config.load_config``): the encoder from
-    ``smart.config.encoder_config`` -> ``smart.models.factory.build_encoder``, wrapped in :class:`SelfDistillation`.
+    ``smart.config.encoder_config`` -> ``smart.models.factory.build_encoder``, wrapped in :class:`SelfDistillation`
+    with the run's ``stabilisers`` (``smart.ssl.stabilisers``; None = standalone defaults).
     Draws its initial weights from torch's global generator (seed it first)."""
-    return SelfDistillation(build_encoder(encoder_config(cfg)), cfg)
-
-
-class TrainingInterrupted(RuntimeError):
-    """SIGTERM/SIGUSR1 received; ``checkpoint_last.pt`` was written. Resume with ``--resume``."""
-
-    exit_code = EXIT_INTERRUPTED
+    return SelfDistillation(build_encoder(encoder_config(cfg)), cfg, stabilisers)
 
 
 class NonFiniteLossError(RuntimeError):
     """``train.max_nonfinite`` consecutive non-finite steps; ``checkpoint_last.pt`` holds the last good weights."""
 
     exit_code = EXIT_NONFINITE
-
-
-class _StopFlag:
-    """Signal handler target: remembers the signal, lets the loop finish the step and checkpoint."""
-
-    def __init__(self) -> None:
-        self.signum: int | None = None
-        self._previous: dict[int, Any] = {}
-
-    def __enter__(self) -> "_StopFlag":
-        for sig in STOP_SIGNALS:
-            try:
-                self._previous[sig] = signal.signal(sig, self._handle)
-            except ValueError:  # not the main thread (e.g. a notebook worker): signals stay with the caller
-                pass
-        return self
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        self.signum = signum
-
-    def __exit__(self, *exc: Any) -> None:
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
 
 
 def _gather_rng(info: dist_utils.DistInfo) -> list[dict[str, Any]]:
@@ -103,6 +86,43 @@ def _gather_rng(info: dist_utils.DistInfo) -> list[dict[str, Any]]:
     return gathered
 
 
+def resolve_epochs(cfg: dict[str, Any], n_samples: int, global_batch: int) -> tuple[dict[str, Any], int | None]:
+    """Turn the ``*_epochs`` keys that are set into steps of this run: one epoch is
+    :func:`smart.ssl.stabilisers.steps_per_epoch` (``train.steps_per_epoch``, or ``ceil(n_samples / global_batch)``
+    when that is null) and ``n`` epochs are :func:`smart.ssl.stabilisers.epochs_to_steps`.
+
+    Returns ``(config, steps_per_epoch)``: a new config with ``train.steps``, ``optim.warmup_steps`` and
+    ``loss.warmup_teacher_temp_steps`` replaced where the matching epoch key is not null, and the steps per epoch
+    (``None`` when no epoch key is set). Raises ``ValueError`` for ``n_samples`` or ``global_batch`` < 1.
+    """
+    if n_samples < 1 or global_batch < 1:
+        raise ValueError(f"resolve_epochs needs n_samples >= 1 and global_batch >= 1, got {n_samples}, {global_batch}")
+    out = {k: dict(v) if isinstance(v, dict) else v for k, v in cfg.items()}
+    pairs = (("train", "epochs", "steps"), ("optim", "warmup_epochs", "warmup_steps"),
+             ("loss", "warmup_teacher_temp_epochs", "warmup_teacher_temp_steps"))
+    per_epoch = steps_per_epoch(n_samples, global_batch, out["train"].get("steps_per_epoch"))
+    used = False
+    for section, epochs_key, steps_key in pairs:
+        epochs = out[section].get(epochs_key)
+        if epochs is not None:
+            out[section][steps_key] = epochs_to_steps(float(epochs), per_epoch)
+            used = True
+    return out, (per_epoch if used else None)
+
+
+def config_differences(saved: dict[str, Any], current: dict[str, Any]) -> list[str]:
+    """Dotted keys whose values differ between two resolved configs, ignoring :data:`RESUME_IGNORED`."""
+    from smart.config import flatten
+
+    a, b = flatten(saved), flatten(current)
+    return sorted(k for k in set(a) | set(b) if k not in RESUME_IGNORED and a.get(k, "<unset>") != b.get(k, "<unset>"))
+
+
+def manifest_digest(paths: list[str]) -> str:
+    """SHA-256 of the ordered CT list a run trains on (its input manifest's usable rows)."""
+    return hashlib.sha256("\n".join(map(str, paths)).encode()).hexdigest()
+
+
 class _Trainer:
     """Holds the loop state; one instance per :func:`pretrain` call."""
 
@@ -110,12 +130,16 @@ class _Trainer:
                  resume: bool, run_info: dict[str, Any] | None = None) -> None:
         if max_steps is not None and max_steps <= 0:
             raise ValueError(f"max_steps must be > 0, got {max_steps}")
-        self.cfg = cfg
         self.out_dir = Path(out_dir)
+        # missing files fail here, before any model is built
+        self.paths = read_manifest(manifest, group=cfg["data"].get("group"))
+        self.manifest_sha256 = manifest_digest(self.paths)
+        self.info = dist_utils.init_distributed()
+        cfg, self.steps_per_epoch = resolve_epochs(cfg, len(self.paths),
+                                                   int(cfg["data"]["batch_size"]) * self.info.world_size)
+        self.cfg = cfg
         self.total = int(cfg["train"]["steps"])
         self.stop_at = self.total if max_steps is None else min(self.total, int(max_steps))
-        self.paths = read_manifest(manifest)  # missing files fail here, before any model is built
-        self.info = dist_utils.init_distributed()
         self.device = self.info.device
         # the model card's facts (smart.train.model_card); a resumed run keeps the record of its start
         self.run_facts = run_record(manifest, len(self.paths), self.info.world_size, config=cfg, **(run_info or {}))
@@ -123,17 +147,19 @@ class _Trainer:
         seed = int(cfg["train"]["seed"])
 
         seed_everything(seed)  # identical initial weights on every rank
-        self.model = build_self_distillation(cfg).to(self.device)
+        self.stab = resolve_stabilisers(cfg, len(self.paths), self.info.world_size)
+        self.model = build_self_distillation(cfg, self.stab).to(self.device)
         self.optimizer = build_optimizer(self.model.student_parameters(), cfg["optim"])
         self.params = [p for _, p in self.model.student_parameters()]
         self.step = 0
         self.nonfinite = 0
-        ckpt = self.out_dir / "checkpoint_last.pt"
-        if resume and ckpt.is_file():
+        ckpt = self._resumable() if resume else None
+        if ckpt is not None:
             self._load(ckpt)
         else:
             # Per-rank stream for drop path: ranks must not share dropout patterns.
             seed_everything(derive_seed(seed, _PURPOSE_RANK_RNG, self.info.rank))
+            self.logger.truncate_after(0)  # a fresh run's metrics never continue an older run's file
         self.ddp = self.model
         if self.info.distributed:
             from torch.nn.parallel import DistributedDataParallel
@@ -148,7 +174,7 @@ class _Trainer:
         return {"step": self.step, "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                 "rng": _gather_rng(self.info), "world_size": self.info.world_size, "nonfinite": self.nonfinite,
                 "config": self.cfg, "method": self.cfg.get("method", ""), "versions": package_versions(),
-                "run": self.run_facts}
+                "run": self.run_facts, "manifest_sha256": self.manifest_sha256}
 
     def save(self, name: str = "checkpoint_last.pt") -> None:
         state = self._state()  # collective (RNG gather): every rank takes part
@@ -156,11 +182,30 @@ class _Trainer:
             save_checkpoint(self.out_dir / name, state)
         dist_utils.barrier()
 
+    def _resumable(self) -> Path | None:
+        """The checkpoint ``--resume`` may continue, or ``None`` (then the run starts fresh, saying why on stderr)."""
+        for name in ("checkpoint_last.pt", "checkpoint_final.pt"):
+            path = self.out_dir / name
+            if not path.is_file():
+                continue
+            state = load_checkpoint(path)
+            why = []
+            differing = config_differences(state.get("config") or {}, self.cfg)
+            if differing:
+                why.append("config keys differ: " + ", ".join(differing))
+            if state.get("manifest_sha256") != self.manifest_sha256:
+                why.append("the input manifest's CT list differs")
+            if not why:
+                return path
+            if self.info.is_main:
+                print(f"smart pretrain: not resuming {path} ({'; '.join(why)}): starting fresh", file=sys.stderr)
+            return None
+        return None
+
     def _load(self, path: Path) -> None:
         state = load_checkpoint(path, map_location=self.device)
-        if state["config"].get("model") != self.cfg["model"]:
-            raise ValueError(f"checkpoint {path} was trained with model config {state['config'].get('model')}, "
-                             f"which differs from the requested {self.cfg['model']}; use a fresh --out folder")
+        if self.info.is_main:
+            print(f"smart pretrain: resuming {path} at step {int(state['step'])}", file=sys.stderr)
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.step = int(state["step"])
@@ -177,7 +222,8 @@ class _Trainer:
     def _loader(self) -> DataLoader:
         data = self.cfg["data"]
         dataset = TwoViewDataset(self.paths, data["crop_size"], seed=int(self.cfg["train"]["seed"]),
-                                 cache=bool(data["cache"]), num_workers=int(data["num_workers"]))
+                                 cache=bool(data["cache"]), num_workers=int(data["num_workers"]),
+                                 view_offset=data.get("view_offset"))
         sampler = StepSampler(int(data["batch_size"]), self.info.world_size, self.info.rank, self.step, self.stop_at)
         workers = int(data["num_workers"])
         # A private generator: DataLoader would otherwise draw its worker base seed from the global torch RNG, which
@@ -196,15 +242,13 @@ class _Trainer:
         packed = dist_utils.all_reduce_sum_(torch.stack([sums[k] for k in keys])) / self.info.world_size
         return dict(zip(keys, packed))
 
-    def _lr(self, step: int) -> float:
-        o = self.cfg["optim"]
-        return cosine_schedule(step, self.total, float(o["lr"]), float(o["min_lr"]),
-                               warmup_steps=min(int(o["warmup_steps"]), self.total))
 
     def run(self) -> dict[str, Any]:
         cfg, tcfg = self.cfg, self.cfg["train"]
         self.logger.write_config(cfg, {"world_size": self.info.world_size,
-                                       "global_batch": int(cfg["data"]["batch_size"]) * self.info.world_size})
+                                       "global_batch": int(cfg["data"]["batch_size"]) * self.info.world_size,
+                                       "n_cts": len(self.paths), "steps_per_epoch": self.steps_per_epoch,
+                                       "manifest_sha256": self.manifest_sha256})
         loader = self._loader()
         autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if self.device.type == "cuda" else nullcontext())
         clip = float(cfg["optim"]["clip_grad"])
@@ -218,11 +262,12 @@ class _Trainer:
         momentum: float | None = None  # None until the first applied step
         last_record: dict[str, Any] = {}
         bar = self.logger.progress(self.stop_at, initial=self.step)
-        with _StopFlag() as stop:
+        with StopFlag() as stop:
             for batch in loader:
                 step = self.step
-                lr = self._lr(step)
+                lr = self.stab.lr_at(step)
                 set_lr(self.optimizer, lr)
+                set_weight_decay(self.optimizer, self.stab.weight_decay_at(step))
                 u = batch["u"].to(self.device, non_blocking=True)
                 v = batch["v"].to(self.device, non_blocking=True)
                 with autocast:
@@ -239,6 +284,9 @@ class _Trainer:
                     self.nonfinite += 1
                     consecutive += 1
                 else:
+                    if self.stab.last_layer_frozen(step):
+                        for p in self.model.prototype_parameters():
+                            p.grad = None  # AdamW skips it: no update, no decay (DINO's cancel_gradients_last_layer)
                     self.optimizer.step()
                     self.optimizer.zero_grad(set_to_none=True)
                     self.model.commit_centers()
@@ -254,9 +302,7 @@ class _Trainer:
                     elapsed = time.perf_counter() - window_start
                     sums = self._global_mean(sums)
                     last_record = {"step": self.step, "lr": lr, "momentum": momentum,
-                                   "teacher_temp": teacher_temperature(step, float(cfg["loss"]["warmup_teacher_temp"]),
-                                                                       float(cfg["loss"]["teacher_temp"]),
-                                                                       int(cfg["loss"]["warmup_teacher_temp_steps"])),
+                                   "weight_decay": self.stab.weight_decay_at(step),
                                    **{k: (s / applied_in_window).item() for k, s in sums.items()},
                                    "time_per_step": elapsed / max(window_steps, 1), "nonfinite": self.nonfinite,
                                    "applied_steps": applied_in_window}
@@ -289,6 +335,8 @@ class _Trainer:
             export_encoder(encoder, self.out_dir / "encoder.pt", model_config=encoder.model_config,
                            method=str(self.cfg.get("method", "")), step=self.step)
             write_model_card(self.out_dir / "encoder.pt", self.cfg, self.step, self.run_facts)
+            # checkpoint_final.pt holds the same state; without checkpoint_last.pt a forced rerun trains again.
+            (self.out_dir / "checkpoint_last.pt").unlink(missing_ok=True)
         dist_utils.barrier()
         self.logger.close()
         return {"step": self.step, "nonfinite": self.nonfinite, "last": last_record or {},
@@ -314,4 +362,5 @@ def pretrain(cfg: dict[str, Any], manifest: str | Path, out_dir: str | Path, max
         trainer.logger.close()
 
 
-__all__ = ["EXIT_INTERRUPTED", "EXIT_NONFINITE", "NonFiniteLossError", "TrainingInterrupted", "pretrain"]
+__all__ = ["EXIT_INTERRUPTED", "EXIT_NONFINITE", "RESUME_IGNORED", "NonFiniteLossError", "TrainingInterrupted",
+           "config_differences", "manifest_digest", "pretrain", "resolve_epochs"]

@@ -27,3 +27,20 @@ def test_nodules_cli_count_extends_cohort(tmp_path):
 def test_cli_rejects_bad_count(tmp_path):
     with pytest.raises(SystemExit, match="count"):
         main(["synth", "organs", "--out", str(tmp_path), "--count", "0"])
+
+
+def test_lidc_dicom_cli_writes_db_series_with_their_real_gaps(tmp_path):
+    import SimpleITK as sitk
+
+    from smart.data import lidc
+
+    assert main(["synth", "lidc-dicom", "--out", str(tmp_path), "--count", "1", "--slab", "10"]) == 0
+    db = lidc.read_database(scan_ids=[983])
+    scan = db.scans.loc[983]
+    folder = tmp_path / scan["patient_id"] / scan["study_instance_uid"] / scan["series_instance_uid"]
+    assert sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(folder)) == (scan["series_instance_uid"],)
+    files = sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(folder), scan["series_instance_uid"])
+    z = sorted(float(sitk.ReadImage(f).GetOrigin()[2]) for f in files)
+    k = int(round(lidc.nodule_table(db)["centroid_k"].iloc[0]))
+    np.testing.assert_allclose(z, db.slice_zvals[983][k - 10:k + 11], atol=1e-4)
+    assert np.isclose(np.diff(z), 1.25).sum() == 1  # the real missing slice (slice 188) is inside this slab

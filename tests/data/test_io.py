@@ -147,6 +147,26 @@ def test_4d_with_one_timepoint_is_3d(tmp_path):
     np.testing.assert_array_equal(sitk.GetArrayFromImage(img), phantom_hu())
 
 
+@pytest.mark.parametrize("slope, inter", [(1.0, 0.0), (0.5, -1024.0)])
+def test_verified_gzip_read_equals_itk(tmp_path, slope, inter):
+    # one checked decompression, the voxels built from it (unscaled) or read by ITK from a plain copy (rescaled):
+    # either way the image equals ITK's own read of the .nii.gz, geometry included
+    import nibabel as nib
+
+    affine = np.array([[0.0, -0.8, 0.0, 12.5], [0.7, 0.0, 0.0, -40.0], [0.0, 0.0, 1.3, 7.25], [0, 0, 0, 1]])
+    vol = (phantom_hu().transpose(2, 1, 0) - 24).astype(np.int16)  # nibabel order (x, y, z)
+    nii = nib.Nifti1Image(vol, affine)
+    nii.header.set_slope_inter(slope, inter)
+    path = tmp_path / "geo.nii.gz"
+    nib.save(nii, path)
+    ours, itk = read_image(path), sitk.ReadImage(os.fspath(path))
+    assert ours.GetPixelID() == itk.GetPixelID()
+    assert (ours.GetOrigin(), ours.GetSpacing()) == (itk.GetOrigin(), itk.GetSpacing())
+    assert ours.GetDirection() == itk.GetDirection()
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(ours), sitk.GetArrayFromImage(itk))
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(ours), vol.transpose(2, 1, 0) * slope + inter)
+
+
 # ---------------------------------------------------------------- rejections (every kind, clear reason)
 
 def test_truncated_nii_gz(write_ct, tmp_path):
@@ -176,7 +196,7 @@ def test_corrupt_gzip_payload(write_ct, tmp_path, where):
 def test_not_gzip_at_all(tmp_path):
     bad = tmp_path / "garbage.nii.gz"
     bad.write_bytes(b"this is not an image" * 10)
-    assert _reason(bad) == "corrupt gzip stream (Error -3 while decompressing data: incorrect header check)"
+    assert _reason(bad).startswith("corrupt gzip stream (")
     plain = tmp_path / "garbage.mha"
     plain.write_bytes(b"this is not an image" * 10)
     assert _reason(plain).startswith("unreadable or unsupported image file: ")

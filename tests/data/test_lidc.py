@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import locale
+import json
 import sqlite3
 import sys
 from pathlib import Path
@@ -242,84 +242,79 @@ def test_cli_rejects_a_db_that_is_not_pylidcs(tmp_path, capsys):
     assert "missing tables" in capsys.readouterr().err
 
 
-_ORIGIN_XY = (-201.5, -176.25)  # deliberately not 0: the crop centre must go through the series' own geometry
-
-
-def _write_series(folder: Path, scan: pd.Series, zvals: np.ndarray, center_mm: tuple, radius_mm: float) -> None:
-    """A 512x512 CT slab (the slices ``zvals``) with the DB's UIDs and spacing and a +200 HU ball at ``center_mm``."""
-    folder.mkdir(parents=True)
-    ps = float(scan["pixel_spacing"])
-    rows, cols = np.mgrid[0:512, 0:512]
-    x, y = _ORIGIN_XY[0] + cols * ps, _ORIGIN_XY[1] + rows * ps
-    writer = sitk.ImageFileWriter()
-    writer.KeepOriginalImageUIDOn()
-    # GDCM's DICOM writer switches the whole process to the "C" locale, after which Python's open() defaults to ASCII
-    # and every later UTF-8 read in this pytest process fails; put the locale back when done.
-    saved = locale.setlocale(locale.LC_ALL)
-    try:
-        _write_slices(writer, folder, scan, zvals, x, y, ps, center_mm, radius_mm)
-    finally:
-        locale.setlocale(locale.LC_ALL, saved)
-
-
-def _write_slices(writer, folder, scan, zvals, x, y, ps, center_mm, radius_mm) -> None:
-    for n, z in enumerate(zvals):
-        ball = (x - center_mm[0]) ** 2 + (y - center_mm[1]) ** 2 + (z - center_mm[2]) ** 2 <= radius_mm ** 2
-        img = sitk.GetImageFromArray(np.where(ball, 200, -1000).astype(np.int16)[None])
-        img.SetSpacing((ps, ps, float(scan["slice_thickness"])))
-        tags = {"0008|0060": "CT", "0008|0016": "1.2.840.10008.5.1.4.1.1.2",
-                "0008|0018": f"{scan['series_instance_uid']}.{n + 1}",
-                "0020|000d": scan["study_instance_uid"], "0020|000e": scan["series_instance_uid"],
-                "0010|0020": scan["patient_id"], "0020|0013": str(n + 1),
-                "0020|0032": f"{_ORIGIN_XY[0]}\\{_ORIGIN_XY[1]}\\{z}", "0020|0037": "1\\0\\0\\0\\1\\0",
-                "0028|0030": f"{ps}\\{ps}", "0018|0050": str(scan["slice_thickness"])}
-        for key, value in tags.items():
-            img.SetMetaData(key, value)
-        writer.SetFileName(str(folder / f"{n}.dcm"))
-        writer.Execute(img)
-
+# ---------------------------------------------------------------- crops from generated DICOM with the DB's real UIDs
 
 def test_cli_crops_nodules_from_generated_dicom(tmp_path, monkeypatch, capsys):
-    scans = (1, 2)
-    db_path = _subset_db(tmp_path / "sub.sqlite", scans)
+    from smart.data.synthetic.lidc_dicom import ORIGIN_XY, write_lidc_dicom
+
+    db_path = _subset_db(tmp_path / "sub.sqlite", (1, 2))
     db = lidc.read_database(db_path)
     table = lidc.nodule_table(db)
-    # the scan-1 nodule furthest off the diagonal, so a row/column swap would miss it
-    target = table[table.scan_id == 1].assign(off=lambda t: (t.centroid_i - t.centroid_j).abs()).nlargest(1, "off")
-    row = target.iloc[0]
-    scan = db.scans.loc[1]
-    ps = float(scan["pixel_spacing"])
-    center = (_ORIGIN_XY[0] + row["centroid_j"] * ps, _ORIGIN_XY[1] + row["centroid_i"] * ps, row["world_z_mm"])
-    k = int(round(row["centroid_k"]))
-    zvals = db.slice_zvals[1][max(k - 5, 0):k + 6]
     root = tmp_path / "LIDC-IDRI"
-    _write_series(root / scan["patient_id"] / "study" / "series", scan, zvals, center, radius_mm=6.0)
-    # found through ~/.pylidcrc, as pylidc users configure it
-    home = tmp_path / "home"
-    home.mkdir()
-    (home / ".pylidcrc").write_text(f"[dicom]\npath = {root}\nwarn = True\n")
-    monkeypatch.setenv("HOME", str(home))
+    write_lidc_dicom(root, [1], db, slab=5)  # scan 2 has no DICOM: its nodules are excluded, with the reason
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
 
-    out = tmp_path / "res" / "nodules.csv"
-    assert _run_cli("--out", str(out), "--db", str(db_path), "--crop-size", "16") == 0
+    out = tmp_path / "res" / "cohort.csv"
+    assert _run_cli("--out", str(out), "--db", str(db_path), "--dicom-root", str(root), "--crop-size", "16") == 0
     assert "1 series found" in capsys.readouterr().out
-    result = pd.read_csv(out, keep_default_na=False).set_index("sample_id")
-    in_scan1 = result["scan_id"] == 1
-    assert (result.loc[in_scan1, "crop_status"] == "ok").all()
-    assert (result.loc[~in_scan1, "crop_status"] == "no DICOM").all() and (result.loc[~in_scan1, "image"] == "").all()
-    assert sorted(p.name for p in (tmp_path / "res" / "crops").iterdir()) == \
-        sorted(f"{s}.nii.gz" for s in result.index[in_scan1])
+    cohort = pd.read_csv(out, keep_default_na=False).set_index("sample_id")
+    excluded = pd.read_csv(out.with_suffix(".excluded.csv"))
+    in_scan1 = table[table.scan_id == 1]
+    assert sorted(cohort.index) == sorted(in_scan1.sample_id) and (cohort["crop_status"] == "ok").all()
+    assert sorted(excluded.sample_id) == sorted(table[table.scan_id == 2].sample_id)
+    assert set(excluded.reason) == {"no DICOM"}
+    summary = json.loads(out.with_suffix(".summary.json").read_text())
+    assert summary["excluded"] == {"no DICOM": len(excluded)} and summary["crops"] == len(cohort)
+    assert sorted(p.name for p in (tmp_path / "res" / "crops").iterdir()) == sorted(f"{s}.nii.gz" for s in cohort.index)
 
-    got = result.loc[row["sample_id"]]
-    got_center = [float(got[f"crop_center_{a}_mm"]) for a in "xyz"]  # str column: the other scan's rows are empty
-    np.testing.assert_allclose(got_center, center, atol=1e-6)
+    # the scan-1 nodule furthest off the diagonal, so a row/column swap would miss it
+    row = in_scan1.assign(off=lambda t: (t.centroid_i - t.centroid_j).abs()).nlargest(1, "off").iloc[0]
+    ps = float(db.scans.loc[1, "pixel_spacing"])
+    center = (ORIGIN_XY[0] + row["centroid_j"] * ps, ORIGIN_XY[1] + row["centroid_i"] * ps, row["world_z_mm"])
+    got = cohort.loc[row["sample_id"]]
+    np.testing.assert_allclose([float(got[f"crop_center_{a}_mm"]) for a in "xyz"], center, atol=1e-6)
     crop = sitk.ReadImage(str(out.parent / got["image"]))
     assert crop.GetSize() == (16, 16, 16) and crop.GetSpacing() == pytest.approx((2.0, 2.0, 2.0))
     arr = sitk.GetArrayFromImage(crop)
-    bright = np.argwhere(arr > -400)  # the ball (radius 6 mm = 3 voxels) after 2 mm linear resampling
-    assert len(bright) > 20
-    np.testing.assert_allclose(bright.mean(0), [8, 8, 8], atol=1.0)  # centred: crop index size//2 per axis
-    # the crop's own geometry puts its centre voxel on the nodule (within half a 2 mm voxel per axis)
+    near = arr[5:12, 5:12, 5:12]  # the ball (radius >= 3 mm) around the centre voxel (8, 8, 8)
+    bright = np.argwhere(near > 0) + 5
+    assert len(bright) > 10
+    np.testing.assert_allclose(bright.mean(0), [8, 8, 8], atol=1.0)
     np.testing.assert_allclose(crop.TransformIndexToPhysicalPoint((8, 8, 8)), center, atol=1.0 + 1e-6)
-    # outside the 11-slice slab the crop is padded with air
-    assert arr.min() <= -1000
+    assert arr.min() <= -800  # lung parenchyma around the nodule
+
+
+def test_irregular_series_is_regridded_and_a_wide_gap_excluded(tmp_path, capsys):
+    # LIDC-IDRI-0672 (scan 983) really has a 1.25 mm gap (one missing 0.625 mm slice) at slice 188, 8 slices from its
+    # nodule: the reader's uniformity check rejects the series, the crop comes from the physical-position re-grid.
+    # LIDC-IDRI-0123 (scan 128) gets three files deleted beside its nodule: a 5 mm gap in a 1.25 mm series is too
+    # wide to interpolate, so its nodule is excluded with that reason — and the run still succeeds.
+    from smart.data.synthetic.lidc_dicom import write_lidc_dicom
+
+    db_path = _subset_db(tmp_path / "sub.sqlite", (983, 128))
+    db = lidc.read_database(db_path)
+    table = lidc.nodule_table(db)
+    root = tmp_path / "LIDC-IDRI"
+    write_lidc_dicom(root, [983, 128], db, slab=10, drop={128: [84, 85, 86]})
+    out = tmp_path / "res" / "cohort.csv"
+    assert _run_cli("--out", str(out), "--db", str(db_path), "--dicom-root", str(root), "--crop-size", "16") == 0
+    cohort = pd.read_csv(out, keep_default_na=False)
+    excluded = pd.read_csv(out.with_suffix(".excluded.csv"))
+    assert cohort.sample_id.tolist() == table[table.scan_id == 983].sample_id.tolist()
+    assert cohort.regridded.astype(str).tolist() == ["True"]
+    assert excluded.sample_id.tolist() == table[table.scan_id == 128].sample_id.tolist()
+    assert "exceeds 2x the median gap 1.25 mm" in excluded.reason.item()
+    summary = json.loads(out.with_suffix(".summary.json").read_text())
+    assert summary["excluded_total"] == 1 and summary["regridded_crops"] == 1
+    crop = sitk.GetArrayFromImage(sitk.ReadImage(str(out.parent / cohort.image.item())))
+    assert crop[8, 8, 8] > 0  # the nodule ball sits at the crop centre after the re-grid
+
+
+def test_root_without_db_series_is_an_error(tmp_path, capsys):
+    db_path = _subset_db(tmp_path / "sub.sqlite", (1,))
+    (tmp_path / "empty").mkdir()
+    assert _run_cli("--out", str(tmp_path / "c.csv"), "--db", str(db_path), "--dicom-root", str(tmp_path / "empty")) == 2
+    assert "none of its 0 DICOM series is an annotated scan" in capsys.readouterr().err
+    assert _run_cli("--out", str(tmp_path / "c.csv"), "--db", str(db_path), "--dicom-root", str(tmp_path / "nope")) == 2
+    assert "is not a folder" in capsys.readouterr().err
+    assert not (tmp_path / "c.csv").exists()

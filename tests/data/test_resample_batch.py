@@ -41,8 +41,9 @@ def test_batch_mixed_good_and_bad(tmp_path, ct5n_dir, phantom):
     for name, phrase in cases.items():
         reason = rejected.loc[rejected.file.map(os.path.basename) == name, "reason"].item()
         assert phrase in reason, (name, reason)
-    assert sorted(p.name for p in out_dir.iterdir()) == ["ct5n_series.nii.gz", "manifest.csv", "patient_a.nii.gz",
-                                                        "rejected.csv"]
+    # manifest.journal.csv: the per-case resume state, kept (smart.data.shards.journal_path)
+    assert sorted(p.name for p in out_dir.iterdir()) == ["ct5n_series.nii.gz", "manifest.csv", "manifest.journal.csv",
+                                                        "patient_a.nii.gz", "rejected.csv"]
     row = ok.set_index("case_id").loc["ct5n_series"]
     assert (row.orig_size, row.new_size, row.new_spacing) == ("16x16x5", "4x4x6", "2x2x2")
     assert row.orig_spacing == "0.488281x0.488281x2.5"

@@ -145,3 +145,12 @@ def test_parse_test_size():
     assert splits_cmd.parse_test_size("0.2") == 0.2
     with pytest.raises(argparse.ArgumentTypeError):
         splits_cmd.parse_test_size("many")
+
+
+def test_test_size_zero_is_cross_validation_only():
+    """The paper's treatment-response protocol (Sec. IV-B: 3-fold CV only): every labelled sample in a fold."""
+    frame = pd.DataFrame({"sample_id": [str(i) for i in range(30)], "patient_id": [str(i // 2) for i in range(30)],
+                          "label": [(i // 2) % 2 for i in range(30)]})
+    splits = make_splits(frame, 0, n_folds=3, seed=0)
+    assert splits["test"] == [] and splits["counts"]["test"]["n"] == 0
+    assert sorted(s for f in splits["folds"] for s in f) == sorted(frame["sample_id"])

@@ -108,3 +108,68 @@ def test_pretraining_view_and_cohort_crop_share_the_axis_order(tmp_path):
             # a same-size random crop is the whole volume; only the random flips may differ from the cohort crop
             flips = [dims for r in range(4) for dims in itertools.combinations((1, 2, 3), r)]
             assert any(torch.allclose(view, torch.flip(crop, dims) if dims else crop) for dims in flips)
+
+
+def test_near_views_overlap_inside_the_body(tmp_path):
+    """data.view_offset: u is centred on a body voxel (> -500 HU) and v's corner is within view_offset voxels of u's,
+    so both views share most of their content; the draw is a function of (seed, position) only."""
+    import SimpleITK as sitk
+
+    vol = np.full((40, 48, 48), -1000.0, np.float32)
+    vol[10:30, 12:36, 12:36] = 40.0  # a soft-tissue "body" in air
+    vol += np.random.default_rng(0).normal(0, 5, vol.shape).astype(np.float32)
+    img = sitk.GetImageFromArray(vol)
+    img.SetSpacing((2.0, 2.0, 2.0))
+    path = tmp_path / "body.nii.gz"
+    sitk.WriteImage(img, str(path))
+    ds = TwoViewDataset([str(path)], (16, 16, 16), seed=1, cache=True, view_offset=3)
+    unflipped = []
+    for p in range(30):
+        item = ds[p]
+        u, v = item["u"], item["v"]
+        assert u.shape == v.shape == (1, 16, 16, 16)
+        assert torch.equal(ds[p]["u"], u) and torch.equal(ds[p]["v"], v)  # position-seeded
+        unflipped.append(float((u > 0.25).float().mean()))
+    # views centred in the body are mostly body; independent crops of this volume are often mostly air
+    assert np.mean(unflipped) > 0.5
+    with pytest.raises(ValueError, match="view_offset must be >= 0"):
+        TwoViewDataset([str(path)], (16, 16, 16), view_offset=-1)
+
+
+def test_near_view_corners_differ_by_at_most_the_offset(tmp_path):
+    import SimpleITK as sitk
+
+    # A volume whose voxel value encodes its own index, so a crop's first voxel gives its corner.
+    d, h, w = 30, 30, 30
+    idx = np.arange(d * h * w, dtype=np.float32).reshape(d, h, w)
+    hu = -400.0 + idx / idx.max() * 1300.0  # every voxel is "body"
+    img = sitk.GetImageFromArray(hu.astype(np.float32))
+    path = tmp_path / "ramp.nii.gz"
+    sitk.WriteImage(img, str(path))
+    ds = TwoViewDataset([str(path)], (8, 8, 8), seed=2, cache=True, view_offset=2)
+    unit = (np.clip(hu, -1000, 1000) + 1000) / 2000
+    for p in range(20):
+        corners = []
+        for key in ("u", "v"):
+            view = ds[p][key][0].numpy()
+            lo = view.min()  # the crop's smallest value sits at its (unflipped) corner
+            corner = np.argwhere(np.isclose(unit, lo, atol=1e-7))[0]
+            corners.append(corner)
+        assert np.abs(corners[0] - corners[1]).max() <= 2
+
+
+def test_manifest_group_selects_the_pretraining_cts(tmp_path):
+    """data.group (Sec. VII lung-only vs non-lung pretraining): only the manifest rows of that group are read; a
+    manifest without the column, or a group with no rows, is an error naming the file."""
+    images = [write_ct(tmp_path / f"c{i}.nii.gz", shape=(8, 8, 8), seed=i) for i in range(3)]
+    manifest = write_manifest(tmp_path / "m.csv", images)
+    frame = pd.read_csv(manifest)
+    with pytest.raises(ValueError, match=r"m.csv has no 'group' column, but data.group='lung'"):
+        read_manifest(manifest, group="lung")
+    frame["group"] = ["lung", "other", "lung"]
+    frame.to_csv(manifest, index=False)
+    assert read_manifest(manifest, group="lung") == [str(images[0].resolve()), str(images[2].resolve())]
+    assert read_manifest(manifest, group="other") == [str(images[1].resolve())]
+    assert len(read_manifest(manifest)) == 3
+    with pytest.raises(ValueError, match=r"no 'ok' rows of group 'head'; its groups: \['lung', 'other'\]"):
+        read_manifest(manifest, group="head")

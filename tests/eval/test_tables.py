@@ -87,3 +87,16 @@ def test_bad_tasks_file_is_rejected_naming_it(tmp_path, mapping, needle):
 def test_missing_results_folder(tmp_path):
     with pytest.raises(ValueError, match="does not exist"):
         tables.Results(tmp_path / "nope")
+
+
+def test_cross_validation_only_task_reports_the_held_out_folds(tmp_path):
+    """Treatment response has no test set in the paper (3-fold CV only, Sec. IV-B): with an empty test block the
+    tables read each CV run's validation fold."""
+    root = tmp_path / "results"
+    folder = root / "finetune" / "response" / "smart__cls" / "1.0"
+    for k, auc in enumerate([0.6, 0.7, 0.8]):
+        (folder / f"fold_{k}").mkdir(parents=True)
+        (folder / f"fold_{k}" / "metrics.json").write_text(json.dumps(
+            {"val": {"auc": auc, "ap50": 0.5, "ar50": 0.5, "n": 20},
+             "test": {"auc": None, "ap50": 0.0, "ar50": 0.0, "n": 0}}))
+    assert tables.Results(root).fold_metric(folder, "auc").values == [0.6, 0.7, 0.8]

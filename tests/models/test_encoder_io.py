@@ -64,3 +64,18 @@ def test_bad_files_raise_naming_the_file(tmp_path, tiny_swin, tiny_vit):
         load_encoder(path)
     with pytest.raises(ValueError, match="arch='vit'"):
         export_encoder(enc, tmp_path / "x.pt", model_config=tiny_vit().model_config, method="smart", step=1)
+
+
+def test_files_from_before_sa_placement_load_as_side_branch(tmp_path, tiny_swin):
+    """Encoder files written before ``sa_placement`` existed hold side-branch SA weights: loading them must not
+    silently switch to the in-line placement (which changes stage 4)."""
+    enc = tiny_swin(sa_placement="branch").eval()
+    path = export_encoder(enc, tmp_path / "old.pt", model_config=enc.model_config, method="smart", step=1)
+    payload = torch.load(path, weights_only=True)
+    del payload["model_config"]["sa_placement"]
+    torch.save(payload, path)
+    loaded, meta = load_encoder(path)
+    assert loaded.sa_placement == "branch" and meta["model_config"]["sa_placement"] == "branch"
+    x = torch.rand(1, 1, 32, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x).pooled, enc(x).pooled)

@@ -11,8 +11,11 @@ from smart.models.vit import ViT3D
 
 
 def test_one_table_of_model_defaults():
-    # the pretraining config's model section is this table (drop path 0.1, what every resolved config used)
-    assert DEFAULTS["model"] == {k: v for k, v in DEFAULT_MODEL_CONFIG.items() if k in DEFAULTS["model"]}
+    # the pretraining config's model section is this table (drop path 0.1, what every resolved config used), except
+    # sa_placement: null in the config until an SA block exists (then inline, the factory's default)
+    assert DEFAULTS["model"] == {k: v for k, v in DEFAULT_MODEL_CONFIG.items() if k in DEFAULTS["model"]} | {
+        "sa_placement": None}
+    assert DEFAULT_MODEL_CONFIG["sa_placement"] == load_config("smart")["model"]["sa_placement"] == "inline"
     assert set(DEFAULT_MODEL_CONFIG) - set(DEFAULTS["model"]) == {"in_chans", "use_v2", "img_size"}
     assert resolve_model_config({})["drop_path_rate"] == load_config("smart")["model"]["drop_path_rate"] == 0.1
 

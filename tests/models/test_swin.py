@@ -35,7 +35,8 @@ def test_stage_shapes(embed, depths, heads, window, patch, size, sa_stage):
     assert tuple(g * v for g, v in zip(grid, enc.token_voxels)) == size
     assert tuple(out.tokens.shape) == (2, int(np.prod(grid)), embed * 2**mask_stage) == (2, out.tokens.shape[1], enc.token_dim)
     assert tuple(out.pooled.shape) == (2, embed * 16) == (2, enc.pooled_dim)
-    torch.testing.assert_close(out.pooled, out.stages[4].mean(dim=(2, 3, 4)))
+    if sa_stage != 4:  # inline SA at stage 4 refines the tokens that ``pooled`` averages (test_inline_* below)
+        torch.testing.assert_close(out.pooled, out.stages[4].mean(dim=(2, 3, 4)))
     if sa_stage is None:
         assert out.cls is None and out.attention is None and enc.cls_dim is None
     else:
@@ -56,7 +57,10 @@ def test_paper_config_geometry_and_forward_at_64(paper_swin):
 
 
 def test_backbone_loads_strictly_into_monai_swinunetr_and_matches_it(paper_swin):
-    enc = paper_swin
+    """Branch SA: every stage output equals MONAI's. Inline SA: stages 0-3 do, stage 4 (which consumes the SA-refined
+    stage-3 tokens) does not — what a MONAI SwinUNETR user of an inline-trained backbone gets."""
+    enc = build_encoder({**paper_swin.model_config, "sa_placement": "branch"}).eval()
+    enc.load_state_dict(paper_swin.state_dict())
     ref = SwinUNETR(in_channels=1, out_channels=2, feature_size=48, depths=(2, 2, 8, 2), num_heads=(4, 4, 8, 16),
                     window_size=4, use_flash_attention=True).swinViT.eval()
     backbone = enc.backbone_state_dict()
@@ -68,6 +72,12 @@ def test_backbone_loads_strictly_into_monai_swinunetr_and_matches_it(paper_swin)
         ours, theirs = enc(x).stages, ref(x, normalize=True)
     for a, b in zip(ours, theirs):
         torch.testing.assert_close(a, b)
+    assert paper_swin.sa_placement == "inline"
+    with torch.no_grad():
+        inline = paper_swin(x).stages
+    for a, b in zip(inline[:4], theirs[:4]):
+        torch.testing.assert_close(a, b)
+    assert not torch.allclose(inline[4], theirs[4], atol=1e-4)
 
 
 def _upsample_np(mask: np.ndarray, factor: int) -> np.ndarray:
@@ -110,7 +120,7 @@ def test_mask_changes_only_masked_positions_of_stage0(tiny_swin):
 
 
 def test_attention_is_the_sa_map_of_the_sa_stage_tokens(tiny_swin):
-    enc = tiny_swin(sa_stage=2).eval()
+    enc = tiny_swin(sa_stage=2, sa_placement="branch").eval()
     with torch.no_grad():
         out = enc(torch.rand(2, 1, 32, 32, 32))
         cls, _, attn = enc.semantic_attention(tokens_from_map(out.stages[2]))
@@ -195,3 +205,61 @@ def test_upsample_mask_matches_explicit_loop():
         upsample_mask(mask[0], (2, 2, 2))
     with pytest.raises(ValueError, match="factor"):
         upsample_mask(mask, (2, 0, 1))
+
+
+def _stages_by_hand(enc, x):
+    """MONAI's stage loop written out, with the in-line SA inserted after ``enc.sa_stage`` (no use_v2)."""
+    h = enc.patch_embed(x)
+    maps = [h]
+    for k, layer in enumerate((enc.layers1, enc.layers2, enc.layers3, enc.layers4), 1):
+        h = layer[0](h)
+        maps.append(h)
+        if k == enc.sa_stage:
+            b, c = h.shape[:2]
+            tokens = h.flatten(2).transpose(1, 2)
+            x_sa = torch.cat([enc.semantic_attention.cls_token.expand(b, -1, -1), tokens], 1)
+            for block in enc.semantic_attention.blocks:
+                x_sa, _ = block(x_sa)
+            h = x_sa[:, 1:].transpose(1, 2).reshape(h.shape)
+            refined = h
+    return maps, refined, x_sa
+
+
+@pytest.mark.parametrize("sa_stage", [2, 3, 4])
+def test_inline_sa_feeds_the_next_stage_with_its_residual_stream(tiny_swin, sa_stage):
+    enc = tiny_swin(sa_stage=sa_stage, sa_placement="inline").eval()
+    x = torch.rand(2, 1, 32, 32, 32)
+    with torch.no_grad():
+        out = enc(x)
+        maps, refined, x_sa = _stages_by_hand(enc, x)
+    norm = lambda t: F.layer_norm(t.movedim(1, -1), (t.shape[1],)).movedim(-1, 1)  # MONAI proj_out(normalize=True)
+    for k in range(5):
+        torch.testing.assert_close(out.stages[k], norm(maps[k]))  # the SA stage's map is its pre-SA output (AMPD)
+    sa_norm = enc.semantic_attention.norm
+    torch.testing.assert_close(out.cls, sa_norm(x_sa)[:, 0])
+    torch.testing.assert_close(out.sa_tokens, sa_norm(x_sa)[:, 1:])
+    if sa_stage == 4:
+        torch.testing.assert_close(out.pooled, norm(refined).mean(dim=(2, 3, 4)))
+    # LayerScale 0.1 at init: the SA residual is a small, non-zero change of the stage tokens.
+    delta = (refined - maps[sa_stage]).norm() / maps[sa_stage].norm()
+    assert 0 < delta < 1
+
+
+def test_sa_placement_controls_which_outputs_depend_on_the_sa_block(tiny_swin):
+    x = torch.rand(1, 1, 32, 32, 32)
+    for placement, pooled_depends in (("inline", True), ("branch", False)):
+        enc = tiny_swin(sa_placement=placement)
+        out = enc(x)
+        out.pooled.sum().backward()
+        got = [p.grad is not None and p.grad.abs().sum() > 0 for p in enc.semantic_attention.parameters()]
+        assert any(got) == pooled_depends, placement
+    with pytest.raises(ValueError, match="sa_placement"):
+        tiny_swin(sa_placement="sideways")
+
+
+def test_sa_layer_scale_sets_the_initial_gamma_of_every_sa_block(tiny_swin):
+    for value in (0.1, 1.0):
+        enc = tiny_swin(sa_layer_scale=value)
+        for block in enc.semantic_attention.blocks:
+            assert torch.equal(block.gamma_1, torch.full_like(block.gamma_1, value))
+            assert torch.equal(block.gamma_2, torch.full_like(block.gamma_2, value))

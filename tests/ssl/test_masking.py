@@ -242,3 +242,32 @@ def test_attention_mask_unchecked_path_equals_per_sample_ranking():
     batched = masking.attention_mask(att, (4, 4, 4), 0.5, 0.1, "high", check_finite=False)
     alone = torch.cat([masking.attention_mask(att[i:i + 1], (4, 4, 4), 0.5, 0.1, "high") for i in range(5)])
     assert torch.equal(batched, alone)
+
+
+@pytest.mark.parametrize("grid,ratio,hint", [((4, 4, 4), 0.7, 0.1), ((2, 2, 2), 0.7, 0.1), ((3, 4, 5), 0.5, 0.3),
+                                             ((4, 4, 4), 0.75, 0.0)])
+def test_attmask_hints_reveal_a_random_share_of_the_top_tokens(grid, ratio, hint):
+    """AttMask: the ceil(rN) most attended tokens are candidates; ceil(s*r*N) of them, chosen by the reveal noise,
+    stay visible. Counts written out by hand; the revealed ones are exactly the candidates with the largest noise."""
+    n = int(np.prod(grid))
+    g = torch.Generator().manual_seed(2)
+    att = torch.rand(3, n, generator=g)
+    noise = torch.rand(3, n, generator=g)
+    mask = masking.attention_mask(att, grid, ratio, hint, "high", hints="attmask", reveal_noise=noise).flatten(1)
+    n_top = math.ceil(round(ratio * n, 9))
+    n_hint = math.ceil(round(hint * ratio * n, 9))
+    assert mask.sum(1).tolist() == [n_top - n_hint] * 3
+    for b in range(3):
+        top = att[b].argsort(descending=True)[:n_top]
+        rest = att[b].argsort(descending=True)[n_top:]
+        assert not mask[b, rest].any()
+        revealed = top[noise[b, top].argsort(descending=True)[:n_hint]]
+        assert not mask[b, revealed].any()
+        assert int(mask[b, top].sum()) == n_top - n_hint
+    with pytest.raises(ValueError, match="hint_ratio < ratio"):
+        masking.attention_mask(att, grid, 0.2, 0.2, "high", hints="attmask", reveal_noise=noise)
+    with pytest.raises(ValueError, match="needs reveal_noise of shape"):
+        masking.attention_mask(att, grid, ratio, hint, "high", hints="attmask")
+    seeded = masking.make_mask("attention_high", 3, grid, ratio, hint, attention=att,
+                               generator=torch.Generator().manual_seed(5), hints="attmask")
+    assert seeded.flatten(1).sum(1).tolist() == [n_top - n_hint] * 3

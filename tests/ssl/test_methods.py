@@ -34,7 +34,7 @@ def test_method_switches():
 
 @pytest.mark.parametrize("name, changed", [
     ("smart_no_nt", {"noisy_teacher.drop_ratio": 0.0}),
-    ("smart_no_sa", {"model.sa_stage": None, "masking.strategy": "random", "loss.aitd": 0.0}),
+    ("smart_no_sa", {"model.sa_stage": None, "model.sa_placement": None, "masking.strategy": "random", "loss.aitd": 0.0}),
     ("smart_sa1", {"model.sa_stage": 1}),
     ("smart_sa2", {"model.sa_stage": 2}),
     ("smart_sa3", {}),

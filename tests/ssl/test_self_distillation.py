@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from smart.config import load_config
+from smart.models.swin import upsample_mask
 from smart.ssl import masking
 from smart.ssl.methods import method_names
 from smart.ssl.self_distillation import LOSS_NAMES
@@ -54,20 +55,35 @@ def test_every_method_builds_and_steps(name):
     r, s = cfg["masking"]["ratio"], cfg["masking"]["hint_ratio"]
     strategy = cfg["masking"]["strategy"]
     count = masking.ceil_count(r, n) if strategy.startswith("attention") else masking.round_count(r, n)
+    if strategy == "attention_high" and cfg["masking"]["hints"] == "attmask":
+        count -= masking.ceil_count(s * r, n)  # AttMask: ceil(s*r*N) of the top ceil(r*N) revealed as hints
     assert model.last_masks.flatten(1).sum(1).tolist() == [count] * 4
-    n_patch = math.prod(enc.patch_grid((crop,) * 3))
-    assert float(stats["drop_ratio"]) == pytest.approx(masking.round_count(cfg["noisy_teacher"]["drop_ratio"], n_patch) / n_patch)
+    # the teacher drops whole noisy_teacher.unit cubes: exact count on the drop grid, same voxel fraction
+    n_drop = (crop // cfg["noisy_teacher"]["unit"]) ** 3
+    assert float(stats["drop_ratio"]) == pytest.approx(masking.round_count(cfg["noisy_teacher"]["drop_ratio"], n_drop) / n_drop)
 
 
-def test_attention_high_masks_come_from_the_teacher_map():
-    cfg = _cfg("smart", **{"noisy_teacher.drop_ratio": 0.0, "model.sa_stage": 2})  # 4^3 grid, clean teacher
+@pytest.mark.parametrize("hints", ["top", "attmask"])
+def test_attention_high_masks_come_from_the_teacher_map(hints):
+    cfg = _cfg("smart", **{"noisy_teacher.drop_ratio": 0.0, "model.sa_stage": 2, "masking.hints": hints})  # 4^3 grid
     model = build_self_distillation(cfg)
     u, v = _views()
     model(u, v, torch.tensor([5, 6]), step=0)
     with torch.no_grad():
         att = model.teacher["encoder"](torch.cat([u, v])).attention
-    expected = masking.attention_mask(att, (4, 4, 4), 0.7, 0.1, "high")
-    assert torch.equal(model.last_masks, expected)
+    n = 64
+    top = att.argsort(dim=1, descending=True, stable=True)
+    masked = model.last_masks.flatten(1)
+    if hints == "top":  # ranks ceil(sN) .. ceil(sN)+ceil(rN)-1
+        assert torch.equal(model.last_masks, masking.attention_mask(att, (4, 4, 4), 0.7, 0.1, "high"))
+        assert not masked.gather(1, top[:, :7]).any() and masked.gather(1, top[:, 7:7 + 45]).all()
+    else:  # every masked token is among the top ceil(rN)=45; ceil(s*r*N)=5 of those are hints
+        assert masked.sum(1).tolist() == [45 - 5] * 4
+        assert masked.gather(1, top[:, :45]).sum(1).tolist() == [40] * 4
+        assert not masked.gather(1, top[:, 45:]).any()
+        # the hints are a seeded random draw per sample: not the same 5 ranks in every row
+        hint_ranks = [tuple((~masked[b].gather(0, top[b, :45])).nonzero().flatten().tolist()) for b in range(4)]
+        assert len(set(hint_ranks)) > 1
 
 
 def test_corruption_depends_on_position_only():
@@ -111,7 +127,7 @@ def test_centres_change_only_on_commit():
     model(u, v, torch.tensor([0, 1]), step=0)
     with torch.no_grad():
         t_logits = model.teacher["pooled_head"](model.teacher["encoder"](
-            torch.cat([u, v]), patch_drop=model._patch_drop(torch.tensor([0, 1]), (16, 16, 16), u.device)).pooled)
+            torch.cat([u, v]), patch_drop=model._patch_drop(torch.tensor([0, 1]), (32, 32, 32), (16, 16, 16), u.device)).pooled)
     model.commit_centers()
     torch.testing.assert_close(model.centers["gitd"].center, 0.1 * t_logits.mean(0, keepdim=True), rtol=1e-4, atol=1e-6)
 
@@ -170,7 +186,7 @@ def test_gitd_matches_dino_semantics_with_a_nonzero_centre():
     _, stats = model(u, v, pos, step=0)
     x = torch.cat([u, v])
     with torch.no_grad():
-        drop = model._patch_drop(pos, (16, 16, 16), x.device)
+        drop = model._patch_drop(pos, (32, 32, 32), (16, 16, 16), x.device)
         t_logits = model.teacher["pooled_head"](model.teacher["encoder"](x, patch_drop=drop).pooled)
         s_logits = model.student["pooled_head"](model.student["encoder"](x, mask=model.last_masks).pooled)
     t_temp, s_temp = cfg["loss"]["warmup_teacher_temp"], cfg["loss"]["student_temp"]
@@ -189,3 +205,46 @@ def test_gitd_matches_dino_semantics_with_a_nonzero_centre():
                   ce(swap(torch.softmax((t_logits - centre) / t_temp, -1)), (s_logits - centre) / s_temp),
                   ce(torch.softmax((t_logits - centre) / t_temp, -1), s_logits / s_temp)):          # same view
         assert abs(wrong - expected) > 1e-3
+
+
+@pytest.mark.parametrize("placement", ["inline", "branch"])
+def test_amip_only_trains_the_sa_block_that_ranks_the_masks_or_is_rejected(placement):
+    """Issue #13: with only AMIP on and attention-guided masks, the SA block that ranks the tokens must get gradients
+    (inline: AMIP reads the SA-refined tokens); under a side branch nothing would train it, so the config is
+    rejected at load time rather than masking with a frozen random SA for the whole run."""
+    sets = {"model.sa_placement": placement, "loss.ampd": 0, "loss.aitd": 0, "loss.gitd": 0}
+    if placement == "branch":
+        with pytest.raises(ValueError, match="only loss.aitd train it and all are 0"):
+            _cfg("smart", **sets)
+        return
+    cfg = _cfg("smart", crop=64, **sets)  # 4^3 mask grid: hints and masked tokens both non-empty
+    assert cfg["masking"]["strategy"] == "attention_high"
+    model = build_self_distillation(cfg)
+    u, v = _views(crop=64)
+    total, stats = model(u, v, torch.tensor([0, 1]), step=0)
+    assert set(k for k in stats if k.startswith("loss/")) == {"loss/amip", "loss/total"}
+    total.backward()
+    sa = model.student["encoder"].semantic_attention
+    missing = [n for n, p in sa.named_parameters() if p.grad is None or not torch.isfinite(p.grad).all()]
+    assert missing == [] and sum(float(p.grad.abs().sum()) for p in sa.parameters()) > 0
+
+
+def test_noisy_teacher_drops_the_same_voxels_for_swin_and_vit():
+    """Sec. III-D with one drop unit (noisy_teacher.unit, 16 voxels by default): for the same sample the Swin
+    (patch 2) and the ViT (patch 16) teacher lose exactly the same voxels."""
+    swin = build_self_distillation(_cfg("smart", crop=64))
+    vit = build_self_distillation(_cfg("attmask", crop=64, **{"noisy_teacher.drop_ratio": 0.7}))
+    assert swin.drop_unit == vit.drop_unit == 16
+    pos, crop = torch.tensor([3, 9]), (64, 64, 64)
+    voxels = []
+    for model, patch in ((swin, 2), (vit, 16)):
+        enc = model.student["encoder"]
+        drop = model._patch_drop(pos, crop, enc.patch_grid(crop), torch.device("cpu"))
+        assert drop.shape == (4, *enc.patch_grid(crop))
+        voxels.append(upsample_mask(drop, (patch,) * 3))
+    assert torch.equal(voxels[0], voxels[1])
+    # 70 % of the 4^3 = 64 cubes of 16^3 voxels, exactly, per view
+    assert voxels[0].flatten(1).float().mean(1).tolist() == [masking.round_count(0.7, 64) / 64] * 4
+    # a drop unit that is not a whole number of patches of this crop fails with the reason
+    with pytest.raises(ValueError, match="noisy_teacher.unit=16 voxels must tile the crop"):
+        swin._patch_drop(pos, (40, 64, 64), (20, 32, 32), torch.device("cpu"))

@@ -1,9 +1,11 @@
 """smart.train.pretrain / smart pretrain / smart export on tiny synthetic CTs: outputs, exact resume, non-finite
-handling, input errors before training, SIGTERM checkpointing and 2-process gloo DDP."""
+handling, input errors before training, SIGTERM checkpointing and 2-process gloo DDP; safe resume (a checkpoint is
+continued only when its config but the step budget and its CT list match) and schedules in epochs (issue 11)."""
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import signal
@@ -21,8 +23,8 @@ from smart.config import load_config
 from smart.data.views import TwoViewDataset, read_manifest
 from smart.models.encoder_io import load_encoder
 from smart.train.checkpoint import load_checkpoint
-from smart.train.pretrain import NonFiniteLossError, pretrain
 from smart.run_logging import read_metrics
+from smart.train.pretrain import NonFiniteLossError, config_differences, pretrain, resolve_epochs
 
 from train_helpers import make_manifest, tiny_overrides, write_ct, write_manifest
 
@@ -52,7 +54,7 @@ def test_run_writes_every_output(manifest, tmp_path):
     out = tmp_path / "run"
     summary = pretrain(_cfg(), manifest, out)
     assert summary["step"] == 4 and summary["nonfinite"] == 0
-    assert {"checkpoint_last.pt", "checkpoint_final.pt", "encoder.pt", "metrics.jsonl", "config.json", "tb"} <= {
+    assert {"checkpoint_final.pt", "encoder.pt", "metrics.jsonl", "config.json", "tb"} <= {
         p.name for p in out.iterdir()}
     records = read_metrics(out / "metrics.jsonl")
     assert [r["step"] for r in records] == [1, 2, 3, 4]
@@ -80,7 +82,9 @@ def test_resume_is_bit_identical(manifest, tmp_path):
     cfg = _cfg(**{"train.checkpoint_every": 100})  # drop path stays on: RNG state must be restored too
     pretrain(cfg, manifest, tmp_path / "straight")
     pretrain(cfg, manifest, tmp_path / "split", max_steps=2)
-    assert load_checkpoint(tmp_path / "split" / "checkpoint_last.pt")["step"] == 2
+    # a run that reached its budget keeps only checkpoint_final.pt; --resume extends it from there
+    assert load_checkpoint(tmp_path / "split" / "checkpoint_final.pt")["step"] == 2
+    assert not (tmp_path / "split" / "checkpoint_last.pt").exists()
     pretrain(cfg, manifest, tmp_path / "split", resume=True)
     a = load_checkpoint(tmp_path / "straight" / "checkpoint_final.pt")
     b = load_checkpoint(tmp_path / "split" / "checkpoint_final.pt")
@@ -263,6 +267,31 @@ def test_two_process_gloo_ddp_matches_single_process(manifest, tmp_path):
         assert rb["loss/total"] == pytest.approx(ra["loss/total"], rel=1e-4, abs=1e-5)
 
 
+def test_prototype_layers_stay_frozen_for_the_first_epoch_and_weight_decay_is_scheduled(manifest, tmp_path):
+    """DINO's freeze_last_layer: 3 CTs at batch 2 make an epoch of 2 steps, so the DINO heads' last layers equal their
+    initial values after 2 steps while the rest of the student has moved, and differ after step 3."""
+    from smart.seeding import seed_everything
+    from smart.train.pretrain import build_self_distillation
+
+    cfg = _cfg(**{"optim.freeze_last_layer_epochs": 1.0})
+    seed_everything(int(cfg["train"]["seed"]))
+    initial = build_self_distillation(cfg).state_dict()
+    pretrain(cfg, manifest, tmp_path / "two", max_steps=2)
+    pretrain(cfg, manifest, tmp_path / "three", max_steps=3)
+    two = torch.load(tmp_path / "two" / "checkpoint_final.pt", weights_only=True)["model"]
+    three = torch.load(tmp_path / "three" / "checkpoint_final.pt", weights_only=True)["model"]
+    protos = [k for k in initial if k.startswith("student.") and ".last_layer." in k and k.endswith("original1")]
+    assert len(protos) == 3  # ampd, aitd, gitd heads
+    assert all(torch.equal(two[k], initial[k]) for k in protos)
+    assert all(not torch.equal(three[k], initial[k]) for k in protos)
+    assert not torch.equal(two["student.encoder.mask_token"], initial["student.encoder.mask_token"])
+    records = read_metrics(tmp_path / "three" / "metrics.jsonl")
+    total = cfg["train"]["steps"]
+    for rec in records:  # logged at the step it applied to: cosine 0.04 -> 0.4 over train.steps
+        step = rec["step"] - 1
+        assert rec["weight_decay"] == pytest.approx(0.4 - 0.36 * 0.5 * (1 + math.cos(math.pi * step / total)))
+
+
 # ---- slow: the total loss falls over a few hundred tiny steps
 
 STEPS = 300
@@ -288,3 +317,92 @@ def test_total_loss_falls(method, tmp_path):
     assert mean("loss/total", last) < mean("loss/total", first)
     # AMIP (weight 1) carries the total; the masked voxels must be predicted much better than at the start.
     assert mean("loss/amip", last) < 0.5 * mean("loss/amip", first)
+
+
+# ---- safe resume and epoch schedules (issue 11) ----------------------------------------------------------------
+def _weights(path):
+    return load_checkpoint(path)["model"]
+
+
+def test_changed_override_starts_fresh_and_names_the_key(manifest, tmp_path, capsys):
+    out = tmp_path / "run"
+    pretrain(_cfg(), manifest, out, max_steps=2)  # interrupted-like: stopped at step 2 of 4
+    changed = _cfg(**{"noisy_teacher.drop_ratio": 0.3})
+    summary = pretrain(changed, manifest, out, resume=True)
+    err = capsys.readouterr().err
+    assert "config keys differ: noisy_teacher.drop_ratio" in err and "starting fresh" in err
+    assert summary["step"] == 4
+    assert [r["step"] for r in read_metrics(out / "metrics.jsonl")] == [1, 2, 3, 4]  # no line of the old run
+    straight = tmp_path / "straight"
+    pretrain(changed, manifest, straight)
+    a, b = _weights(out / "checkpoint_final.pt"), _weights(straight / "checkpoint_final.pt")
+    assert all(torch.equal(a[k], b[k]) for k in a)  # the same as training the new config from scratch
+
+
+def test_changed_ct_list_starts_fresh(tmp_path, capsys):
+    root = tmp_path / "ct"
+    images = [write_ct(root / f"case{i}.nii.gz", seed=i) for i in range(3)]
+    first = write_manifest(root / "a.csv", images)
+    second = write_manifest(root / "b.csv", images[:2] + [write_ct(root / "case9.nii.gz", seed=9)])
+    pretrain(_cfg(), first, tmp_path / "run", max_steps=2)
+    pretrain(_cfg(), second, tmp_path / "run", resume=True)
+    assert "the input manifest's CT list differs" in capsys.readouterr().err
+
+
+def test_matching_checkpoint_resumes_and_step_budget_may_grow(manifest, tmp_path, capsys):
+    out = tmp_path / "run"
+    pretrain(_cfg(), manifest, out, max_steps=2)
+    capsys.readouterr()
+    pretrain(_cfg(**{"train.steps": 4, "train.log_every": 2}), manifest, out, resume=True, max_steps=3)
+    assert "resuming" in capsys.readouterr().err
+    assert load_checkpoint(out / "checkpoint_final.pt")["step"] == 3
+
+
+def test_finished_run_keeps_no_last_checkpoint_so_a_rerun_without_outputs_retrains(manifest, tmp_path, capsys):
+    """What `snakemake -f` leaves: the declared outputs are deleted before the job, then `--resume` finds nothing."""
+    out = tmp_path / "run"
+    pretrain(_cfg(), manifest, out)
+    assert not (out / "checkpoint_last.pt").exists()
+    for name in ("checkpoint_final.pt", "encoder.pt", "metrics.jsonl", "config.json"):
+        (out / name).unlink()
+    capsys.readouterr()
+    summary = pretrain(_cfg(), manifest, out, resume=True)
+    assert "resuming" not in capsys.readouterr().err
+    assert summary["step"] == 4 and len(read_metrics(out / "metrics.jsonl")) == 4
+
+
+def test_config_differences_ignores_only_the_step_budget_and_bookkeeping():
+    a = _cfg()
+    b = _cfg(**{"train.steps": 99, "train.log_every": 5, "train.checkpoint_every": 7, "data.num_workers": 2})
+    assert config_differences(a, b) == []
+    c = _cfg(**{"optim.lr": 1e-3, "loss.aitd": 0.0})
+    assert config_differences(a, c) == ["loss.aitd", "optim.lr"]
+
+
+@pytest.mark.parametrize("n, batch, expected", [(10412, 16, 651), (10412, 32, 326), (3, 2, 2), (16, 16, 1)])
+def test_resolve_epochs_uses_the_actual_data_and_global_batch(n, batch, expected):
+    cfg = load_config("smart", "paper")
+    resolved, per_epoch = resolve_epochs(cfg, n, batch)
+    assert per_epoch == expected == math.ceil(n / batch)
+    assert resolved["train"]["steps"] == 800 * expected
+    assert resolved["optim"]["warmup_steps"] == 80 * expected
+    assert resolved["loss"]["warmup_teacher_temp_steps"] == 30 * expected
+    assert cfg["train"]["steps"] == 800 * 651  # the input config is not modified
+
+
+def test_resolve_epochs_leaves_step_configs_alone():
+    cfg = _cfg()
+    resolved, per_epoch = resolve_epochs(cfg, 3, 2)
+    assert per_epoch is None and resolved == cfg
+
+
+def test_epoch_schedule_in_a_run(manifest, tmp_path):
+    """3 CTs, batch 2: 2 steps per epoch; 2 epochs = 4 steps, warm-up 1 epoch = 2 steps (config.json records it)."""
+    cfg = _cfg(**{"train.epochs": 2, "optim.warmup_epochs": 1})
+    summary = pretrain(cfg, manifest, tmp_path / "run")
+    assert summary["step"] == 4
+    written = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert written["train"]["steps"] == 4 and written["optim"]["warmup_steps"] == 2
+    assert written["provenance"]["steps_per_epoch"] == 2 and written["provenance"]["n_cts"] == 3
+    lrs = [r["lr"] for r in read_metrics(tmp_path / "run" / "metrics.jsonl")]
+    assert lrs[0] < lrs[1]  # still warming up over the first epoch (2 steps)

