@@ -85,6 +85,7 @@ NESTED = {
     "resources": "{embed: {gpu: 1, runtime: 45}}",
     "segmentation": "{enabled: false, count: 4}",
     "clinical": "{consensus_margin: 3}",
+    "study": "{seeds: [0], steps: 20}",
 }
 
 
