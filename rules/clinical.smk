@@ -19,9 +19,7 @@ rule raters_consensus:
     conda:
         "../envs/data.yaml"
     resources:
-        runtime=30,
-        mem_mb=4000,
-        cpus_per_task=1,
+        **rule_resources("clinical"),
     shell:
         "python -m smart consensus --raters {input:q} --out-dir {params.out:q} --method {params.method} "
         "--margin {params.margin} > {log:q} 2>&1"
@@ -48,9 +46,7 @@ rule response_crops:
     conda:
         "../envs/data.yaml"
     resources:
-        runtime=120,
-        mem_mb=8000,
-        cpus_per_task=1,
+        **rule_resources("clinical"),
     shell:
         "python -m smart cohort-crops --cohort {input:q} --out-dir {params.out:q} --crop-size {params.size} "
         "--spacing {params.spacing} > {log:q} 2>&1"

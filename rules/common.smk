@@ -631,7 +631,6 @@ _check_segmentation_config()
 # ---------------------------------------------------------------------------------------------- study (rules/study.smk)
 STUDY = f"{RESULTS}/study"
 STUDY_CFG = config["study"]
-STUDY_RES = STUDY_CFG["resources"]
 
 
 def study_arms(pretrained=None):

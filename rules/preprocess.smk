@@ -133,9 +133,7 @@ rule resample:
     conda:
         "../envs/data.yaml"
     resources:
-        runtime=10,
-        mem_mb=2000,
-        cpus_per_task=1,
+        **rule_resources("report"),
     shell:
         "python -m smart resample-merge --shard-manifests {input.manifests:q} --shard-rejected {input.rejected:q} "
         "--manifest {output.manifest:q} --rejected {output.rejected:q} > {log:q} 2>&1"

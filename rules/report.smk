@@ -36,10 +36,9 @@ rule tasks_json:
         f"{BENCH}/tasks_json.tsv"
     conda:
         "../envs/eval.yaml"
+    threads: rule_threads("report")
     resources:
-        runtime=5,
-        mem_mb=500,
-        cpus_per_task=1,
+        **rule_resources("report"),
     shell:
         "python -m workflow_scripts.write_tasks --out {output:q} --tasks {params.tasks:q} > {log:q} 2>&1"
 

@@ -23,9 +23,7 @@ rule study_synth_data:
     conda:
         "../envs/data.yaml"
     resources:
-        runtime=20,
-        mem_mb=2000,
-        cpus_per_task=1,
+        **rule_resources("synth"),
     shell:
         "(python -m smart synth ct --out {output.ct:q} --seed {wildcards.seed} --count {params.n_ct} && "
         "python -m smart synth nodules --out $(dirname {output.cohort:q}) --seed {wildcards.seed} "
@@ -48,9 +46,7 @@ rule study_resample:
     conda:
         "../envs/data.yaml"
     resources:
-        runtime=30,
-        mem_mb=4000,
-        cpus_per_task=1,
+        **rule_resources("resample"),
     shell:
         "python -m smart resample --input {input.ct:q}/*.nii.gz --out-dir {output.ct_dir:q} "
         "--manifest {output.manifest:q} --rejected {output.rejected:q} --spacing {params.spacing} > {log:q} 2>&1"
@@ -70,9 +66,7 @@ rule study_splits:
     conda:
         "../envs/data.yaml"
     resources:
-        runtime=5,
-        mem_mb=1000,
-        cpus_per_task=1,
+        **rule_resources("splits"),
     shell:
         "python -m smart splits --cohort {input:q} --out {output:q} --test-size {params.test_size} "
         "--seed {wildcards.seed} > {log:q} 2>&1"
@@ -95,13 +89,9 @@ rule study_pretrain:
         f"{BENCH}/study/pretrain/{{arm}}/seed_{{seed}}.tsv"
     conda:
         "../envs/train.yaml"
-    threads: STUDY_RES["cpus_per_task"]
+    threads: rule_threads("study")
     resources:
-        gpu=STUDY_RES["gpu"],
-        gpu_model=STUDY_RES["gpu_model"],
-        runtime=STUDY_RES["runtime"],
-        mem_mb=STUDY_RES["mem_mb"],
-        cpus_per_task=STUDY_RES["cpus_per_task"],
+        **rule_resources("study"),
     shell:
         "python -m smart pretrain --method {params.method} --preset {params.preset} --manifest {input.manifest:q} "
         "--out {params.out:q} --set train.seed={wildcards.seed} --set train.steps={params.steps} --resume "
@@ -126,9 +116,7 @@ rule study_probe:
     conda:
         "../envs/train.yaml"
     resources:
-        runtime=30,
-        mem_mb=3000,
-        cpus_per_task=1,
+        **rule_resources("probe"),
     shell:
         # Fold 0's training part fits the probe; the test split (study.test_size nodules) is what the table reports.
         "python -m smart linear-probe --encoder {params.encoder:q} --cohort {input.cohort:q} --splits {input.splits:q} "
@@ -148,9 +136,7 @@ rule study_embed:
     conda:
         "../envs/train.yaml"
     resources:
-        runtime=20,
-        mem_mb=3000,
-        cpus_per_task=1,
+        **rule_resources("embed"),
     shell:
         "python -m smart embed --encoder {input.encoder:q} --npz {input.npz:q} --out {output:q} --device cpu "
         "> {log:q} 2>&1"
@@ -172,9 +158,7 @@ rule study_umap:
     conda:
         "../envs/eval.yaml"
     resources:
-        runtime=20,
-        mem_mb=3000,
-        cpus_per_task=1,
+        **rule_resources("umap"),
     shell:
         "NUMBA_CACHE_DIR={params.numba_cache:q} python -m smart umap --features {input:q} --out {params.out:q} "
         "> {log:q} 2>&1"
@@ -197,9 +181,7 @@ rule study_zeroshot:
     conda:
         "../envs/eval.yaml"
     resources:
-        runtime=20,
-        mem_mb=3000,
-        cpus_per_task=1,
+        **rule_resources("zeroshot"),
     shell:
         "python -m smart zeroshot --encoder {params.encoder:q} --raters {input.raters:q} --out {params.out:q} "
         "--crop {params.crop} {params.crop} {params.crop} --seed {wildcards.seed} --device cpu > {log:q} 2>&1"
@@ -227,9 +209,7 @@ rule study_table:
     conda:
         "../envs/eval.yaml"
     resources:
-        runtime=5,
-        mem_mb=1000,
-        cpus_per_task=1,
+        **rule_resources("report"),
     shell:
         "python -m workflow_scripts.study_table --root {params.root:q} --arms {params.arms:q} "
         "--seeds {params.seeds} --out-md {output.md:q} --out-json {output.json:q} --out-fig11 {output.fig11:q} "

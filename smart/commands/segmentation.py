@@ -23,12 +23,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    from smart.preemption import TrainingInterrupted
     from smart.train.segmentation import load_segmentation_config, train_segmentation
 
     try:
         cfg = load_segmentation_config(args.config, args.set)
         record = train_segmentation(cfg, args.csv, args.weights, args.out, resume=args.resume,
                                     max_steps=args.max_steps)
+    except TrainingInterrupted as exc:
+        print(f"smart segmentation: {exc}", file=sys.stderr)
+        return exc.exit_code
     except ValueError as exc:
         print(f"smart segmentation: error: {exc}", file=sys.stderr)
         return 2

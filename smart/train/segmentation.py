@@ -39,6 +39,7 @@ from smart.atomic import atomic_path, write_json
 from smart.data.labelled_volumes import LabelledVolume, load_split, read_labelled_csv
 from smart.data.views import derive_seed
 from smart.models.monai_ssl import load_from_skipped, swin_unetr_kwargs
+from smart.preemption import StopFlag, TrainingInterrupted
 from smart.provenance import provenance
 from smart.run_logging import RunLogger
 from smart.seeding import seed_everything
@@ -267,34 +268,39 @@ def train_segmentation(cfg: Mapping[str, Any], csv: str | os.PathLike, weights: 
 
     bar = logger.progress(stop_at, initial=step, desc="segmentation", unit="step")
     window_loss, window_n, window_start = 0.0, 0, time.perf_counter()
+    # SIGTERM/SIGUSR1 (SLURM walltime warning): finish the step, checkpoint, exit 75 (smart.preemption)
     try:
-        while step < stop_at:
-            x, y = sample_crops(train, foreground, step, cfg)
-            model.train()
-            loss = loss_fn(model(x.to(device)), y.to(device))
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"non-finite segmentation loss {loss.item()} at step {step} (lower lr?)")
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            step += 1
-            window_loss, window_n = window_loss + float(loss.detach()), window_n + 1
-            bar.update(1, samples=int(cfg["batch_size"]), loss=loss.detach())
-            if step % int(cfg["log_every"]) == 0 or step == stop_at:
-                logger.log({"step": step, "loss": window_loss / window_n,
-                            "time_per_step": (time.perf_counter() - window_start) / window_n})
-                window_loss, window_n, window_start = 0.0, 0, time.perf_counter()
-            if step % int(cfg["val_every"]) == 0 or step == total:
-                scores, _ = evaluate(model, val, cfg, device)
-                score = mean_dice(scores)
-                history.append({"step": step, "val_dice": scores, "val_dice_mean": score})
-                logger.log({"step": step, "val/dice_mean": score,
-                            **{f"val/dice/{k}": v for k, v in scores.items() if v is not None}})
-                if score is not None and (best["score"] is None or score > best["score"]):
-                    best = {"score": score, "step": step,
-                            "model": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}}
-            if step % int(cfg["checkpoint_every"]) == 0 or step == stop_at:
-                save()
+        with StopFlag() as stop:
+            while step < stop_at:
+                x, y = sample_crops(train, foreground, step, cfg)
+                model.train()
+                loss = loss_fn(model(x.to(device)), y.to(device))
+                if not torch.isfinite(loss):
+                    raise FloatingPointError(f"non-finite segmentation loss {loss.item()} at step {step} (lower lr?)")
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                step += 1
+                window_loss, window_n = window_loss + float(loss.detach()), window_n + 1
+                bar.update(1, samples=int(cfg["batch_size"]), loss=loss.detach())
+                if step % int(cfg["log_every"]) == 0 or step == stop_at:
+                    logger.log({"step": step, "loss": window_loss / window_n,
+                                "time_per_step": (time.perf_counter() - window_start) / window_n})
+                    window_loss, window_n, window_start = 0.0, 0, time.perf_counter()
+                if step % int(cfg["val_every"]) == 0 or step == total:
+                    scores, _ = evaluate(model, val, cfg, device)
+                    score = mean_dice(scores)
+                    history.append({"step": step, "val_dice": scores, "val_dice_mean": score})
+                    logger.log({"step": step, "val/dice_mean": score,
+                                **{f"val/dice/{k}": v for k, v in scores.items() if v is not None}})
+                    if score is not None and (best["score"] is None or score > best["score"]):
+                        best = {"score": score, "step": step,
+                                "model": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}}
+                if step % int(cfg["checkpoint_every"]) == 0 or step == stop_at or stop.stopping:
+                    save()
+                if stop.stopping and step < total:
+                    raise TrainingInterrupted(f"stop signal received after step {step}; wrote {ckpt} "
+                                              f"(rerun with --resume)")
     finally:
         bar.close()
         logger.close()

@@ -5,6 +5,10 @@ renders from it)."""
 from __future__ import annotations
 
 import json
+import os
+import signal
+import threading
+import time
 
 import numpy as np
 import pandas as pd
@@ -137,3 +141,33 @@ def test_run_resume_is_bit_exact_and_table(tmp_path, labelled_csv):
     assert "| S | scratch |" in out_md.read_text()
     # a resumed run refuses a different config
     assert main([*args, "--out", str(tmp_path / "split"), *sets, "--set", "lr=0.01", "--resume"]) == 2
+
+
+def test_sigterm_checkpoints_exits_75_and_resume_is_bit_exact(tmp_path, labelled_csv, capsys):
+    """A real SIGTERM after the first checkpoint (SLURM's walltime warning): the step finishes, checkpoint_last.pt is
+    written, exit 75; `--resume` then ends with the weights of an uninterrupted run."""
+    args = ["segmentation", "--weights", "none", "--csv", str(labelled_csv)]
+    sets = [s for kv in [*TINY, "steps=6", "checkpoint_every=1", "val_every=3"] for s in ("--set", kv)]
+    straight, split = tmp_path / "straight", tmp_path / "split"
+    assert main([*args, "--out", str(straight), *sets]) == 0
+
+    def watch():
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            if (split / "checkpoint_last.pt").exists():
+                os.kill(os.getpid(), signal.SIGTERM)
+                return
+            time.sleep(0.01)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    code = main([*args, "--out", str(split), *sets])
+    watcher.join()
+    assert code == 75, capsys.readouterr().err
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    stopped = torch.load(split / "checkpoint_last.pt", weights_only=True)["step"]
+    assert 1 <= stopped < 6 and not (split / "metrics.json").exists()
+    assert main([*args, "--out", str(split), *sets, "--resume"]) == 0
+    a = torch.load(straight / "model.pt", weights_only=True)["state_dict"]
+    b = torch.load(split / "model.pt", weights_only=True)["state_dict"]
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)

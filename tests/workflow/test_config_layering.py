@@ -91,7 +91,7 @@ NESTED = {
     "clinical": "{consensus_margin: 3}",
     "tasks": "{lidc: {fractions: [0.5, 1.0], test_size: 0.3, set: {epochs: 2}}}",
     "table_tasks": "{VI: response}",
-    "study": "{seeds: [0], steps: 5}",
+    "study": "{seeds: [0], steps: 20}",
 }
 
 
