@@ -99,7 +99,7 @@ def test_multi_node_pretraining_runs_through_srun_and_matches_one_process(tmp_pa
     from smart.train.checkpoint import load_checkpoint
 
     steps = 3
-    cfg = tiny_config(**{"variants": {"smart": {"method": "smart"}}, "ablations": {},
+    cfg = tiny_config(**{"variants": {"smart": {"method": "smart"}}, "ablations": {}, "segmentation.variants": ["smart"],
                          "pretrain.max_steps": steps,
                          "pretrain.set": {"data.batch_size": 1, "model.drop_path_rate": 0.0, "train.steps": steps},
                          "resources": {"pretrain": {"gpu": 1, "nodes": 2, "cpus_per_task": 1, "mem_mb": 3000,
