@@ -42,6 +42,15 @@ def config_hash(config: Any) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
+def file_sha256(path: str | Path) -> str:
+    """Hex SHA-256 of a file's bytes, read in 1 MiB blocks (inputs recorded in model cards and resume digests)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def provenance(config: Any = None, seed: int | None = None) -> dict[str, Any]:
     rec: dict[str, Any] = {"git_sha": git_sha(), "versions": package_versions(), "host": platform.node()}
     if seed is not None:

@@ -21,7 +21,6 @@ starts fresh and says why on stderr. A finished run deletes its checkpoint (``me
 from __future__ import annotations
 
 import copy
-import hashlib
 import os
 import sys
 from pathlib import Path
@@ -40,6 +39,7 @@ from smart.downstream.metrics import binary_metrics
 from smart.downstream.protocol import (FoldData, load_any_encoder, resolve_device, select_fold, set_seed,
                                        write_metrics)
 from smart.preemption import StopFlag, TrainingInterrupted
+from smart.provenance import file_sha256
 from smart.run_logging import RunLogger
 
 CHECKPOINT = "checkpoint_last.pt"
@@ -90,19 +90,12 @@ def train_epoch(model: nn.Module, loader: DataLoader, optimizer: torch.optim.Opt
     return total / max(n, 1)
 
 
-def _sha256(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
 
 def run_inputs(encoder: str, cohort: str | os.PathLike, splits: str | os.PathLike, fold: int, fraction: float,
                head: str) -> dict[str, Any]:
     """What a fine-tuning checkpoint must share with a run to be resumed: file digests and the fold selection."""
-    return {"encoder": "none" if encoder == "none" else _sha256(encoder), "cohort": _sha256(cohort),
-            "splits": _sha256(splits), "fold": int(fold), "fraction": float(fraction), "head": str(head)}
+    return {"encoder": "none" if encoder == "none" else file_sha256(encoder), "cohort": file_sha256(cohort),
+            "splits": file_sha256(splits), "fold": int(fold), "fraction": float(fraction), "head": str(head)}
 
 
 def _resume_state(path: Path, cfg: Mapping[str, Any], inputs: Mapping[str, Any]) -> dict[str, Any] | None:

@@ -9,14 +9,13 @@ size, git SHA and versions at the start of training) and the step reached. Epoch
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from smart import atomic
-from smart.provenance import config_hash, git_sha, package_versions
+from smart.provenance import config_hash, file_sha256, git_sha, package_versions
 
 FILE_NAME = "MODEL_CARD.md"
 
@@ -30,13 +29,6 @@ METHOD_SUMMARIES = {
     "mst": "MST baseline (ViT): attention-low masking, reconstruction + [CLS] distillation",
 }
 
-
-def file_sha256(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def run_record(manifest: str | os.PathLike, n_images: int, world_size: int, *, preset: str | None = None,
