@@ -50,7 +50,7 @@ _PURPOSE_EPOCH = 41
 
 
 def _loader(frame: pd.DataFrame, cfg: Mapping[str, Any], train: bool, generator: torch.Generator | None = None) -> DataLoader:
-    from smart.data.cohort import CohortDataset
+    from smart.data.cohort_dataset import CohortDataset
 
     ds = CohortDataset(frame, crop_size=tuple(cfg["crop_size"]), augment=bool(cfg["augment"]) and train,
                        seed=int(cfg["seed"]))

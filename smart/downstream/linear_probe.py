@@ -51,7 +51,8 @@ def fit_probe(train_x: np.ndarray, train_y: np.ndarray, val_x: np.ndarray, val_y
 def linear_probe(encoder: str, cohort: str | os.PathLike, splits: str | os.PathLike, fold: int,
                  out_dir: str | os.PathLike, cfg: Mapping[str, Any], fraction: float = 1.0) -> dict:
     """Probe ``encoder`` (path or ``"none"``) on one fold and write ``out_dir/metrics.json``."""
-    from smart.data.cohort import CohortDataset, read_cohort
+    from smart.data.cohort import read_cohort
+    from smart.data.cohort_dataset import CohortDataset
 
     seed = int(cfg["seed"])
     data = select_fold(read_cohort(cohort), splits, fold, fraction, seed)

@@ -72,7 +72,8 @@ def attention_figure(encoder_path: str, cohort: str | os.PathLike, out_png: str 
                      title: str = "") -> list[str]:
     """``smart attention-maps``: the first ``n`` samples (or ``sample_ids``) of ``cohort``; returns the ids drawn.
     ``title`` (default: the encoder's folder name = the workflow's variant, and its method) heads the figure."""
-    from smart.data.cohort import CohortDataset, read_cohort
+    from smart.data.cohort import read_cohort
+    from smart.data.cohort_dataset import CohortDataset
     from smart.models.encoder_io import load_encoder
 
     if n < 1:
