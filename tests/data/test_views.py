@@ -10,7 +10,8 @@ import pytest
 import SimpleITK as sitk
 import torch
 
-from smart.data.cohort import CohortDataset, read_cohort
+from smart.data.cohort import read_cohort
+from smart.data.cohort_dataset import CohortDataset
 from smart.data.intensity import hu_to_unit
 from smart.data.views import StepSampler, TwoViewDataset, read_manifest
 
