@@ -26,6 +26,7 @@ rule umap:
         f"{RESULTS}/cluster/{{variant}}/features.npz",
     output:
         clusters=f"{RESULTS}/cluster/{{variant}}/clusters.json",
+        layout=f"{RESULTS}/cluster/{{variant}}/umap.csv",
         figure=report(
             f"{RESULTS}/cluster/{{variant}}/umap.png",
             caption="../report/umap.rst",

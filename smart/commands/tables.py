@@ -1,4 +1,4 @@
-"""``smart tables``: the paper's Tables I-VI (+ limited-data figure) from the workflow's metrics files, each cell
+"""``smart tables``: the paper's Tables I-VI (+ the limited-data and PDR-sweep figures) from the workflow's metrics files, each cell
 beside the paper's value; ``--readme`` / ``--check-readme`` render the README's demo block from them."""
 
 from __future__ import annotations
@@ -13,6 +13,9 @@ def add_arguments(parser) -> None:
                         help="tasks.json: {tasks: {name: {label, title}}, tables: {numeral: task}} (default: beside "
                              "--variants)")
     parser.add_argument("--out", required=True, help="output folder: table{1..6}.{csv,md}, sources.json")
+    parser.add_argument("--pdr-sweep", nargs="+", default=None, metavar="VARIANT",
+                        help="also draw Fig. 10 (pdr_umaps.{csv,png}): the UMAPs of these variants, one panel each, "
+                             "ordered and titled by the drop ratio of their resolved pretraining config")
     parser.add_argument("--readme", default=None, metavar="README.md",
                         help="also rewrite the README's demo-results block (between its markers) from these tables")
     parser.add_argument("--check-readme", default=None, metavar="README.md",
@@ -24,7 +27,7 @@ def main(args) -> int:
     from smart.eval.tables import write_tables
 
     try:
-        sources = write_tables(args.results, args.variants, args.out, args.tasks)
+        sources = write_tables(args.results, args.variants, args.out, args.tasks, args.pdr_sweep)
         print(f"{len(sources)} tables -> {args.out}")
         block = render_block(args.results, args.out, args.variants) if args.readme or args.check_readme else ""
         current = {path: readme_block(path) for path in (args.readme, args.check_readme) if path}  # markers first

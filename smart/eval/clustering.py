@@ -66,6 +66,23 @@ def class_name(label: int) -> str:
     return CLASS_NAMES[label] if 0 <= label < len(CLASS_NAMES) else f"class {label}"
 
 
+def organ_colour(label: int):
+    """The RGBA colour of organ class ``label`` in every UMAP figure (so panels side by side agree): the dark tab20
+    shades first, because adjacent light/dark pairs of tab20 are hard to tell apart."""
+    import matplotlib
+
+    return matplotlib.colormaps["tab20"]((2 * label) % 20 + (label // 10) % 2)
+
+
+def scatter_organs(ax, points: np.ndarray, labels: Sequence[int], size: float = 6) -> None:
+    """Scatter the 2-D layout ``points (n, 2)`` on ``ax``, one :func:`organ_colour` and legend label (the organ's
+    name) per class of ``labels (n,)``."""
+    labels = np.asarray(labels).ravel()
+    for c in np.unique(labels):
+        sel = labels == c
+        ax.scatter(points[sel, 0], points[sel, 1], s=size, color=organ_colour(int(c)), label=class_name(int(c)))
+
+
 def cluster_figure(points: np.ndarray, labels: Sequence[int], title: str = ""):
     """Fig. 3 style scatter of the UMAP layout coloured by organ (legend = organ names). Returns the Figure."""
     import matplotlib
@@ -73,13 +90,8 @@ def cluster_figure(points: np.ndarray, labels: Sequence[int], title: str = ""):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    labels = np.asarray(labels).ravel()
     fig, ax = plt.subplots(figsize=(6, 5), dpi=120)
-    cmap = plt.get_cmap("tab20")
-    for i, c in enumerate(np.unique(labels)):
-        sel = labels == c
-        # the dark tab20 shades first: adjacent light/dark pairs of tab20 are hard to tell apart
-        ax.scatter(points[sel, 0], points[sel, 1], s=6, color=cmap((2 * i) % 20 + (i // 10) % 2), label=class_name(int(c)))
+    scatter_organs(ax, points, labels)
     ax.set_xlabel("UMAP 1")
     ax.set_ylabel("UMAP 2")
     if title:

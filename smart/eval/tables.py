@@ -385,8 +385,9 @@ def plot_limited_data(frame: pd.DataFrame, path: str | os.PathLike, tasks: dict[
 
 
 def write_tables(results: str | os.PathLike, variants_json: str | os.PathLike, out_dir: str | os.PathLike,
-                 tasks_json: str | os.PathLike | None = None) -> dict[str, Any]:
-    """Write ``table{1..6}.{csv,md}``, ``sources.json`` and, when fractions < 1 ran, ``limited_data.{csv,png}``.
+                 tasks_json: str | os.PathLike | None = None, pdr_sweep: list[str] | None = None) -> dict[str, Any]:
+    """Write ``table{1..6}.{csv,md}``, ``sources.json``, when fractions < 1 ran ``limited_data.{csv,png}`` (Fig. 6)
+    and, when ``pdr_sweep`` names variants, ``pdr_umaps.{csv,png}`` (Fig. 10, :mod:`smart.eval.pdr_sweep`).
     Every table carries the paper's value and the difference beside each cell the paper reports
     (:mod:`smart.eval.paper_values`). ``tasks_json`` defaults to ``tasks.json`` beside ``variants_json`` (where the
     workflow writes both)."""
@@ -410,5 +411,12 @@ def write_tables(results: str | os.PathLike, variants_json: str | os.PathLike, o
         write_csv(out / "limited_data.csv", beside_paper(limited, "Fig. 6", paper))
         plot_limited_data(limited, out / "limited_data.png", tasks.tasks)
         all_sources["limited_data"] = {r["label"] + f"@{r['fraction']}": r["sources"].split(";") for _, r in limited.iterrows()}
+    if pdr_sweep:
+        from smart.eval import pdr_sweep as fig10
+
+        sweep = fig10.pdr_sweep(res, variants, pdr_sweep)
+        write_csv(out / f"{fig10.STEM}.csv", sweep)
+        fig10.plot_pdr_sweep(sweep, res.root, out / f"{fig10.STEM}.png")
+        all_sources[fig10.STEM] = {r["variant"]: r["sources"].split(";") for _, r in sweep.iterrows()}
     write_json(out / "sources.json", all_sources)
     return all_sources

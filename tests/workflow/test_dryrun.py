@@ -212,3 +212,26 @@ def test_shell_commands_follow_the_cli_contract(demo_workspace, tmp_path):
     assert "--head random_sa --fraction 0.25 --resume --set batch_size=40 --set lr=0.0002" in paper.stdout
     assert "--set epochs=2000" in paper.stdout
     assert "gpu=4" in paper.stdout and "gpu_model=a100" in paper.stdout
+
+
+def test_fig10_is_drawn_by_the_tables_job_only_with_a_pdr_ablation(demo_workspace, tmp_path):
+    demo = run_snakemake(demo_workspace, "-n", "-p", "tables", timeout=300)
+    assert demo.returncode == 0, demo.stderr[-2000:]
+    assert "pdr_umaps" not in demo.stdout and "--pdr-sweep" not in demo.stdout
+    overlay = tmp_path / "pdr.yaml"
+    overlay.write_text(yaml.safe_dump({"ablations": {"pdr": ["smart", "smart_no_nt"]}}))
+    proc = run_snakemake(demo_workspace, "-n", "-p", "tables", "--configfile", "config/config.yaml", str(overlay),
+                         timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "--out results/tables --pdr-sweep smart smart_no_nt > results/logs/tables.log" in proc.stdout
+    assert "results/tables/pdr_umaps.png" in proc.stdout and "results/cluster/smart_no_nt/umap.csv" in proc.stdout
+    assert job_counts(proc.stdout) == job_counts(demo.stdout)   # no extra job: the tables job draws it
+    off = tmp_path / "off.yaml"
+    off.write_text(yaml.safe_dump({"cluster": {"enabled": False}}))
+    proc = run_snakemake(demo_workspace, "-n", "-p", "tables", "--configfile", "config/config.yaml", str(overlay),
+                         str(off), timeout=300)
+    assert proc.returncode == 0 and "--pdr-sweep" not in proc.stdout   # no UMAPs, no Fig. 10
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump({"ablations": {"pdr": ["smart", "scratch"]}}))
+    proc = run_snakemake(demo_workspace, "-n", "tables", "--configfile", "config/config.yaml", str(bad), timeout=300)
+    assert proc.returncode != 0 and "config ablations.pdr: ['scratch'] have no pretraining" in proc.stdout + proc.stderr
