@@ -19,7 +19,7 @@ from typing import Any, Mapping
 
 import yaml
 
-from smart.models.factory import BACKBONES, DEFAULT_MODEL_CONFIG, has_cls
+from smart.models.factory import BACKBONES, DEFAULT_MODEL_CONFIG, backbone, has_cls, has_sa
 from smart.registry import look_up
 from smart.ssl import methods as method_registry
 from smart.ssl.masking import HINTS, MASKING_STRATEGIES, masking_strategy
@@ -263,12 +263,13 @@ def _validate_sa_placement(m: Mapping[str, Any], mk: Mapping[str, Any], loss: Ma
     and GITD (stage 4 consumes them) do, AMPD (read before the SA block, Sec. III-C) does not. Attention-guided masks
     ranked by an SA block that no loss trains would come from its random initialisation for the whole run.
     """
-    has_sa = m["arch"] == "swin" and m["sa_stage"] is not None
-    if m["sa_placement"] is not None and not has_sa:
-        why = "model.arch=vit has no SA block" if m["arch"] == "vit" else "model.sa_stage is null (no SA block)"
+    sa = has_sa(m)
+    if m["sa_placement"] is not None and not sa:
+        why = (f"model.arch={m['arch']} has no SA block" if not backbone(m["arch"]).sa_block
+               else "model.sa_stage is null (no SA block)")
         raise ValueError(f"config key 'model.sa_placement'={m['sa_placement']!r} needs an SA block, but {why}; "
                          f"leave model.sa_placement null")
-    if not has_sa or not masking_strategy(mk["strategy"]).needs_attention:
+    if not sa or not masking_strategy(mk["strategy"]).needs_attention:
         return
     placement = m["sa_placement"] or "inline"
     trained_by = ["aitd"] + (["amip", "gitd"] if placement == "inline" else [])
@@ -282,7 +283,7 @@ def _validate_sa_placement(m: Mapping[str, Any], mk: Mapping[str, Any], loss: Ma
 def _validate_noise_unit(m: Mapping[str, Any], d: Mapping[str, Any], nt: Mapping[str, Any]) -> None:
     """``noisy_teacher.unit`` (voxels) must be a whole number of the encoder's patches and tile the crop exactly."""
     unit = nt["unit"]
-    patch = m["patch_size"] if m["arch"] == "swin" else m["vit_patch"]
+    patch = m[backbone(m["arch"]).patch_key]
     if unit < 1 or unit % patch:
         raise ValueError(f"config key 'noisy_teacher.unit'={unit} must be a positive multiple of the "
                          f"{m['arch']} patch size {patch} (dropped cubes are whole patches)")
@@ -383,7 +384,7 @@ def load_config(method: str, preset: str | None = None, config_yaml: str | Path 
         merge(cfg, sets, "--set")
     validate(cfg)
     m = cfg["model"]
-    if m["arch"] == "swin" and m["sa_stage"] is not None and m["sa_placement"] is None:
+    if has_sa(m) and m["sa_placement"] is None:
         m["sa_placement"] = "inline"  # recorded explicitly in config.json / encoder files
     return {"method": method, **cfg}
 

@@ -86,18 +86,22 @@ def _build_vit(cfg: Mapping[str, Any]) -> nn.Module:
 @dataclass(frozen=True)
 class Backbone:
     """One entry of :data:`BACKBONES`: ``module`` is the encoder class, ``build(resolved model config) -> encoder``;
-    ``label`` names it in the tables; ``cls_token``: it has a [CLS] without the SA block (the ViT); a Swin has one only
-    with ``sa_stage`` set."""
+    ``label`` names it in the tables; ``cls_token``: it has a [CLS] without the SA block (the ViT); ``sa_block``: it
+    can carry the semantic-attention block (``model.sa_stage`` / ``sa_placement`` apply: the Swin), so a Swin has a
+    [CLS] only with ``sa_stage`` set; ``patch_key``: the ``model.*`` key of its patch edge in voxels (what the noisy
+    teacher's drop unit must be a multiple of). Config checks ask these properties, never the backbone's name."""
 
     module: type[nn.Module]
     build: Callable[[Mapping[str, Any]], nn.Module]
     label: str
     cls_token: bool
+    sa_block: bool
+    patch_key: str
 
 
 BACKBONES: dict[str, Backbone] = {
-    "swin": Backbone(SwinSMART, _build_swin, "Swin", cls_token=False),
-    "vit": Backbone(ViT3D, _build_vit, "ViT", cls_token=True),
+    "swin": Backbone(SwinSMART, _build_swin, "Swin", cls_token=False, sa_block=True, patch_key="patch_size"),
+    "vit": Backbone(ViT3D, _build_vit, "ViT", cls_token=True, sa_block=False, patch_key="vit_patch"),
 }
 
 
@@ -106,9 +110,15 @@ def backbone(arch: str) -> Backbone:
     return look_up("model.arch", arch, BACKBONES)
 
 
+def has_sa(model_cfg: Mapping[str, Any]) -> bool:
+    """Whether the encoder of this (resolved) model config has a semantic-attention block: its backbone can carry one
+    (:attr:`Backbone.sa_block`) and ``sa_stage`` places it."""
+    return backbone(model_cfg["arch"]).sa_block and model_cfg["sa_stage"] is not None
+
+
 def has_cls(model_cfg: Mapping[str, Any]) -> bool:
     """Whether the encoder of this (resolved) model config yields a [CLS] token and an attention map."""
-    return backbone(model_cfg["arch"]).cls_token or model_cfg["sa_stage"] is not None
+    return backbone(model_cfg["arch"]).cls_token or has_sa(model_cfg)
 
 
 def resolve_model_config(model_cfg: Mapping[str, Any]) -> dict[str, Any]:
@@ -133,5 +143,5 @@ def build_encoder(model_cfg: Mapping[str, Any]) -> nn.Module:
     return encoder
 
 
-__all__ = ["BACKBONES", "DEFAULT_MODEL_CONFIG", "Backbone", "backbone", "build_encoder", "has_cls",
+__all__ = ["BACKBONES", "DEFAULT_MODEL_CONFIG", "Backbone", "backbone", "build_encoder", "has_cls", "has_sa",
            "resolve_model_config"]

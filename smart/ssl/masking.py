@@ -305,14 +305,25 @@ class MaskingStrategy:
     """One entry of :data:`MASKING_STRATEGIES`.
 
     ``draw(batch, grid, ratio, hint_ratio, attention, generator, check_finite, hints)`` returns Bool
-    ``(batch, *grid)``; ``needs_attention``: it ranks the teacher's attention map (so the encoder needs a [CLS]/SA
-    block); ``uses_hints``: ``hint_ratio`` tokens stay visible (``masking.hints``), so ``s < r`` and, with
-    ``hints="top"``, ``ratio + hint_ratio`` must not exceed 1.
+    ``(batch, *grid)``; ``uses_hints``: ``hint_ratio`` tokens stay visible (``masking.hints``), so ``s < r`` and,
+    with ``hints="top"``, ``ratio + hint_ratio`` must not exceed 1; ``attention_rank``: which end of the teacher's
+    attention ranking is masked (:func:`attention_mask`'s ``mode``: ``"high"`` the most attended tokens, AttMask and
+    SMART; ``"low"`` the least, MST), ``None`` for a strategy that reads no attention. The training step asks these
+    properties, never the strategy's name.
     """
 
     draw: Callable[..., Tensor]
-    needs_attention: bool
     uses_hints: bool
+    attention_rank: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.attention_rank is not None and self.attention_rank not in ATTENTION_MODES:
+            raise ValueError(f"attention_rank must be one of {ATTENTION_MODES} or None, got {self.attention_rank!r}")
+
+    @property
+    def needs_attention(self) -> bool:
+        """It ranks the teacher's attention map, so the encoder needs a [CLS]/SA block."""
+        return self.attention_rank is not None
 
 
 def _draw_random(batch, grid, ratio, hint_ratio, attention, generator, check_finite, hints) -> Tensor:
@@ -330,11 +341,15 @@ def _draw_attention(mode, batch, grid, ratio, hint_ratio, attention, generator, 
     return attention_mask(attention, grid, ratio, hint_ratio, mode, check_finite, hints=hints, reveal_noise=noise)
 
 
+def _attention_strategy(rank: str, uses_hints: bool) -> MaskingStrategy:
+    return MaskingStrategy(partial(_draw_attention, rank), uses_hints=uses_hints, attention_rank=rank)
+
+
 MASKING_STRATEGIES: dict[str, MaskingStrategy] = {
-    "random": MaskingStrategy(_draw_random, needs_attention=False, uses_hints=False),          # SMIT
-    "blockwise": MaskingStrategy(_draw_blockwise, needs_attention=False, uses_hints=False),    # iBOT
-    "attention_high": MaskingStrategy(partial(_draw_attention, "high"), needs_attention=True, uses_hints=True),  # SMART
-    "attention_low": MaskingStrategy(partial(_draw_attention, "low"), needs_attention=True, uses_hints=False),   # MST
+    "random": MaskingStrategy(_draw_random, uses_hints=False),          # SMIT
+    "blockwise": MaskingStrategy(_draw_blockwise, uses_hints=False),    # iBOT
+    "attention_high": _attention_strategy("high", uses_hints=True),     # SMART, AttMask
+    "attention_low": _attention_strategy("low", uses_hints=False),      # MST
 }
 
 

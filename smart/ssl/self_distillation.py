@@ -94,7 +94,10 @@ class SelfDistillation(nn.Module):
         # Inline SA: the SA-refined tokens are the stage output AMIP reconstructs from (module docstring).
         self.amip_field = "sa_tokens" if getattr(encoder, "sa_placement", None) == "inline" and getattr(
             encoder, "semantic_attention", None) is not None else "tokens"
-        self.needs_attention = masking_strategy(self.strategy).needs_attention
+        spec = masking_strategy(self.strategy)
+        # what the step does follows the registry entry's properties, not the strategy's name
+        self.needs_attention, self.attention_rank, self.uses_hints = (spec.needs_attention, spec.attention_rank,
+                                                                      spec.uses_hints)
         if (self.needs_attention or self.weights["aitd"] > 0) and getattr(encoder, "cls_dim", None) is None:
             raise ValueError(f"masking.strategy={self.strategy!r} / loss.aitd={self.weights['aitd']} need an encoder "
                              f"with a [CLS]/SA block, but this encoder has none (model.sa_stage is null?)")
@@ -162,14 +165,13 @@ class SelfDistillation(nn.Module):
             # A non-finite input (NaN voxels) gives a NaN map; rank it as uniform so the step runs, yields a NaN loss
             # and is skipped by the loop, instead of crashing the whole run inside the masking.
             att = torch.nan_to_num(attention.detach().float(), 0.0, 0.0, 0.0)
-            mode = "high" if self.strategy == "attention_high" else "low"
             noise = None
-            if mode == "high" and self.hints == "attmask":
+            if self.uses_hints and self.hints == "attmask":
                 # Which of the top tokens stay visible as hints is random (AttMask): one seeded row per sample.
                 n = att.shape[1]
                 noise = _per_sample(lambda g: torch.rand(1, n, generator=g),
                                     self._seeds(positions, _PURPOSE_MASK)).to(att.device)
-            return attention_mask(att, grid, ratio, hint, mode, check_finite=False, hints=self.hints,
+            return attention_mask(att, grid, ratio, hint, self.attention_rank, check_finite=False, hints=self.hints,
                                   reveal_noise=noise).to(device)
         seeds = self._seeds(positions, _PURPOSE_MASK)
         rows = [make_mask(self.strategy, 1, grid, ratio, hint, generator=torch.Generator().manual_seed(s))

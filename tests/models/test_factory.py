@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from smart.config import DEFAULTS, load_config
-from smart.models.factory import BACKBONES, DEFAULT_MODEL_CONFIG, backbone, has_cls, resolve_model_config
+from smart.models.factory import BACKBONES, DEFAULT_MODEL_CONFIG, backbone, has_cls, has_sa, resolve_model_config
 from smart.models.swin import SwinSMART
 from smart.models.vit import ViT3D
 
@@ -21,11 +23,24 @@ def test_one_table_of_model_defaults():
 
 
 def test_backbone_registry():
-    assert {name: (b.module, b.label, b.cls_token) for name, b in BACKBONES.items()} == {
-        "swin": (SwinSMART, "Swin", False), "vit": (ViT3D, "ViT", True)}
+    assert {name: (b.module, b.label, b.cls_token, b.sa_block, b.patch_key) for name, b in BACKBONES.items()} == {
+        "swin": (SwinSMART, "Swin", False, True, "patch_size"), "vit": (ViT3D, "ViT", True, False, "vit_patch")}
     assert backbone("vit") is BACKBONES["vit"]
     assert has_cls({"arch": "vit", "sa_stage": None}) and has_cls({"arch": "swin", "sa_stage": 3})
     assert not has_cls({"arch": "swin", "sa_stage": None})
+    assert has_sa({"arch": "swin", "sa_stage": 3})
+    assert not has_sa({"arch": "swin", "sa_stage": None}) and not has_sa({"arch": "vit", "sa_stage": 3})
+
+
+def test_config_checks_ask_the_backbone_registry_not_the_name(monkeypatch):
+    # A Swin entry registered without an SA block: the config's SA checks follow the entry, not arch == "swin".
+    monkeypatch.setitem(BACKBONES, "swin", dataclasses.replace(BACKBONES["swin"], sa_block=False, patch_key="vit_patch"))
+    with pytest.raises(ValueError, match="'model.sa_placement'='inline' needs an SA block, but model.arch=swin has no SA"):
+        load_config("smit", "tiny", overrides={"model.sa_stage": 3, "model.sa_placement": "inline"})
+    assert load_config("smit", "tiny", overrides={"model.sa_stage": 3})["model"]["sa_placement"] is None
+    # the noisy teacher's drop unit is checked against the patch key the entry names (tiny: vit_patch 16)
+    with pytest.raises(ValueError, match="must be a positive multiple of the swin patch size 16"):
+        load_config("smit", "tiny", overrides={"noisy_teacher.unit": 8})
 
 
 def test_defaults_are_the_paper_config(paper_swin):

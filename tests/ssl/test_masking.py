@@ -203,9 +203,12 @@ def test_blockwise_bad_arguments():
 
 def test_registry_flags():
     # needs_attention: the strategy ranks the teacher's map; uses_hints: hint tokens stay visible (Sec. III-B)
-    flags = {name: (s.needs_attention, s.uses_hints) for name, s in masking.MASKING_STRATEGIES.items()}
-    assert flags == {"random": (False, False), "blockwise": (False, False), "attention_high": (True, True),
-                     "attention_low": (True, False)}
+    # attention_rank: which end of the attention ranking is masked (attention_mask's mode)
+    flags = {name: (s.needs_attention, s.uses_hints, s.attention_rank) for name, s in masking.MASKING_STRATEGIES.items()}
+    assert flags == {"random": (False, False, None), "blockwise": (False, False, None),
+                     "attention_high": (True, True, "high"), "attention_low": (True, False, "low")}
+    with pytest.raises(ValueError, match="attention_rank must be one of"):
+        masking.MaskingStrategy(masking.MASKING_STRATEGIES["random"].draw, uses_hints=False, attention_rank="top")
     assert masking.masking_strategy("random") is masking.MASKING_STRATEGIES["random"]
 
 

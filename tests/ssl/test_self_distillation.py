@@ -86,6 +86,22 @@ def test_attention_high_masks_come_from_the_teacher_map(hints):
         assert len(set(hint_ranks)) > 1
 
 
+def test_attention_masks_follow_the_registry_entry_not_the_strategy_name(monkeypatch):
+    # the same entry as attention_high under another name: the step masks the most attended tokens, with AttMask hints
+    monkeypatch.setitem(masking.MASKING_STRATEGIES, "most_attended", masking.MASKING_STRATEGIES["attention_high"])
+    cfg = _cfg("smart", **{"noisy_teacher.drop_ratio": 0.0, "model.sa_stage": 2, "masking.hints": "attmask"})
+    u, v = _views()
+    torch.manual_seed(0)
+    reference = build_self_distillation(cfg)
+    reference(u, v, torch.tensor([5, 6]), step=0)
+    cfg["masking"]["strategy"] = "most_attended"
+    torch.manual_seed(0)
+    renamed = build_self_distillation(cfg)
+    renamed(u, v, torch.tensor([5, 6]), step=0)
+    assert torch.equal(renamed.last_masks, reference.last_masks)
+    assert renamed.last_masks.flatten(1).sum(1).tolist() == [45 - 5] * 4   # top ceil(rN) minus ceil(s*r*N) hints
+
+
 def test_corruption_depends_on_position_only():
     cfg = _cfg("smit", **{"model.drop_path_rate": 0.0})
     model = build_self_distillation(cfg)
