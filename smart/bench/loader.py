@@ -1,8 +1,8 @@
 """``smart bench loader``: can the two-view loader (:mod:`smart.data.views`) feed the GPUs, in bounded memory?
 
 Writes ``n_cases`` CT-like NIfTI volumes (int16 HU, 2 mm; uncompressed, so writing 1,000 of them is quick) to a
-temporary folder, fills the memory-mapped store (:mod:`smart.data.volume_store`, timed separately: a one-off per CT),
-then runs the real pretraining ``TwoViewDataset`` + ``StepSampler`` + ``DataLoader`` with ``num_workers`` workers
+temporary folder, fills the memory-mapped store (:mod:`smart.data.volume_store`, and with the preset's
+``data.view_offset`` the body index, :mod:`smart.data.body_index`; timed separately: a one-off per CT), then runs the real pretraining ``TwoViewDataset`` + ``StepSampler`` + ``DataLoader`` with ``num_workers`` workers
 (one rank) and measures samples/s and the peak resident memory of the rank's processes (the main process and each
 worker, sampled from ``/proc``). Peak RSS must not grow with ``n_cases``; samples/s is compared with the rate one rank
 must sustain for the paper preset to finish in the pretraining job's time limit (:func:`paper_rank_rate`).
@@ -102,6 +102,7 @@ def run_loader_bench(preset: str = "tiny", num_workers: int = 2, n_cases: int = 
 
     from smart.config import load_config
     from smart.data.views import StepSampler, TwoViewDataset, collate_views
+    from smart.data.body_index import ensure_body_index
     from smart.data.volume_store import ensure_stored
 
     if n_cases < 1 or batches < 1 or num_workers < 0:
@@ -117,10 +118,13 @@ def run_loader_bench(preset: str = "tiny", num_workers: int = 2, n_cases: int = 
         paths = _write_cases(Path(tmp), n_cases, volume, seed)
         write_s = time.perf_counter() - t0
         t0 = time.perf_counter()
+        view_offset = cfg["data"]["view_offset"]  # the preset's views: overlapping ones need each CT's body index
         for p in paths:
             ensure_stored(p)
+            if view_offset is not None:
+                ensure_body_index(p, crop)
         store_s = time.perf_counter() - t0
-        dataset = TwoViewDataset(paths, crop, seed=seed, cache=True)
+        dataset = TwoViewDataset(paths, crop, seed=seed, cache=True, view_offset=view_offset)
         sampler = StepSampler(batch, 1, 0, 0, batches + 2)
         loader = DataLoader(dataset, batch_size=batch, sampler=sampler, collate_fn=collate_views,
                             num_workers=num_workers, pin_memory=torch.cuda.is_available(),
@@ -137,7 +141,7 @@ def run_loader_bench(preset: str = "tiny", num_workers: int = 2, n_cases: int = 
             del it
     need = paper_rank_rate()
     return {"preset": preset, "num_workers": num_workers, "n_cases": n_cases, "volume": list(volume), "crop": crop,
-            "batch": batch, "write_s": write_s, "cache_fill_s": store_s, "samples": n, "seconds": elapsed,
+            "batch": batch, "view_offset": view_offset, "write_s": write_s, "cache_fill_s": store_s, "samples": n, "seconds": elapsed,
             "samples_per_s": n / elapsed,
             "peak_rss_mb": {"main": rss.main_peak / 2**20,
                             "worker_max": max(rss.child_peaks.values(), default=0) / 2**20,

@@ -14,7 +14,9 @@ does not grow with the number of CTs (an in-RAM float32 cache of the paper's 10,
 
 ``view_offset`` (config ``data.view_offset``, voxels; ``None`` = the two crops are independent) draws *overlapping
 views inside the body*: ``u``'s centre is a random body voxel (> ``BODY_HU``) among the centres a full crop allows,
-and ``v``'s centre is ``u``'s shifted by at most ``view_offset`` voxels per axis (clipped to the volume). Independent
+and ``v``'s centre is ``u``'s shifted by at most ``view_offset`` voxels per axis (clipped to the volume). The body
+voxels come from an index stored once per CT and crop size beside its memory-mapped copy
+(:mod:`smart.data.body_index`), so a sample reads the two crops, not the whole CT. Independent
 crops of a padded CT are often mostly air and rarely overlap, so cross-view AITD/GITD targets carry little shared
 content; SMART's views are "random cropping of 3D regions from input CT volume" (Sec. III-C) and its DINO/iBOT anchors
 use overlapping global crops of one image.
@@ -30,11 +32,14 @@ import pandas as pd
 import torch
 from torch.utils.data import Dataset, Sampler
 
+from smart.data.body_index import (BODY_HU, body_runs, candidate_count, corner_at, corner_grid, open_body_index,
+                                   padding)
 from smart.data.intensity import hu_to_unit
 from smart.data.volume_store import load_zyx, open_stored
 
 MANIFEST_COLUMNS = ("case_id", "path", "status")
-BODY_HU = -500.0  # above lung parenchyma (~ -850 HU) and air: soft tissue, bone, vessels
+__all__ = ["BODY_HU", "MANIFEST_COLUMNS", "StepSampler", "TwoViewDataset", "collate_views", "crop_box", "derive_seed",
+           "near_views", "padded_crop", "random_view", "read_manifest"]
 _PURPOSE_EPOCH = 1
 _PURPOSE_CROP = 2
 
@@ -122,32 +127,46 @@ def random_view(volume: np.ndarray, crop_size: Sequence[int], seed: int) -> torc
     return torch.from_numpy(np.ascontiguousarray(view, dtype=np.float32))[None]
 
 
-def near_views(volume: np.ndarray, crop_size: Sequence[int], view_offset: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+def padded_crop(volume: np.ndarray, corner: Sequence[int], crop_size: Sequence[int]) -> np.ndarray:
+    """The crop at ``corner`` of the air-padded volume (:func:`smart.data.body_index.padding`), float32 in [0, 1]:
+    only the crop's voxels of the HU ``volume`` (a memory map is fine) are read and converted (:func:`hu_to_unit`),
+    the part outside the CT is 0 = air."""
+    pads = padding(volume.shape, crop_size)
+    src, fill = [], []
+    for q, c, s, (before, _) in zip(corner, crop_size, volume.shape, pads):
+        lo, hi = q - before, q - before + c  # the crop in CT coordinates; outside [0, s) is padding
+        src.append(slice(max(lo, 0), min(hi, s)))
+        fill.append((max(-lo, 0), max(hi - s, 0)))
+    crop = hu_to_unit(np.array(volume[tuple(src)]))
+    if any(before or after for before, after in fill):
+        crop = np.pad(crop, fill, constant_values=0.0)
+    return crop
+
+
+def near_views(volume: np.ndarray, crop_size: Sequence[int], view_offset: int, seed: int,
+               body: np.ndarray | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Two views ``(1, D, H, W)`` float32 in [0, 1] whose crop corners differ by at most ``view_offset`` voxels per
     axis, the first centred on a body voxel (> ``BODY_HU``); each flipped per axis with probability 1/2, all drawn
     from ``seed`` (module docstring, ``view_offset``).
 
-    The HU ``volume`` ``(D, H, W)`` is converted whole and air-padded to at least the crop (a transient copy of one CT:
-    the body search needs every candidate centre), so memory stays bounded by one CT, not by the cohort.
+    ``body`` is the HU ``volume``'s body index for ``crop_size`` (:mod:`smart.data.body_index`, stored once per CT);
+    then only the index entries of the drawn corner and the two crops are read. Without it the index is built here
+    from the whole volume (a transient float32 copy of one CT). Both give the same views for the same ``seed``.
     """
     rng = np.random.default_rng(seed)
-    unit = hu_to_unit(np.asarray(volume, dtype=np.float32))
-    pads = [((c - s) // 2, c - s - (c - s) // 2) if s < c else (0, 0) for s, c in zip(unit.shape, crop_size)]
-    if any(before or after for before, after in pads):
-        unit = np.pad(unit, pads, constant_values=0.0)
-    hi = [s - c for s, c in zip(unit.shape, crop_size)]  # largest crop corner per axis
-    half = [c // 2 for c in crop_size]
-    # body voxels whose crop fits: centre - half in [0, hi]
-    window = unit[half[0]:half[0] + hi[0] + 1, half[1]:half[1] + hi[1] + 1, half[2]:half[2] + hi[2] + 1]
-    body = np.argwhere(window > float(hu_to_unit(np.array([BODY_HU]))[0]))
-    if len(body):
-        corner = body[int(rng.integers(len(body)))].tolist()
+    crop_size = [int(c) for c in crop_size]
+    if body is None:
+        body = body_runs(volume, crop_size)
+    grid = corner_grid(volume.shape, crop_size)
+    total = candidate_count(body)
+    if total:
+        corner = corner_at(body, int(rng.integers(total)), grid)
     else:  # no body voxel (an all-air pad): any corner
-        corner = [int(rng.integers(h + 1)) for h in hi]
-    shifted = [min(max(c + int(rng.integers(-view_offset, view_offset + 1)), 0), h) for c, h in zip(corner, hi)]
+        corner = [int(rng.integers(g)) for g in grid]
+    shifted = [min(max(c + int(rng.integers(-view_offset, view_offset + 1)), 0), g - 1) for c, g in zip(corner, grid)]
     views = []
     for start in (corner, shifted):
-        crop = unit[start[0]:start[0] + crop_size[0], start[1]:start[1] + crop_size[1], start[2]:start[2] + crop_size[2]]
+        crop = padded_crop(volume, start, crop_size)
         axes = tuple(a for a in range(3) if rng.random() < 0.5)
         if axes:
             crop = np.flip(crop, axis=axes)
@@ -194,7 +213,10 @@ class TwoViewDataset(Dataset):
         volume = open_stored(path) if self.cache else load_zyx(path)
         seed = derive_seed(self.seed, _PURPOSE_CROP, int(position))
         if self.view_offset is not None:
-            u, v = near_views(volume, self.crop_size, self.view_offset, seed)
+            # the stored body index of the CT (built once per CT and crop size) spares a whole-volume search per sample
+            body = open_body_index(path, self.crop_size) if self.cache else None
+            u, v = near_views(volume, self.crop_size, self.view_offset, seed, body=body)
+            del body
         else:
             u = random_view(volume, self.crop_size, seed)
             v = random_view(volume, self.crop_size, derive_seed(seed, 1))

@@ -18,12 +18,13 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
 from smart.atomic import atomic_path
 
-__all__ = ["STORE_FOLDER", "store_path", "ensure_stored", "load_zyx", "open_stored"]
+__all__ = ["STORE_FOLDER", "store_path", "ensure_stored", "load_zyx", "open_stored", "save_once"]
 
 STORE_FOLDER = ".int16"
 
@@ -63,18 +64,23 @@ def load_zyx(nifti: str | os.PathLike) -> np.ndarray:
     return np.ascontiguousarray(zyx, dtype=np.float32)
 
 
-def ensure_stored(nifti: str | os.PathLike) -> Path:
-    """The store file of ``nifti``, written (atomically) if missing. Raises ``ValueError`` naming the file."""
-    dest = store_path(nifti)
+def save_once(dest: Path, make: Callable[[], np.ndarray], nifti: str | os.PathLike, what: str) -> Path:
+    """``dest``, written from ``make()`` as ``.npy`` (atomically: concurrent writers of identical bytes are safe) if
+    it is missing. Raises ``ValueError`` naming ``nifti`` and ``what`` the file is for when it cannot be written."""
     if not dest.is_file():
-        volume = load_zyx(nifti)
+        array = make()
         try:
             with atomic_path(dest, suffix=".npy") as tmp:
-                np.save(tmp, volume, allow_pickle=False)
+                np.save(tmp, array, allow_pickle=False)
         except OSError as err:
-            raise ValueError(f"{nifti}: cannot write its memory-mapped copy {dest} ({err.strerror or err}); the CT "
-                             f"folder must be writable") from None
+            raise ValueError(f"{nifti}: cannot write its {what} {dest} ({err.strerror or err}); the CT folder must be "
+                             f"writable") from None
     return dest
+
+
+def ensure_stored(nifti: str | os.PathLike) -> Path:
+    """The store file of ``nifti``, written (atomically) if missing. Raises ``ValueError`` naming the file."""
+    return save_once(store_path(nifti), lambda: load_zyx(nifti), nifti, "memory-mapped copy")
 
 
 def open_stored(nifti: str | os.PathLike) -> np.ndarray:

@@ -78,8 +78,10 @@ def test_run_writes_every_output(manifest, tmp_path):
     assert all(torch.equal(a, b) for a, b in zip(again.state_dict().values(), encoder.state_dict().values()))
 
 
-def test_resume_is_bit_identical(manifest, tmp_path):
-    cfg = _cfg(**{"train.checkpoint_every": 100})  # drop path stays on: RNG state must be restored too
+@pytest.mark.parametrize("view_offset", [None, 4])  # 4: overlapping views drawn through the stored body index
+def test_resume_is_bit_identical(manifest, tmp_path, view_offset):
+    views = {} if view_offset is None else {"data.view_offset": view_offset}
+    cfg = _cfg(**{"train.checkpoint_every": 100}, **views)  # drop path stays on: RNG state must be restored too
     pretrain(cfg, manifest, tmp_path / "straight")
     pretrain(cfg, manifest, tmp_path / "split", max_steps=2)
     # a run that reached its budget keeps only checkpoint_final.pt; --resume extends it from there
