@@ -1,5 +1,6 @@
-"""``smart tables``: the paper's Tables I-VI (+ the limited-data and PDR-sweep figures) from the workflow's metrics files, each cell
-beside the paper's value; ``--readme`` / ``--check-readme`` render the README's demo block from them."""
+"""``smart tables``: the paper's Tables I-VI (+ the limited-data and PDR-sweep figures, Figs. 6 and 10) from the
+workflow's metrics files, each cell beside the paper's value; ``--readme`` / ``--check-readme`` render the README's
+demo block from them."""
 
 from __future__ import annotations
 
