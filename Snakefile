@@ -1,6 +1,7 @@
 """SMART workflow: `snakemake --cores all` runs the embedded synthetic demo; `--configfile config/paper.yaml
 --profile slurm` runs the paper. Targets: all, preprocess, pretrain_all, finetune_all, cluster_all, zeroshot_all,
-tables, segmentation, study, ablation_<name> (one per entry of config `ablations`). See docs/workflow.md."""
+tables, segmentation, study, rehearsal (every rule family once: config/rehearsal.yaml), ablation_<name> (one per
+entry of config `ablations`). See docs/workflow.md."""
 
 import os
 
@@ -77,6 +78,12 @@ rule zeroshot_all:
 rule segmentation:
     input:
         segmentation_targets(),
+
+
+# Every rule family of `all` once, for one variant (issue 12's rehearsal of the paper config; README "Rehearsal").
+rule rehearsal:
+    input:
+        rehearsal_targets(),
 
 
 # The CPU study of issue #13 (seeds x methods at the `small` preset): results/study/study.md.

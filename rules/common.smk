@@ -524,6 +524,22 @@ def zeroshot_targets(variants=None, baseline=True):
     return out
 
 
+def rehearsal_targets():
+    """Target `rehearsal` (README "Rehearsal"), each kind of job of `all` once on the full data path. Preprocessing
+    of every input, then one SA variant (the first configured) through pretraining, one fine-tuning (first head,
+    smallest fraction, fold 0) and one probe per task, clustering, zero-shot (and its random baseline) and its
+    attention maps. `all` repeats these jobs over every variant, head, fraction and fold."""
+    variant = (sa_variants() or pretrained_variants())[0]
+    head = variant_heads(variant)[0]
+    out = preprocess_targets() + pretrain_targets([variant]) + cluster_targets([variant])
+    for task in task_names():
+        fraction = fmt_fraction(min(config["tasks"][task]["fractions"]))
+        out.append(f"{RESULTS}/finetune/{task}/{variant}__{head}/{fraction}/fold_0/metrics.json")
+        if config["probe"]["enabled"]:
+            out.append(f"{RESULTS}/probe/{task}/{variant}/{fmt_fraction(min(config['probe']['fractions']))}/fold_0/metrics.json")
+    return out + zeroshot_targets([variant])
+
+
 def variant_targets(variants):
     """Every result of the given variants (what an ablation_<name> target builds)."""
     return (pretrain_targets(variants) + finetune_targets(variants) + cluster_targets(variants)

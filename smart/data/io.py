@@ -53,6 +53,16 @@ def is_image_file(path: str | os.PathLike) -> bool:
     return any(name.endswith(s) for s in IMAGE_SUFFIXES)
 
 
+def is_dicom_file(path: str | os.PathLike) -> bool:
+    """True when the file carries DICOM Part 10's ``DICM`` marker after its 128-byte preamble (any file name: scanner
+    exports often have no suffix); False for an unreadable or shorter file."""
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(132)[128:] == b"DICM"
+    except OSError:
+        return False
+
+
 def case_id_from_path(path: str | os.PathLike) -> str:
     """Case identifier: the file name without its image suffix (``ct.nii.gz`` -> ``ct``), or a DICOM folder's name.
 

@@ -318,3 +318,16 @@ def test_root_without_db_series_is_an_error(tmp_path, capsys):
     assert _run_cli("--out", str(tmp_path / "c.csv"), "--db", str(db_path), "--dicom-root", str(tmp_path / "nope")) == 2
     assert "is not a folder" in capsys.readouterr().err
     assert not (tmp_path / "c.csv").exists()
+
+
+def test_first_annotated_series_finds_a_db_series_and_only_one(tmp_path):
+    from smart.data.synthetic.ct_dicom import write_ct_series
+    from smart.data.synthetic.lidc_dicom import write_lidc_dicom
+
+    foreign = tmp_path / "root/LIDC-IDRI-0001/study/series"
+    write_ct_series(foreign, np.zeros((2, 8, 8), np.int16), (0.7, 0.7, 2.5), (0, 0, 0), "LIDC-IDRI-0001", "other")
+    assert lidc.first_annotated_series(tmp_path / "root") is None  # TCIA's layout, but no series of the DB
+    (folder,) = write_lidc_dicom(tmp_path / "root", [1], slab=0)
+    assert lidc.first_annotated_series(tmp_path / "root") == folder
+    uids = lidc.annotated_series_uids()
+    assert len(uids) == lidc.nodule_table(lidc.read_database())["series_instance_uid"].nunique()

@@ -1,4 +1,5 @@
-"""Fixtures for the workflow tests: a fresh workflow copy per test (tests/workflow/workflow_workspace.py)."""
+"""Fixtures for the workflow tests: a fresh workflow copy per test (tests/workflow/workflow_workspace.py) and the
+session's loopback SLURM cluster (tests/workflow/slurm_cluster.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,20 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from slurm_cluster import SlurmUnavailable, start_cluster  # noqa: E402
 from workflow_workspace import make_workspace, tiny_config  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster(tmp_path_factory):
+    """A real single-node SLURM on loopback for the session (skips the test where it cannot be provided)."""
+    try:
+        cluster = start_cluster(tmp_path_factory.mktemp("slurm"))
+    except SlurmUnavailable as err:
+        pytest.skip(f"no SLURM test cluster: {err}")
+    print(f"\nSLURM test cluster up in {cluster.setup_seconds:.1f} s: {cluster.setup_log}", file=sys.stderr)
+    yield cluster
+    cluster.stop()
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -89,9 +90,12 @@ N_PAPER_CTS = 40
 
 def paper_overlay(tmp_path: Path) -> Path:
     """Stand-in files for paper.yaml's REPLACE_ME data paths, so the plan can be checked without the data."""
+    from smart.data.synthetic.lidc_dicom import write_lidc_dicom
+
     real = tmp_path / "data"
-    for d in ("lung", "other", "LIDC-IDRI/LIDC-IDRI-0001"):
+    for d in ("lung", "other"):
         (real / d).mkdir(parents=True)
+    write_lidc_dicom(real / "LIDC-IDRI", [1], slab=0)  # one real DB series (a slice or so): the root check reads it
     for i in range(N_PAPER_CTS):  # CT stand-ins (never read by a dry run), some in nested sub-folders
         f = real / ("lung" if i % 2 else "other") / (f"site{i % 3}" if i % 4 else "") / f"ct{i:03d}.nii.gz"
         f.parent.mkdir(parents=True, exist_ok=True)
@@ -160,13 +164,29 @@ def test_paper_resampling_is_sharded(demo_workspace, tmp_path):
 
 @pytest.mark.parametrize("edit, message", [
     ({"preprocess": {"shards": 0}}, "config preprocess.shards must be an integer >= 1, got 0"),
+    ({"preprocess": {"shards": -3}}, "config preprocess.shards must be an integer >= 1, got -3"),
     ({"data": {"ct": {"paths": ["EMPTY"]}}}, "is an empty folder (no files in it or below it)"),
+    ({"data": {"ct": {"paths": ["NOTCT"]}}}, "holds no CT image (NIfTI/NRRD/MetaImage by suffix, or DICOM) in it or "
+                                              "below it, only 2 other file(s)"),
     ({"tasks": {"lidc": {"dicom_root": "EMPTY"}}}, "holds no LIDC-IDRI-NNNN patient folder"),
+    ({"tasks": {"lidc": {"dicom_root": "NODB"}}}, "holds no DICOM series of an annotated scan of the LIDC annotation "
+                                                   "DB"),
 ])
 def test_paper_bad_data_input_is_refused_before_any_job(demo_workspace, tmp_path, edit, message):
+    from smart.data.synthetic.ct_dicom import write_ct_series
+
     overlay = paper_overlay(tmp_path)
     (tmp_path / "empty").mkdir()
-    text = yaml.safe_dump(edit).replace("EMPTY", str(tmp_path / "empty"))
+    # NOTCT: files, nested, none of them a CT (a README, a spreadsheet: nothing for the resampling jobs to read)
+    (tmp_path / "notct/site/a").mkdir(parents=True)
+    (tmp_path / "notct/README.txt").write_text("scans to come\n")
+    (tmp_path / "notct/site/a/list.xlsx").write_bytes(b"PK\x03\x04")
+    # NODB: TCIA's layout and real DICOM, but a series the LIDC annotation DB does not hold
+    write_ct_series(tmp_path / "nodb/LIDC-IDRI-0001/study/series", np.zeros((2, 8, 8), np.int16), (0.7, 0.7, 2.5),
+                    (0.0, 0.0, 0.0), "LIDC-IDRI-0001", "not-in-the-db")
+    text = yaml.safe_dump(edit)
+    for name in ("EMPTY", "NOTCT", "NODB"):
+        text = text.replace(name, str(tmp_path / name.lower()))
     bad = tmp_path / "bad.yaml"
     bad.write_text(text)
     proc = run_snakemake(demo_workspace, "-n", "preprocess", "--configfile", "config/paper.yaml", str(overlay),

@@ -7,49 +7,17 @@ Run: python -m pytest tests/workflow -m slurm -q   (root + apt-get, or an instal
 from __future__ import annotations
 
 import json
-import os
-import re
 import subprocess
 import sys
 
 import pytest
 
-from slurm_cluster import SlurmUnavailable, start_cluster
-from workflow_workspace import load_yaml, make_workspace, run_snakemake, snakemake_env, tiny_config
+from slurm_cluster import slurm_run, submitted_jobs
+from workflow_workspace import make_workspace, run_snakemake, snakemake_env, tiny_config
 
 pytestmark = [pytest.mark.slurm]
 
 TARGETS = ("results/preprocess/lidc/splits.json", "results/tables/variants.json")
-
-
-@pytest.fixture(scope="session")
-def slurm_cluster(tmp_path_factory):
-    try:
-        cluster = start_cluster(tmp_path_factory.mktemp("slurm"))
-    except SlurmUnavailable as err:
-        pytest.skip(f"no SLURM test cluster: {err}")
-    print(f"\nSLURM test cluster up in {cluster.setup_seconds:.1f} s: {cluster.setup_log}", file=sys.stderr)
-    yield cluster
-    cluster.stop()
-
-
-def slurm_run(wf, cluster, *targets, timeout=900, extra_resources=()):
-    """`snakemake --profile slurm` with only the site settings overridden for the test cluster."""
-    env = snakemake_env()
-    env["SLURM_CONF"] = str(cluster.conf)
-    p = cluster.partition
-    gpu_rules = load_yaml(wf / "slurm/config.yaml")["set-resources"]  # the profile's GPU-partition rules
-    args = ["--profile", "slurm", "--default-resources", f"slurm_partition={p}",
-            "--set-resources", *[f"{rule}:slurm_partition={p}" for rule in gpu_rules], *extra_resources,
-            "--slurm-no-account", "--slurm-init-seconds-before-status-checks", "1", "--retries", "0",
-            "--jobs", "4", *targets]
-    return run_snakemake(wf, *args, timeout=timeout, env=env)
-
-
-def submitted_jobs(output: str) -> dict[str, int]:
-    """rule -> SLURM job id from Snakemake's "submitted with SLURM jobid N (log: .../rule_R/N.log)" lines."""
-    found = re.findall(r"submitted with SLURM jobid (\d+) \(log: \S*/rule_(\w+)/(?:\S+/)?\d+\.log\)", output)
-    return {rule: int(job) for job, rule in found}
 
 
 def test_profile_is_found_from_the_repository_root(demo_workspace):

@@ -18,10 +18,21 @@ from typing import Iterable
 import numpy as np
 import SimpleITK as sitk
 
-__all__ = ["ORIGIN_XY", "write_lidc_dicom"]
+__all__ = ["IRREGULAR_SCAN", "ORIGIN_XY", "default_scan_ids", "write_lidc_dicom"]
 
+# LIDC-IDRI-0672 (DB scan 983): its real slice positions have gaps (one missing slice, three times)
+IRREGULAR_SCAN = 983
 ORIGIN_XY = (-201.5, -176.25)  # not 0: crop centres must go through the series' own geometry
 _MATRIX = 512
+
+
+def default_scan_ids(count: int, db=None) -> list[int]:
+    """``count`` annotated DB scans: :data:`IRREGULAR_SCAN` (slice gaps) first, then the annotated scans in DB order."""
+    from smart.data import lidc
+
+    db = db if db is not None else lidc.read_database()
+    annotated = sorted(set(db.annotations.frame["scan_id"]) - {IRREGULAR_SCAN})
+    return ([IRREGULAR_SCAN] + annotated)[:count]
 
 
 def write_lidc_dicom(root: str | Path, scan_ids: Iterable[int], db=None, slab: int | None = None,

@@ -175,12 +175,19 @@ def split_counts(count: int) -> dict[str, int]:
     return {"train": per_class - val - test, "val": val, "test": test}
 
 
-def generate_organs(seed: int = 0, count: int = 330, size: int = 28) -> dict[str, np.ndarray]:
-    """The npz content: ``count // 11`` cubes per class, split per class, shuffled within each split."""
-    per_split = split_counts(count)
+def generate_organs(seed: int = 0, count: int = 330, size: int = 28,
+                    split_sizes: dict[str, int] | None = None) -> dict[str, np.ndarray]:
+    """The npz content: ``count // 11`` cubes per class, split per class, shuffled within each split.
+
+    ``split_sizes`` (e.g. :data:`REAL_SPLIT_SIZES`) instead fixes each split's length exactly (``count`` is then
+    unused); the classes take turns within a split, so they are as balanced as those lengths allow."""
+    per_split = split_counts(count) if split_sizes is None else None
     arrays: dict[str, np.ndarray] = {}
     for split in SPLITS:
-        labels = np.repeat(np.arange(len(CLASS_NAMES)), per_split[split])
+        if split_sizes is None:
+            labels = np.repeat(np.arange(len(CLASS_NAMES)), per_split[split])
+        else:
+            labels = np.arange(int(split_sizes[split])) % len(CLASS_NAMES)
         labels = item_rng(seed, f"organs/order/{split}", 0).permutation(labels)
         images = np.empty((len(labels), size, size, size), dtype=np.uint8)
         for j, label in enumerate(labels):
@@ -190,9 +197,10 @@ def generate_organs(seed: int = 0, count: int = 330, size: int = 28) -> dict[str
     return arrays
 
 
-def write_organs(out_path: str | os.PathLike, seed: int = 0, count: int = 330, size: int = 28) -> Path:
-    """Write the MedMNIST-layout npz atomically."""
-    arrays = generate_organs(seed, count, size)
+def write_organs(out_path: str | os.PathLike, seed: int = 0, count: int = 330, size: int = 28,
+                 split_sizes: dict[str, int] | None = None) -> Path:
+    """Write the MedMNIST-layout npz atomically (``split_sizes``: see :func:`generate_organs`)."""
+    arrays = generate_organs(seed, count, size, split_sizes)
     with atomic_path(out_path, suffix=".npz") as tmp:
         np.savez_compressed(tmp, **arrays)
     return Path(out_path)

@@ -28,9 +28,12 @@ CASE_SHAPE = (80, 112, 112)
 CASE_SPACING_MM = 2.0
 
 
-def _tumour_centre(rng: np.random.Generator, labels: np.ndarray, radius_mm: float, spacing: float) -> np.ndarray:
-    """A lung voxel at least ``radius`` from the lung boundary (or the deepest one if the lung is too thin)."""
-    depth = ndimage.distance_transform_edt(labels == Tissue.LUNG) * spacing
+def lung_tumour_centre(rng: np.random.Generator, labels: np.ndarray, radius_mm: float,
+                       spacing_zyx: float | tuple[float, float, float]) -> np.ndarray:
+    """(z, y, x) mm of a lung voxel at least ``radius`` from the lung boundary (or the deepest one if the lung is too
+    thin); ``spacing_zyx`` is one isotropic spacing or three (anisotropic grids: full-size CTs)."""
+    spacing = np.broadcast_to(np.asarray(spacing_zyx, dtype=float), (3,))
+    depth = ndimage.distance_transform_edt(labels == Tissue.LUNG, sampling=spacing)
     candidates = np.argwhere(depth >= min(radius_mm, 0.8 * depth.max()))
     return candidates[rng.integers(len(candidates))].astype(float) * spacing
 
@@ -64,7 +67,7 @@ def insert_lung_tumour(rng: np.random.Generator, hu: np.ndarray, labels: np.ndar
                     spicule_lengths_mm=tuple(float(v) for v in rng.uniform(3.0, 8.0, int(rng.poisson(2.0)))),
                     spicule_sharpness=0.02, solid_hu=float(rng.uniform(40.0, 90.0)),
                     heterogeneity_hu=float(rng.uniform(8.0, 25.0)), seed=int(rng.integers(2**31)))
-    centre = _tumour_centre(rng, labels, diameter / 2, spacing)
+    centre = lung_tumour_centre(rng, labels, diameter / 2, spacing)
     tumour_hu, truth = render_lesion(hu.astype(np.float32), lesion, tuple(centre), (spacing,) * 3, rng)
     return np.clip(np.rint(tumour_hu), -1024, 3071).astype(np.int16), truth, diameter
 

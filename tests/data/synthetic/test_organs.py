@@ -80,3 +80,18 @@ def test_render_rejects_bad_arguments():
         render_organ(11, np.random.default_rng(0))
     with pytest.raises(ValueError, match="size"):
         render_organ(0, np.random.default_rng(0), size=32)
+
+
+def test_exact_split_sizes_give_the_real_medmnist_plus_lengths(tmp_path):
+    # medmnist 3.0.2 INFO["organmnist3d"]["n_samples"]: train 971, val 161, test 610 (the _64 file of MedMNIST+)
+    from smart.data.synthetic.organs import REAL_SPLIT_SIZES
+
+    assert REAL_SPLIT_SIZES == {"train": 971, "val": 161, "test": 610}
+    sizes = {"train": 25, "val": 12, "test": 3}
+    arrays = generate_organs(seed=1, size=28, split_sizes=sizes)
+    for split, n in sizes.items():
+        labels = arrays[f"{split}_labels"][:, 0]
+        assert arrays[f"{split}_images"].shape == (n, 28, 28, 28) and labels.shape == (n,)
+        counts = np.bincount(labels, minlength=11)
+        assert counts.max() - counts.min() <= 1 or n < 11  # classes take turns
+    assert sorted(np.unique(arrays["train_labels"])) == list(range(11))
