@@ -343,11 +343,14 @@ def validate(cfg: dict[str, Any]) -> dict[str, Any]:
         if value is not None and value <= 0:
             raise ValueError(f"config key '{dotted}' must be > 0 or null, got {value}")
     for dotted, value in (("loss.amip", loss["amip"]), ("loss.ampd", loss["ampd"]), ("loss.aitd", loss["aitd"]),
-                          ("loss.gitd", loss["gitd"])):
+                          ("loss.gitd", loss["gitd"]), ("loss.koleo", loss["koleo"])):
         if value < 0:
             raise ValueError(f"config key '{dotted}' is a loss weight and must be >= 0, got {value}")
     if not any(loss[k] > 0 for k in ("amip", "ampd", "aitd", "gitd")):
         raise ValueError("all loss weights (loss.amip/ampd/aitd/gitd) are 0: nothing to train")
+    if loss["koleo"] > 0 and d["batch_size"] < 2:
+        raise ValueError(f"config key 'loss.koleo'={loss['koleo']} needs data.batch_size >= 2 (KoLeo spreads the images "
+                         f"of one view on each process), got {d['batch_size']}")
     _validate_sa_placement(m, mk, loss)
     _validate_noise_unit(m, d, cfg["noisy_teacher"])
     positive = [("data.batch_size", d["batch_size"]), ("train.steps", cfg["train"]["steps"]),

@@ -89,11 +89,9 @@ class SelfDistillation(nn.Module):
         self.weights = {name: float(loss[name]) for name in LOSS_NAMES}
         if not any(w > 0 for w in self.weights.values()):
             raise ValueError(f"all loss weights are 0 ({self.weights}): nothing to train")
-        # KoLeo (DINOv2) is a regulariser beside the four paper losses: it never makes a run "have something to train".
+        # KoLeo (DINOv2) is a regulariser beside the four paper losses: it never makes a run "have something to train"
+        # (smart.config rejects it with a batch of one image per process).
         self.weights["koleo"] = float(loss.get("koleo", 0.0))
-        if self.weights["koleo"] > 0 and int(self.cfg["data"]["batch_size"]) < 2:
-            raise ValueError(f"loss.koleo={self.weights['koleo']} needs data.batch_size >= 2 (a nearest neighbour "
-                             f"among the images of one view), got {self.cfg['data']['batch_size']}")
         self.seed = int(self.cfg["train"]["seed"])
         self.stabilisers = stabilisers or resolve_stabilisers(self.cfg, n_samples=int(self.cfg["data"]["batch_size"]))
         self.strategy = str(self.cfg["masking"]["strategy"])

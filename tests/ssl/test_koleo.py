@@ -85,11 +85,11 @@ def test_self_distillation_adds_koleo_on_the_image_level_head_bottlenecks():
     assert model.student["patch_head"].mlp[0].weight.grad is None
 
 
-def test_koleo_off_adds_no_term_and_batch_of_one_is_rejected():
+def test_koleo_off_adds_no_term_and_a_batch_of_one_is_rejected_at_config_time():
     _, model = _model(0.0)
     g = torch.Generator().manual_seed(1)
     u, v = torch.rand(2, 1, 32, 32, 32, generator=g), torch.rand(2, 1, 32, 32, 32, generator=g)
     _, stats = model(u, v, torch.tensor([0, 1]), step=0)
     assert "loss/koleo" not in stats
-    with pytest.raises(ValueError, match=r"loss.koleo=0.1 needs data.batch_size >= 2"):
-        _model(0.1, batch=1)
+    with pytest.raises(ValueError, match=r"'loss.koleo'=0.1 needs data.batch_size >= 2"):
+        _model(0.1, batch=1)  # rejected when the config is loaded
