@@ -680,16 +680,48 @@ def study_arms(pretrained=None):
     return [a for a, m in arms.items() if (m != "scratch") == pretrained]
 
 
-def study_sa_arms():
-    """Pretrained arms whose encoder has an SA block (zero-shot needs its map)."""
+def _check_study_sets():
+    unknown = sorted(set(STUDY_CFG["sets"]) - set(STUDY_CFG["methods"]))
+    if unknown:
+        raise ValueError(f"study.sets names arm(s) {unknown} that study.methods does not define "
+                         f"(arms: {sorted(STUDY_CFG['methods'])})")
+    scratch = [a for a in STUDY_CFG["sets"] if STUDY_CFG["methods"][a] == "scratch"]
+    if scratch:
+        raise ValueError(f"study.sets overrides the pretraining of arm(s) {scratch}, whose method is scratch "
+                         f"(no pretraining)")
+
+
+_check_study_sets()
+
+
+def study_arm_config(arm):
+    """The resolved pretraining config of a pretrained study arm (method, preset, the arm's study.sets)."""
     from smart.config import load_config
 
-    return [a for a in study_arms(True)
-            if load_config(STUDY_CFG["methods"][a], STUDY_CFG["preset"])["model"]["sa_stage"] is not None]
+    sets = [f"{k}={_yaml_value(v)}" for k, v in STUDY_CFG["sets"].get(arm, {}).items()]
+    return load_config(STUDY_CFG["methods"][arm], STUDY_CFG["preset"], None, sets)
+
+
+def study_sa_arms():
+    """Pretrained arms whose encoder has an SA block (zero-shot needs its map)."""
+    return [a for a in study_arms(True) if study_arm_config(a)["model"]["sa_stage"] is not None]
 
 
 def study_method(wildcards):
     return STUDY_CFG["methods"][wildcards.arm]
+
+
+def study_pretrain_sets(wildcards):
+    return set_args(STUDY_CFG["sets"].get(wildcards.arm))
+
+
+def study_arm_labels():
+    """arm -> the method, plus the arm's overrides when it has any (the study table's `method` column)."""
+    labels = {}
+    for arm, method in STUDY_CFG["methods"].items():
+        sets = STUDY_CFG["sets"].get(arm) or {}
+        labels[arm] = method + "".join(f", {k}={_yaml_value(v)}" for k, v in sets.items())
+    return labels
 
 
 def study_encoder_arg(wildcards):

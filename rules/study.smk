@@ -83,6 +83,7 @@ rule study_pretrain:
         method=study_method,
         preset=STUDY_CFG["preset"],
         steps=STUDY_CFG["steps"],
+        sets=study_pretrain_sets,
     log:
         f"{LOGS}/study/pretrain/{{arm}}/seed_{{seed}}.log",
     benchmark:
@@ -94,7 +95,7 @@ rule study_pretrain:
         **rule_resources("study"),
     shell:
         "python -m smart pretrain --method {params.method} --preset {params.preset} --manifest {input.manifest:q} "
-        "--out {params.out:q} --set train.seed={wildcards.seed} --set train.steps={params.steps} --resume "
+        "--out {params.out:q} {params.sets} --set train.seed={wildcards.seed} --set train.steps={params.steps} --resume "
         "> {log:q} 2>&1"
 
 
@@ -200,7 +201,7 @@ rule study_table:
         ),
     params:
         root=output_parent,
-        arms=json.dumps(STUDY_CFG["methods"]),
+        arms=json.dumps(study_arm_labels()),
         seeds=" ".join(str(s) for s in STUDY_CFG["seeds"]),
     log:
         f"{LOGS}/study/table.log",

@@ -41,7 +41,8 @@ SCHEMA: dict[str, dict[str, str]] = {
     "loss": {
         "amip": "float", "ampd": "float", "aitd": "float", "gitd": "float", "out_dim": "int", "student_temp": "float",
         "teacher_temp": "float", "warmup_teacher_temp": "float", "warmup_teacher_temp_steps": "int",
-        "center_momentum": "float", "head_hidden_dim": "int", "head_bottleneck_dim": "int", "head_nlayers": "int",
+        "center_momentum": "float", "koleo": "float", "head_hidden_dim": "int", "head_bottleneck_dim": "int",
+        "head_nlayers": "int",
         "warmup_teacher_temp_epochs": "?float",
         **{f"{prefix}teacher_temp_{name}": "?float" for prefix in ("", "warmup_") for name in ("ampd", "aitd", "gitd")},
     },
@@ -77,7 +78,9 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         # momentum follow DINO/SMIT, which the paper cites for centring and sharpening.
         "amip": 1.0, "ampd": 0.1, "aitd": 0.1, "gitd": 0.1, "out_dim": 8192, "student_temp": 0.1,
         "teacher_temp": 0.07, "warmup_teacher_temp": 0.04, "warmup_teacher_temp_steps": 1000,
-        "center_momentum": 0.9, "head_hidden_dim": 2048, "head_bottleneck_dim": 256, "head_nlayers": 3,
+        "center_momentum": 0.9, "head_hidden_dim": 2048,
+        # KoLeo regulariser weight (DINOv2; not in the paper, so 0): smart.ssl.losses.koleo.
+        "koleo": 0.0, "head_bottleneck_dim": 256, "head_nlayers": 3,
         # Per-loss teacher temperatures (null = the shared ones above) and the warm-up in epochs (null = the steps
         # key): smart.ssl.stabilisers.
         "warmup_teacher_temp_epochs": None,
@@ -117,13 +120,20 @@ PRESETS: dict[str, dict[str, Any]] = {
     # CPU study scale (issue #13): 64^3 crops so the SA/mask grid is 4^3 (64 tokens, 45 candidates, 5 hints) and
     # stage 4 is 2^3 (GITD averages 8 tokens); narrow widths for ~1 s/step on 2 idle cores. Views overlap inside the
     # body (data.view_offset). Steps per epoch = #CTs / batch (8 CTs -> 4), so the stabilisers' epoch keys apply:
-    # prototypes frozen for 1 epoch, lr and teacher temperature warmed up over 10 epochs. BENCHMARKS.md "small preset".
+    # prototypes frozen for 1 epoch, lr warmed up over 10 epochs. Three settings keep the distillation teachers
+    # informative over a 300-step run (measured, BENCHMARKS.md §8; without them every teacher drifts to ln K):
+    # KoLeo on the image-level heads (without it the [CLS] head learns to ignore its input), an EMA that starts at
+    # 0.98 (DINO's 0.996 gives the teacher a half-life of ~170 steps, half this run; 0.98 gives ~34) and the teacher
+    # temperatures held (0.04; the patch teacher 0.03, the lower of the two values measured): DINO's warm-up to 0.07
+    # let the patch teacher go uniform.
     "small": {
         "model": {"embed_dim": 12, "depths": [1, 1, 1, 1], "num_heads": [1, 1, 2, 2], "sa_heads": 2, "sa_depth": 2,
                   "vit_dim": 48, "vit_depth": 2, "vit_heads": 2, "vit_patch": 16, "drop_path_rate": 0.1},
         "data": {"crop_size": [64, 64, 64], "batch_size": 2, "num_workers": 0, "cache": True, "view_offset": 16},
         "loss": {"out_dim": 256, "head_hidden_dim": 128, "head_bottleneck_dim": 64,
-                 "warmup_teacher_temp_epochs": 10.0},
+                 "teacher_temp": 0.04, "warmup_teacher_temp": 0.04, "koleo": 0.1,
+                 "teacher_temp_ampd": 0.03, "warmup_teacher_temp_ampd": 0.03},
+        "ema": {"momentum_start": 0.98},
         "optim": {"lr": 5e-4, "warmup_epochs": 10.0},
         "train": {"steps": 300, "checkpoint_every": 100, "log_every": 10},
     },
@@ -333,11 +343,14 @@ def validate(cfg: dict[str, Any]) -> dict[str, Any]:
         if value is not None and value <= 0:
             raise ValueError(f"config key '{dotted}' must be > 0 or null, got {value}")
     for dotted, value in (("loss.amip", loss["amip"]), ("loss.ampd", loss["ampd"]), ("loss.aitd", loss["aitd"]),
-                          ("loss.gitd", loss["gitd"])):
+                          ("loss.gitd", loss["gitd"]), ("loss.koleo", loss["koleo"])):
         if value < 0:
             raise ValueError(f"config key '{dotted}' is a loss weight and must be >= 0, got {value}")
     if not any(loss[k] > 0 for k in ("amip", "ampd", "aitd", "gitd")):
         raise ValueError("all loss weights (loss.amip/ampd/aitd/gitd) are 0: nothing to train")
+    if loss["koleo"] > 0 and d["batch_size"] < 2:
+        raise ValueError(f"config key 'loss.koleo'={loss['koleo']} needs data.batch_size >= 2 (KoLeo spreads the images "
+                         f"of one view on each process), got {d['batch_size']}")
     _validate_sa_placement(m, mk, loss)
     _validate_noise_unit(m, d, cfg["noisy_teacher"])
     positive = [("data.batch_size", d["batch_size"]), ("train.steps", cfg["train"]["steps"]),

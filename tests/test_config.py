@@ -96,6 +96,8 @@ def test_wrong_type_names_key_expected_and_got(item, expected):
     (["model.sa_placement=branch", "loss.aitd=0"], r"only loss.aitd train it and all are 0: the masks would come"),
     (["loss.aitd=0", "loss.amip=0", "loss.gitd=0"], r"sa_placement=inline only loss.aitd/amip/gitd train it"),
     (["noisy_teacher.unit=24"], r"'noisy_teacher.unit'=24 does not divide data.crop_size \[128, 128, 128\]"),
+    (["loss.koleo=-0.1"], r"'loss.koleo' is a loss weight and must be >= 0, got -0.1"),
+    (["loss.koleo=0.1", "data.batch_size=1"], r"'loss.koleo'=0.1 needs data.batch_size >= 2"),
     (["noisy_teacher.unit=3"], r"'noisy_teacher.unit'=3 must be a positive multiple of the swin patch size 2"),
     (["model.arch=vit", "noisy_teacher.unit=8"], r"multiple of the vit patch size 16"),
     (["optim.lr_base_batch=0"], r"'optim.lr_base_batch' must be > 0 or null"),

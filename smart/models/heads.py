@@ -60,8 +60,12 @@ class DINOHead(nn.Module):
         magnitude.data.fill_(1.0)
         magnitude.requires_grad_(not norm_last_layer)
 
-    def forward(self, x: Tensor) -> Tensor:
-        return self.last_layer(F.normalize(self.mlp(x), dim=-1, eps=1e-6))
+    def forward(self, x: Tensor, return_bottleneck: bool = False) -> Tensor | tuple[Tensor, Tensor]:
+        """``x`` ``(..., in_dim)`` → logits ``(..., out_dim)``; with ``return_bottleneck`` also the bottleneck
+        ``(..., bottleneck_dim)`` before its L2 normalisation (what ``loss.koleo`` spreads, smart.ssl.losses.koleo)."""
+        bottleneck = self.mlp(x)
+        logits = self.last_layer(F.normalize(bottleneck, dim=-1, eps=1e-6))
+        return (logits, bottleneck) if return_bottleneck else logits
 
 
 class ReconstructionHead(nn.Module):

@@ -8,7 +8,9 @@ Per step, for views ``u, v`` (batched together as ``x = [u; v]``):
    (Sec. III-B), random/blockwise ones ignore it;
 3. the student sees ``ũ, ṽ`` (mask token at masked positions, drop path active);
 4. AMIP (Eq. 6) and AMPD (Eq. 5) compare within a view, AITD (Eq. 2) and GITD (Eq. 4) across views; each loss is
-   averaged over both directions/views and weighted: ``L = w_AMIP·AMIP + λ_AMPD·AMPD + λ_AITD·AITD + λ_GITD·GITD``.
+   averaged over both directions/views and weighted: ``L = w_AMIP·AMIP + λ_AMPD·AMPD + λ_AITD·AITD + λ_GITD·GITD``;
+   with ``loss.koleo > 0`` (not in the paper; the CPU ``small`` preset) a KoLeo term on the AITD/GITD heads'
+   bottlenecks is added (:mod:`smart.ssl.losses.koleo`).
 
 Losses with weight 0 are neither computed nor given heads. Every random draw (patch drop, masks) uses a generator
 seeded by ``(seed, sample position, view)``, so a sample's corruption does not depend on batch layout, rank count or
@@ -34,6 +36,7 @@ from smart.ssl.losses.amip import amip_loss
 from smart.ssl.losses.ampd import ampd_loss
 from smart.ssl.losses.distill import teacher_probs
 from smart.ssl.losses.gitd import gitd_loss
+from smart.ssl.losses.koleo import koleo_loss
 from smart.ssl.masking import attention_mask, make_mask, masking_strategy
 from smart.ssl.noisy_teacher import patch_drop_mask
 from smart.ssl.stabilisers import Stabilisers, resolve_stabilisers
@@ -86,6 +89,9 @@ class SelfDistillation(nn.Module):
         self.weights = {name: float(loss[name]) for name in LOSS_NAMES}
         if not any(w > 0 for w in self.weights.values()):
             raise ValueError(f"all loss weights are 0 ({self.weights}): nothing to train")
+        # KoLeo (DINOv2) is a regulariser beside the four paper losses: it never makes a run "have something to train"
+        # (smart.config rejects it with a batch of one image per process).
+        self.weights["koleo"] = float(loss.get("koleo", 0.0))
         self.seed = int(self.cfg["train"]["seed"])
         self.stabilisers = stabilisers or resolve_stabilisers(self.cfg, n_samples=int(self.cfg["data"]["batch_size"]))
         self.strategy = str(self.cfg["masking"]["strategy"])
@@ -210,10 +216,15 @@ class SelfDistillation(nn.Module):
             losses["amip"] = amip_loss(pred, x, voxel_mask)
         self._pending_centers = {}
         collapse: dict[str, tuple[Tensor, Tensor]] = {}
+        spread_rows: list[Tensor] = []
         for name, (field, head) in _DISTILL.items():
             if self.weights[name] <= 0:
                 continue
-            s_logits = self.student[head](getattr(s_out, field))
+            if name != "ampd" and self.weights["koleo"] > 0:
+                s_logits, bottleneck = self.student[head](getattr(s_out, field), return_bottleneck=True)
+                spread_rows.append(bottleneck)
+            else:
+                s_logits = self.student[head](getattr(s_out, field))
             with torch.no_grad():
                 t_logits = self.teacher[head](getattr(t_out, field)).float()
             t_temp = self.stabilisers.teacher_temp_at(name, step)
@@ -229,6 +240,11 @@ class SelfDistillation(nn.Module):
                 fn = aitd_loss if name == "aitd" else gitd_loss
                 losses[name] = fn(s_logits, swapped, student_temp=s_temp)
 
+        if spread_rows:
+            # KoLeo per view: the rows of one view are different images, so pushing them apart keeps the image-level
+            # teachers from becoming input-independent (smart.ssl.losses.koleo).
+            losses["koleo"] = sum(koleo_loss(rows) for emb in spread_rows for rows in emb.split(batch)) / (
+                2 * len(spread_rows))
         total = sum(self.weights[n] * losses[n] for n in losses)
         stats = {f"loss/{n}": val.detach() for n, val in losses.items()}
         stats["loss/total"] = total.detach()
