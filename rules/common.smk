@@ -720,7 +720,7 @@ def study_arm_labels():
     labels = {}
     for arm, method in STUDY_CFG["methods"].items():
         sets = STUDY_CFG["sets"].get(arm) or {}
-        labels[arm] = method + "".join(f", {k}={_yaml_value(v)}" for k, v in sets.items())
+        labels[arm] = ", ".join([method] + [f"{k}={_yaml_value(v)}" for k, v in sets.items()])
     return labels
 
 
