@@ -52,8 +52,8 @@ def _pick_test_groups(per_group: pd.DataFrame, total: int, rng: np.random.Genera
     Pass 1 takes a patient only if no label exceeds its proportional target; pass 2 (rarely needed: patients with
     many nodules) fills the remaining total ignoring labels. Both passes never exceed ``total``; single-sample
     patients make the fill exact. ``cover_labels`` (the inner validation split, :func:`grouped_holdout`) adds a pass
-    between them: a label still absent takes the first patient holding it, even beyond ``total`` — an AUC needs both
-    classes more than the split needs its exact size.
+    between them: a label still absent takes the smallest patient holding it (the first in the order on ties), even
+    beyond ``total`` — an AUC needs both classes more than the split needs its exact size.
     """
     targets = _label_targets(per_group.sum(axis=0), total)
     order = per_group.index[rng.permutation(len(per_group))]
@@ -68,9 +68,10 @@ def _pick_test_groups(per_group: pd.DataFrame, total: int, rng: np.random.Genera
         for label in per_group.columns:
             holders = [g for g in order if g not in chosen and per_group.loc[g, label] > 0]
             if taken[label] == 0 and holders:
-                chosen.append(holders[0])
+                smallest = min(holders, key=lambda g: int(per_group.loc[g].sum()))  # least overshoot; first on ties
+                chosen.append(smallest)
                 for c in per_group.columns:
-                    taken[c] += int(per_group.loc[holders[0], c])
+                    taken[c] += int(per_group.loc[smallest, c])
     n_taken = sum(taken.values())
     if n_taken < total:
         picked = set(chosen)
