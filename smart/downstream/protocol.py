@@ -100,7 +100,8 @@ def _validate(cfg: dict) -> None:
     crop = cfg["crop_size"]
     if not isinstance(crop, (list, tuple)) or len(crop) != 3 or any(int(c) < 1 for c in crop):
         raise ValueError(f"downstream config 'crop_size' must be 3 positive ints, got {crop!r}")
-    if not 0.0 < float(cfg["inner_val_fraction"]) < 1.0:
+    inner = cfg["inner_val_fraction"]
+    if isinstance(inner, bool) or not isinstance(inner, (int, float)) or not 0.0 < inner < 1.0:
         raise ValueError(f"downstream config 'inner_val_fraction' must be in (0, 1), got {cfg['inner_val_fraction']!r}")
     patience = cfg["patience"]
     if patience is not None and (not isinstance(patience, int) or isinstance(patience, bool) or patience < 1):

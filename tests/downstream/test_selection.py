@@ -75,11 +75,17 @@ def test_early_stopping_watches_the_inner_split(tiny_cohort, tiny_encoder, tmp_p
     # patience 1: run while each epoch beats every earlier one; stop at the first that does not (or after 6)
     expected = next((e for e in range(2, 7) if e <= len(aucs) and aucs[e - 1] <= max(aucs[:e - 1])), 6)
     assert len(aucs) == expected and rec["selected_epoch"] == int(np.argmax(aucs)) + 1
+    assert expected < 6  # this deterministic CPU run does stop early: the branch under test ran
     assert rec["selected_on"]["choices"]["early_stopping"] == {
         "value": expected, "stopped_early": expected < 6, "patience": 1,
         "rule": "stop after `patience` epochs without a higher inner_val AUC"}
     with pytest.raises(ValueError, match="'patience' .* needs selection 'best_val_auc'"):
         downstream.load_downstream_config(None, ["patience=3", "selection=last"])
+    for bad, match in (("patience=0", "'patience' must be null or an integer >= 1, got 0"),
+                       ("inner_val_fraction=1.0", "'inner_val_fraction' must be in \\(0, 1\\), got 1.0"),
+                       ("inner_val_fraction=half", "'inner_val_fraction' must be in \\(0, 1\\), got 'half'")):
+        with pytest.raises(ValueError, match=match):
+            downstream.load_downstream_config(None, [bad])
 
 
 def _cohort_frame(patients):
