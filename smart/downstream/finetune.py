@@ -199,7 +199,8 @@ def finetune(encoder: str, cohort: str | os.PathLike, splits: str | os.PathLike,
                 history.append({"epoch": epoch, "train_loss": loss, "inner_val_auc": inner_auc})
                 logger.log({"step": epoch, "train_loss": loss, "inner_val_auc": inner_auc})
                 bar.update(1, samples=len(data.train), loss=loss, inner_val_auc=inner_auc)
-                if cfg["selection"] == "best_val_auc" and inner_auc is not None and (best is None or inner_auc > best[0]):
+                better = inner_auc is not None and (best is None or inner_auc > best[0])
+                if cfg["selection"] == "best_val_auc" and better:
                     best = (inner_auc, epoch, copy.deepcopy(model.state_dict()))
                 stalled = patience is not None and epoch - (best[1] if best is not None else 0) >= patience
                 if stop.stopping or (epoch % every == 0 and epoch < n_epochs and not stalled):

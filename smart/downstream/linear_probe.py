@@ -72,7 +72,8 @@ def linear_probe(encoder: str, cohort: str | os.PathLike, splits: str | os.PathL
     ys = {name: getattr(data, name)["label"].astype(int).to_numpy() for name in ("train", "inner")}
     probe, C, scores = fit_probe(xs["train"], ys["train"], xs["inner"], ys["inner"], cfg["probe_C"], seed,
                                  int(cfg["probe_max_iter"]), bool(cfg["class_balance"]))
-    rule = ("highest inner_val AUC over probe_C (smaller C on ties)" if any(s["inner_val_auc"] is not None for s in scores)
+    defined = any(s["inner_val_auc"] is not None for s in scores)
+    rule = ("highest inner_val AUC over probe_C (smaller C on ties)" if defined
             else f"default C = {DEFAULT_C} (the inner_val AUC was never defined)")
 
     def probs(name):  # the one read of fold k and the test set, with the chosen C

@@ -41,8 +41,8 @@ CHOICES = ("selected_on", "inner_val", "train_ids", "n_train")
 def test_permuting_reported_labels_changes_no_choice(tiny_cohort, tiny_encoder, tmp_path):
     permuted, frame = _permuted_cohort(tiny_cohort, tmp_path)
     splits = tiny_cohort / "splits.json"
-    changed = frame.set_index("sample_id")["label"] != pd.read_csv(tiny_cohort / "cohort.csv",
-                                                                   dtype={"sample_id": str}).set_index("sample_id")["label"]
+    original = pd.read_csv(tiny_cohort / "cohort.csv", dtype={"sample_id": str}).set_index("sample_id")["label"]
+    changed = frame.set_index("sample_id")["label"] != original
     assert int(changed.sum()) == 8  # all 4 fold-1 and 4 test labels moved; the training part is untouched
     cfg = downstream.load_downstream_config(None, FAST)
     runs = {}
