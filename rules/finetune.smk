@@ -1,5 +1,6 @@
 """Stage 3 — downstream classification: fine-tuning (task x variant x head x fraction x fold) and the frozen-feature
-linear probe (Sec. IV-B, V-B/C/F). Every variant of a task shares the task's splits.json.
+linear probe (Sec. IV-B, V-B/C/F). Every variant of a task shares the task's splits.json; every choice (epoch, C) is
+made on an inner split of the training folds, never on the fold or test set reported (docs/evaluation.md "Selection").
 
 Fine-tuning always passes `--resume`: a killed, preempted or retried job continues its checkpoint_last.pt (written every
 `checkpoint_every` epochs and on SIGTERM/SIGUSR1; not an output, so Snakemake keeps it when the job fails) when its

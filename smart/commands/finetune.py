@@ -31,7 +31,10 @@ def main(args: argparse.Namespace) -> int:
     except TrainingInterrupted as exc:
         print(f"smart finetune: {exc}", file=sys.stderr)
         return exc.exit_code
-    test = record["test"]
-    print(f"fold {args.fold} fraction {args.fraction}: test AUC {test['auc']} AP50 {test['ap50']:.3f} "
-          f"AR50 {test['ar50']:.3f} (n={test['n']}) -> {Path(args.out) / 'metrics.json'}")
+    name = record["reported"]
+    result, inner = record[name], record["selected_on"]
+    print(f"fold {args.fold} fraction {args.fraction}: epoch {record['selected_epoch']} chosen on inner_val "
+          f"({inner['n']} samples, {inner['patients']} patients); {'test' if name == 'test' else f'fold {args.fold}'} "
+          f"AUC {result['auc']} AP50 {result['ap50']:.3f} AR50 {result['ar50']:.3f} (n={result['n']}) "
+          f"-> {Path(args.out) / 'metrics.json'}")
     return 0

@@ -18,7 +18,8 @@ def main(args: argparse.Namespace) -> int:
 
     cfg = load_downstream_config(args.config, args.set)
     record = linear_probe(args.encoder, args.cohort, args.splits, args.fold, args.out, cfg, fraction=args.fraction)
-    test = record["test"]
-    print(f"probe fold {args.fold}: {record['feature']} features, C={record['C']}, test AUC {test['auc']} "
-          f"-> {Path(args.out) / 'metrics.json'}")
+    name = record["reported"]
+    print(f"probe fold {args.fold}: {record['feature']} features, C={record['C']} chosen on inner_val "
+          f"({record['selected_on']['n']} samples), {'test' if name == 'test' else f'fold {args.fold}'} AUC "
+          f"{record[name]['auc']} -> {Path(args.out) / 'metrics.json'}")
     return 0

@@ -45,12 +45,15 @@ def _label_targets(label_counts: pd.Series, total: int) -> dict[Any, int]:
     return base.to_dict()
 
 
-def _pick_test_groups(per_group: pd.DataFrame, total: int, rng: np.random.Generator) -> list[Any]:
+def _pick_test_groups(per_group: pd.DataFrame, total: int, rng: np.random.Generator,
+                      cover_labels: bool = False) -> list[Any]:
     """Greedy fill in a seeded random patient order.
 
     Pass 1 takes a patient only if no label exceeds its proportional target; pass 2 (rarely needed: patients with
     many nodules) fills the remaining total ignoring labels. Both passes never exceed ``total``; single-sample
-    patients make the fill exact.
+    patients make the fill exact. ``cover_labels`` (the inner validation split, :func:`grouped_holdout`) adds a pass
+    between them: a label still absent takes the smallest patient holding it (the first in the order on ties), even
+    beyond ``total`` — an AUC needs both classes more than the split needs its exact size.
     """
     targets = _label_targets(per_group.sum(axis=0), total)
     order = per_group.index[rng.permutation(len(per_group))]
@@ -61,6 +64,14 @@ def _pick_test_groups(per_group: pd.DataFrame, total: int, rng: np.random.Genera
             chosen.append(group)
             for c in per_group.columns:
                 taken[c] += int(counts[c])
+    if cover_labels:
+        for label in per_group.columns:
+            holders = [g for g in order if g not in chosen and per_group.loc[g, label] > 0]
+            if taken[label] == 0 and holders:
+                smallest = min(holders, key=lambda g: int(per_group.loc[g].sum()))  # least overshoot; first on ties
+                chosen.append(smallest)
+                for c in per_group.columns:
+                    taken[c] += int(per_group.loc[smallest, c])
     n_taken = sum(taken.values())
     if n_taken < total:
         picked = set(chosen)
@@ -132,3 +143,21 @@ def make_splits(frame: pd.DataFrame, test_size: int | float, n_folds: int = 3, s
                    "folds": [_counts(f, label_column, group_column) for f in folds],
                    "unlabelled": int(len(frame) - len(labelled))},
     }
+
+
+def grouped_holdout(frame: pd.DataFrame, fraction: float, seed: int, group_column: str = "patient_id",
+                    label_column: str = "label") -> pd.Series:
+    """Which rows of ``frame`` to hold out: whole patients, ``round(fraction·n)`` rows when the patients' sizes allow,
+    the label mix as close to ``frame``'s as the greedy fill of :func:`_pick_test_groups` gets, and at least one
+    patient of every label present (even beyond the target size). Deterministic in ``seed``.
+
+    The inner validation split of a downstream fold (``smart.downstream.protocol``) — the same patient-grouped,
+    stratified fill as the test set of :func:`make_splits`. Returns a boolean Series on ``frame.index``.
+    """
+    if not 0.0 < fraction < 1.0:
+        raise ValueError(f"holdout fraction must be in (0, 1), got {fraction!r}")
+    labels = frame[label_column].astype(int)
+    per_group = pd.crosstab(frame[group_column], labels).sort_index()
+    total = max(1, int(math.floor(fraction * len(frame) + 0.5)))
+    groups = set(_pick_test_groups(per_group, total, np.random.default_rng(seed), cover_labels=True))
+    return frame[group_column].isin(groups)

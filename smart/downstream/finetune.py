@@ -1,13 +1,15 @@
 """Supervised fine-tuning of a (pre)trained encoder on a binary cohort (paper Sec. IV-C/IV-D, Tables II-IV, Fig. 6).
 
-One run = one fold k: train on the folds != k (a stratified ``fraction`` of them for the limited-data study), select
-the model on fold k, report on the held-out test set (``smart.downstream.protocol``). Optimiser AdamW with a constant
-learning rate (paper: batch 40, lr 2e-4, 1,000 epochs on LIDC, 2,000 on immunotherapy), cross-entropy on 2 logits,
+One run = one fold k: train on the inner training part of the folds != k (a stratified ``fraction`` of it for the
+limited-data study), select the epoch on the inner validation split, predict fold k and the test set once, at the
+end (``smart.downstream.protocol``; docs/evaluation.md "Selection"). Optimiser AdamW with a constant learning rate
+(paper: batch 40, lr 2e-4, 1,000 epochs on LIDC, 2,000 on immunotherapy), cross-entropy on 2 logits,
 P(label 1) = softmax[:, 1].
 
-Model selection (``selection``): ``best_val_auc`` keeps the weights of the epoch with the highest validation AUC
-(first such epoch on ties; when the validation fold holds one class, AUC is undefined and the last epoch is used);
-``last`` keeps the last epoch. The test set is evaluated once, with the selected weights.
+Model selection (``selection``): ``best_val_auc`` keeps the weights of the epoch with the highest inner-validation
+AUC (first such epoch on ties); ``last`` keeps the last epoch. Early stopping (``patience`` N, with ``best_val_auc``)
+ends the run after N epochs without a higher inner-validation AUC. Neither ever sees fold k or the test set: in a
+cross-validation-only task fold k is the reported result (the paper's treatment response).
 
 Resume (like pretraining, ``smart.train.pretrain``): every ``checkpoint_every`` epochs and on SIGTERM/SIGUSR1 (after
 the current epoch; exit code 75) the run writes ``out_dir/checkpoint_last.pt`` atomically: model, optimiser, history,
@@ -144,15 +146,15 @@ def finetune(encoder: str, cohort: str | os.PathLike, splits: str | os.PathLike,
     from smart.models.classifier import EncoderClassifier
 
     seed = int(cfg["seed"])
-    data: FoldData = select_fold(read_cohort(cohort), splits, fold, fraction, seed)
+    data: FoldData = select_fold(read_cohort(cohort), splits, fold, fraction, seed, float(cfg["inner_val_fraction"]))
     generator = set_seed(seed)
     device = resolve_device(str(cfg["device"]))
     enc, meta = load_any_encoder(encoder, cfg)
     model = EncoderClassifier(enc, head=head, n_classes=2).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=float(cfg["lr"]), weight_decay=float(cfg["weight_decay"]))
     train_loader = _loader(data.train, cfg, train=True, generator=generator)
-    val_loader = _loader(data.val, cfg, train=False)
-    val_labels = data.val["label"].astype(int).to_numpy()
+    inner_loader = _loader(data.inner, cfg, train=False)
+    inner_labels = data.inner["label"].astype(int).to_numpy()
     weight = class_weights(data.train["label"].to_numpy()).to(device) if cfg["class_balance"] else None
 
     history: list[dict[str, Any]] = []
@@ -177,6 +179,7 @@ def finetune(encoder: str, cohort: str | os.PathLike, splits: str | os.PathLike,
                                  "best_model": None if best is None else best[2]})
 
     n_epochs, every = int(cfg["epochs"]), int(cfg["checkpoint_every"])
+    patience = cfg.get("patience")
     # metrics.jsonl + tb/ beside metrics.json (TensorBoard scalars per epoch); a fresh run starts the file clean, a
     # resumed one keeps the epochs its checkpoint holds
     logger = RunLogger(out_dir)
@@ -191,33 +194,47 @@ def finetune(encoder: str, cohort: str | os.PathLike, splits: str | os.PathLike,
                 generator.manual_seed(epoch_seed)
                 train_loader.dataset.set_augmentation_seed(epoch_seed)
                 loss = train_epoch(model, train_loader, optimizer, device, weight)
-                val_auc = binary_metrics(val_labels, predict(model, val_loader, device))["auc"]
-                history.append({"epoch": epoch, "train_loss": loss, "val_auc": val_auc})
-                logger.log({"step": epoch, "train_loss": loss, "val_auc": val_auc})
-                bar.update(1, samples=len(data.train), loss=loss, val_auc=val_auc)
-                if cfg["selection"] == "best_val_auc" and val_auc is not None and (best is None or val_auc > best[0]):
-                    best = (val_auc, epoch, copy.deepcopy(model.state_dict()))
-                if stop.stopping or (epoch % every == 0 and epoch < n_epochs):
+                # the inner validation split only: fold k and the test set are not read before the loop ends
+                inner_auc = binary_metrics(inner_labels, predict(model, inner_loader, device))["auc"]
+                history.append({"epoch": epoch, "train_loss": loss, "inner_val_auc": inner_auc})
+                logger.log({"step": epoch, "train_loss": loss, "inner_val_auc": inner_auc})
+                bar.update(1, samples=len(data.train), loss=loss, inner_val_auc=inner_auc)
+                better = inner_auc is not None and (best is None or inner_auc > best[0])
+                if cfg["selection"] == "best_val_auc" and better:
+                    best = (inner_auc, epoch, copy.deepcopy(model.state_dict()))
+                stalled = patience is not None and epoch - (best[1] if best is not None else 0) >= patience
+                if stop.stopping or (epoch % every == 0 and epoch < n_epochs and not stalled):
                     save(epoch)
                 if stop.stopping:
                     raise TrainingInterrupted(f"stop signal received after epoch {epoch}; wrote {checkpoint} "
                                               f"(rerun with --resume)")
+                if stalled:
+                    break
     finally:
         logger.close()
     selected = len(history)
+    rule = "last epoch"
     if best is not None:
         model.load_state_dict(best[2])
         selected = best[1]
+        rule = "highest inner_val AUC (first epoch on ties)"
+    elif cfg["selection"] == "best_val_auc":
+        rule = "last epoch (the inner_val AUC was never defined)"
+    choices = {"epoch": {"value": selected, "rule": rule},
+               "early_stopping": {"value": len(history), "stopped_early": len(history) < n_epochs, "patience": patience,
+                                  "rule": "stop after `patience` epochs without a higher inner_val AUC"
+                                  if patience is not None else "off (runs all epochs)"}}
     if cfg.get("save_encoder"):
         from smart.models.encoder_io import export_encoder
 
         # the fine-tuned encoder in the shared encoder format, so `smart attention-maps` can draw Fig. 4 after FT
         export_encoder(model.encoder, Path(out_dir) / "encoder_finetuned.pt", model_config=enc.model_config,
                        method=f"{meta.get('method', 'unknown')}+finetune", step=selected)
-    val_probs = predict(model, val_loader, device)
-    test_probs = predict(model, _loader(data.test, cfg, train=False), device)
-    record = write_metrics(out_dir, kind="finetune", data=data, val_probs=val_probs, test_probs=test_probs, cfg=cfg,
-                           encoder=encoder, encoder_meta=meta, fold=fold, fraction=fraction,
+    # the one read of fold k and the test set, with the chosen weights
+    record = write_metrics(out_dir, kind="finetune", data=data, inner_probs=predict(model, inner_loader, device),
+                           val_probs=predict(model, _loader(data.val, cfg, train=False), device),
+                           test_probs=predict(model, _loader(data.test, cfg, train=False), device), cfg=cfg,
+                           encoder=encoder, encoder_meta=meta, fold=fold, fraction=fraction, choices=choices,
                            extra={"head": head, "selected_epoch": selected, "history": history})
     checkpoint.unlink(missing_ok=True)  # finished: metrics.json is the result; a forced rerun trains again
     return record

@@ -2,8 +2,12 @@
 config, the fold / fraction selection from ``splits.json``, the patient-leak check, the encoder (pretrained or random)
 and the ``metrics.json`` record.
 
-Fold protocol: train on the folds != k (optionally a stratified fraction of it), validate on fold k (model / C
-selection), report on the held-out test set; the test set never influences any choice.
+Fold protocol (docs/evaluation.md "Selection"): the training part of fold k (the folds != k) is split once more into
+an *inner training* part (optionally a stratified ``fraction`` of it) and an *inner validation* split (whole patients,
+stratified, seeded: :func:`smart.data.splits.grouped_holdout`). Every choice — the fine-tuning epoch, early stopping,
+the probe's C — is made on the inner validation split. Fold k and the test set are predicted once, at the end, with
+the chosen model, and never influence a choice: in a cross-validation-only task (the paper's treatment response)
+fold k *is* the reported result, so choosing on it would bias the estimate upward.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ import pandas as pd
 import torch
 
 from smart.atomic import write_json
+from smart.data.splits import grouped_holdout
+from smart.data.views import derive_seed
 from smart.downstream.metrics import binary_metrics
 from smart.provenance import provenance
 from smart.seeding import seed_everything
@@ -36,12 +42,14 @@ DEFAULTS: dict[str, Any] = {
     # LIDC is ~20 % malignant (docs/evaluation.md): inverse-frequency class weights in the fine-tuning loss and the
     # probe, so the 0.5 threshold behind AP50/AR50 is not swamped by the majority class. false = plain loss.
     "class_balance": True,
-    "selection": "best_val_auc",      # or "last"
+    "selection": "best_val_auc",      # or "last"; "val" = the inner validation split, never fold k or the test set
+    "inner_val_fraction": 0.2,        # share of the training part held out (whole patients) to make every choice on
+    "patience": None,                 # fine-tuning early stopping: stop after N epochs without a better inner-val AUC
     "num_workers": 0,
     "device": "auto",                 # auto = cuda when available
     "save_encoder": False,            # fine-tuning: also write the selected encoder (attention maps after FT, Fig. 4)
     "checkpoint_every": 10,           # fine-tuning: write checkpoint_last.pt every N epochs (resume with --resume)
-    "probe_C": [0.01, 0.1, 1.0, 10.0],  # linear probe: C chosen on the validation fold
+    "probe_C": [0.01, 0.1, 1.0, 10.0],  # linear probe: C chosen on the inner validation split
     "probe_max_iter": 5000,
     "feature_batch_size": 8,
     "scratch_method": "smart",        # encoder "none": a random-init encoder of this method's architecture ...
@@ -49,6 +57,9 @@ DEFAULTS: dict[str, Any] = {
     "scratch_model": {},              # ... with these model.* overrides
 }
 SELECTIONS = ("best_val_auc", "last")
+# AP50 / AR50 call a sample positive at P >= 0.5 (paper Sec. IV-D): a fixed threshold, chosen on no data.
+THRESHOLD_CHOICE = {"value": 0.5, "rule": "fixed by the definition of AP50/AR50 (paper Sec. IV-D); not selected"}
+_INNER_SPLIT_STREAM = 1907  # seeds the inner split's patient order apart from the fraction draw of the same seed
 FRACTIONS_HINT = "0 < fraction <= 1 (the paper uses 0.25, 0.5, 1.0)"
 
 
@@ -89,6 +100,15 @@ def _validate(cfg: dict) -> None:
     crop = cfg["crop_size"]
     if not isinstance(crop, (list, tuple)) or len(crop) != 3 or any(int(c) < 1 for c in crop):
         raise ValueError(f"downstream config 'crop_size' must be 3 positive ints, got {crop!r}")
+    inner = cfg["inner_val_fraction"]
+    if isinstance(inner, bool) or not isinstance(inner, (int, float)) or not 0.0 < inner < 1.0:
+        raise ValueError(f"downstream config 'inner_val_fraction' must be in (0, 1), got {cfg['inner_val_fraction']!r}")
+    patience = cfg["patience"]
+    if patience is not None and (not isinstance(patience, int) or isinstance(patience, bool) or patience < 1):
+        raise ValueError(f"downstream config 'patience' must be null or an integer >= 1, got {patience!r}")
+    if patience is not None and cfg["selection"] != "best_val_auc":
+        raise ValueError(f"downstream config 'patience' ({patience}) needs selection 'best_val_auc' (early stopping "
+                         f"watches the inner-validation AUC), got selection {cfg['selection']!r}")
     if not cfg["probe_C"] or any(float(c) <= 0 for c in cfg["probe_C"]):
         raise ValueError(f"downstream config 'probe_C' must be a non-empty list of positive numbers, got {cfg['probe_C']!r}")
 
@@ -101,9 +121,15 @@ def resolve_device(name: str) -> torch.device:
 
 @dataclass
 class FoldData:
+    """One fold's parts: ``train`` (inner training, after ``fraction``), ``inner`` (inner validation: every choice),
+    ``val`` (fold k) and ``test`` (the test set; empty in a cross-validation-only task). ``selected_on`` describes the
+    inner validation split for ``metrics.json``."""
+
     train: pd.DataFrame
+    inner: pd.DataFrame
     val: pd.DataFrame
     test: pd.DataFrame
+    selected_on: dict
 
 
 def stratified_fraction(frame: pd.DataFrame, fraction: float, seed: int, label_column: str = "label") -> pd.DataFrame:
@@ -135,9 +161,47 @@ def check_disjoint(parts: Mapping[str, pd.DataFrame], group_column: str = "patie
                                      f"({len(shared)} in all) — splits leak")
 
 
+def _label_counts(frame: pd.DataFrame, group_column: str) -> str:
+    by_label = frame["label"].astype(int).value_counts().sort_index()
+    return (f"{len(frame)} samples / {frame[group_column].nunique()} patients "
+            f"({', '.join(f'label {k}: {v}' for k, v in by_label.items()) or 'no labels'})")
+
+
+def inner_split(train: pd.DataFrame, fold: int, inner_val_fraction: float, seed: int,
+                group_column: str = "patient_id") -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """Split fold ``fold``'s training part into ``(inner_train, inner_val, selected_on)``.
+
+    ``inner_val`` holds whole patients, about ``inner_val_fraction`` of the samples with the training part's label mix
+    and at least one patient of each label (:func:`smart.data.splits.grouped_holdout`); the patient order is drawn
+    from ``seed``. Raises ``ValueError`` naming the fold and the counts when either part would lack a class (an AUC,
+    and so every choice, needs both).
+    """
+    held = grouped_holdout(train, inner_val_fraction, derive_seed(_INNER_SPLIT_STREAM, seed), group_column)
+    inner_train, inner_val = train[~held].reset_index(drop=True), train[held].reset_index(drop=True)
+    for name, part in (("inner validation", inner_val), ("inner training", inner_train)):
+        if part["label"].astype(int).nunique() < 2:
+            raise ValueError(f"fold {fold}: the {name} part cannot hold both classes: training part "
+                             f"{_label_counts(train, group_column)} -> inner validation "
+                             f"{_label_counts(inner_val, group_column)}, inner training "
+                             f"{_label_counts(inner_train, group_column)} (inner_val_fraction {inner_val_fraction}); "
+                             f"every choice needs an AUC on both classes: give the training part at least 2 patients "
+                             f"of each label or change inner_val_fraction")
+    labels = inner_val["label"].astype(int)
+    record = {"split": "inner_val", "of": f"training part of fold {fold} (folds != {fold})",
+              "inner_val_fraction": float(inner_val_fraction), "seed": int(seed),
+              "n": int(len(inner_val)), "n_pos": int(labels.sum()), "patients": int(inner_val[group_column].nunique()),
+              "sample_ids": [str(s) for s in inner_val["sample_id"]]}
+    return inner_train, inner_val, record
+
+
 def select_fold(frame: pd.DataFrame, splits_path: str | os.PathLike, fold: int, fraction: float = 1.0,
-                seed: int = 0) -> FoldData:
-    """Train = folds != ``fold`` (then a stratified ``fraction``), val = fold ``fold``, test = ``splits["test"]``."""
+                seed: int = 0, inner_val_fraction: float = DEFAULTS["inner_val_fraction"]) -> FoldData:
+    """Train = folds != ``fold`` minus the inner validation split (:func:`inner_split`), then a stratified
+    ``fraction``; inner = the inner validation split; val = fold ``fold``; test = ``splits["test"]``.
+
+    The inner split is drawn from the whole training part before ``fraction``, so every fraction of one fold and seed
+    chooses on the same samples. Raises ``ValueError`` on leaking splits or an inner split without both classes.
+    """
     splits_path = Path(splits_path)
     if not splits_path.is_file():
         raise ValueError(f"splits file {splits_path} does not exist")
@@ -153,20 +217,23 @@ def select_fold(frame: pd.DataFrame, splits_path: str | os.PathLike, fold: int, 
     folds = splits["folds"]
     if not 0 <= fold < len(folds):
         raise ValueError(f"fold {fold} out of range: {splits_path} has {len(folds)} folds (0..{len(folds) - 1})")
+    if not 0.0 < fraction <= 1.0:
+        raise ValueError(f"fraction must satisfy {FRACTIONS_HINT}, got {fraction}")
     ids = set(frame["sample_id"].astype(str))
     listed = [str(s) for f in folds for s in f] + [str(s) for s in splits["test"]]
     missing = sorted(set(listed) - ids)
     if missing:
         raise ValueError(f"{splits_path}: {len(missing)} sample_id(s) not in the cohort, e.g. {missing[:3]}")
+    group_column = splits.get("group_column", "patient_id")
     by_id = frame.assign(sample_id=frame["sample_id"].astype(str)).set_index("sample_id", drop=False)
     train_ids = [str(s) for k, f in enumerate(folds) if k != fold for s in f]
-    data = FoldData(train=by_id.loc[train_ids].reset_index(drop=True),
-                    val=by_id.loc[[str(s) for s in folds[fold]]].reset_index(drop=True),
-                    test=by_id.loc[[str(s) for s in splits["test"]]].reset_index(drop=True))
-    check_disjoint({"train": data.train, "val": data.val, "test": data.test},
-                   splits.get("group_column", "patient_id"))
-    data.train = stratified_fraction(data.train, fraction, seed).reset_index(drop=True)
-    return data
+    train = by_id.loc[train_ids].reset_index(drop=True)
+    val = by_id.loc[[str(s) for s in folds[fold]]].reset_index(drop=True)
+    test = by_id.loc[[str(s) for s in splits["test"]]].reset_index(drop=True)
+    check_disjoint({"train": train, "val": val, "test": test}, group_column)
+    inner_train, inner_val, selected_on = inner_split(train, fold, inner_val_fraction, seed, group_column)
+    return FoldData(train=stratified_fraction(inner_train, fraction, seed).reset_index(drop=True), inner=inner_val,
+                    val=val, test=test, selected_on=selected_on)
 
 
 def build_scratch_encoder(cfg: Mapping[str, Any]) -> tuple[torch.nn.Module, dict]:
@@ -201,18 +268,25 @@ def split_record(frame: pd.DataFrame, probs: Sequence[float]) -> tuple[dict, dic
     return binary_metrics(labels, probs), {str(s): float(p) for s, p in zip(frame["sample_id"], probs)}
 
 
-def write_metrics(out_dir: str | os.PathLike, *, kind: str, data: FoldData, val_probs, test_probs, cfg: Mapping,
-                  encoder: str, encoder_meta: Mapping, fold: int, fraction: float, extra: Mapping | None = None) -> dict:
-    """``out_dir/metrics.json`` (atomic): val/test metrics, per-sample test/val probabilities, the sample ids used for
-    training, config and provenance."""
+def write_metrics(out_dir: str | os.PathLike, *, kind: str, data: FoldData, inner_probs, val_probs, test_probs,
+                  cfg: Mapping, encoder: str, encoder_meta: Mapping, fold: int, fraction: float,
+                  choices: Mapping[str, Mapping], extra: Mapping | None = None) -> dict:
+    """``out_dir/metrics.json`` (atomic): inner-validation / fold-k / test metrics, per-sample probabilities, the
+    sample ids used for training, what every choice was made on (``selected_on``: the inner split, and per choice
+    its value and rule; the AP50/AR50 threshold is fixed), which block is the reported result (``reported``: "test",
+    or "val" = fold k in a cross-validation-only task), config and provenance."""
+    inner, inner_pred = split_record(data.inner, inner_probs)
     val, val_pred = split_record(data.val, val_probs)
     test, test_pred = split_record(data.test, test_probs)
     record = {
-        "kind": kind, "val": val, "test": test, "fold": int(fold), "fraction": float(fraction),
+        "kind": kind, "inner_val": inner, "val": val, "test": test, "reported": "test" if len(data.test) else "val",
+        "selected_on": {**data.selected_on, "choices": {**{k: dict(v) for k, v in choices.items()},
+                                                        "threshold": dict(THRESHOLD_CHOICE)}},
+        "fold": int(fold), "fraction": float(fraction),
         "encoder": str(encoder), "encoder_method": encoder_meta.get("method"),
         "n_train": int(len(data.train)), "n_train_pos": int(data.train["label"].astype(int).sum()),
         "train_ids": [str(s) for s in data.train["sample_id"]],
-        "predictions": {"val": val_pred, "test": test_pred},
+        "predictions": {"inner_val": inner_pred, "val": val_pred, "test": test_pred},
         **(dict(extra) if extra else {}),
         "config": dict(cfg),
         "provenance": provenance({**dict(cfg), "encoder": str(encoder), "fold": fold, "fraction": fraction, "kind": kind},

@@ -9,6 +9,10 @@ resolved pretraining config ``pretrain/{variant}/config.json``, never inferred f
 
 Every cell is ``mean ± std`` over the folds found (sample std); AP50/AR50 are printed in % like the paper. Each row
 lists the files it was computed from in a ``sources`` column, and ``sources.json`` repeats them per table.
+
+Nothing here selects (docs/evaluation.md "Selection"): a cell reads only the block each ``metrics.json`` names as its
+result (``reported``: the test set, or fold k in a cross-validation-only task), never ``inner_val``, ``history`` or
+``C_search``; the fine-tuning head is picked by which runs exist (:data:`HEAD_PREFERENCE`), not by their numbers.
 """
 
 from __future__ import annotations
@@ -119,9 +123,11 @@ class Results:
         for path in self._fold_files(folder):
             record = _read_json(path)
             block = record.get(split)
-            if split == "test" and isinstance(block, dict) and block.get("n") == 0:
+            if split == "test" and record.get("reported") in ("test", "val"):
+                block = record.get(record["reported"])
+            elif split == "test" and isinstance(block, dict) and block.get("n") == 0:
                 # a cross-validation-only task (splits test_size 0; the paper's treatment response, Sec. IV-B):
-                # the held-out fold of each CV run is the estimate
+                # the held-out fold of each CV run is the estimate (files written before `reported` existed)
                 block = record.get("val")
             if not isinstance(block, dict):
                 raise ValueError(f"{path}: no '{split}' block")

@@ -67,7 +67,8 @@ def test_sigterm_checkpoints_exits_75_and_resume_is_bit_exact(tiny_cohort, tiny_
     b = json.loads((split / "metrics.json").read_text())
     assert a["history"] == b["history"] and [h["epoch"] for h in b["history"]] == list(range(1, epochs + 1))
     assert a["predictions"] == b["predictions"] and a["selected_epoch"] == b["selected_epoch"]
-    assert a["test"] == b["test"] and a["val"] == b["val"]
+    assert a["test"] == b["test"] and a["val"] == b["val"] and a["inner_val"] == b["inner_val"]
+    assert a["selected_on"] == b["selected_on"]
     wa, wb = load_encoder(straight / "encoder_finetuned.pt")[0], load_encoder(split / "encoder_finetuned.pt")[0]
     for (name, pa), pb in zip(wa.state_dict().items(), wb.state_dict().values()):
         assert torch.equal(pa, pb), name

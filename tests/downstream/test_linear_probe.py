@@ -25,5 +25,9 @@ def test_downstream_runs_without_a_test_set(tiny_cohort, tiny_encoder, tmp_path)
     for record in (ft, probe):
         assert record["test"]["n"] == 0 and record["test"]["auc"] is None
         assert record["val"]["n"] == 4 and record["predictions"]["test"] == {}
-    assert ft["n_train"] == 12  # fold 0 (4 + the 4 former test samples) and fold 2 (4)
+        assert record["reported"] == "val"  # fold k is the result: nothing chose on it
+        # training part: fold 0 (4 + the 4 former test samples) and fold 2 (4) = 12 samples of 6 patients; 0.2 x 12
+        # -> 2 wanted, one 2-sample patient per label held out for the choices
+        assert record["selected_on"]["n"] == 4 and record["selected_on"]["patients"] == 2
+        assert record["n_train"] == 8
 

@@ -17,18 +17,28 @@ def _frame(root):
 
 def test_select_fold_uses_only_other_folds(tiny_cohort):
     data = downstream.select_fold(_frame(tiny_cohort), tiny_cohort / "splits.json", fold=1)
-    assert sorted(data.train.patient_id.unique()) == ["P02", "P03", "P06", "P07"]
+    # the training part (folds 0 and 2: P02, P03, P06, P07) = inner training + inner validation, whole patients
+    assert sorted([*data.train.patient_id.unique(), *data.inner.patient_id.unique()]) == ["P02", "P03", "P06", "P07"]
+    # 0.2 x 8 samples -> 2 wanted; each patient holds 2 of one label, so one patient per label is held out
+    assert len(data.inner) == 4 and data.inner.label.tolist().count(1) == 2
+    assert data.inner.patient_id.nunique() == 2 and data.train.label.value_counts().to_dict() == {0: 2, 1: 2}
     assert sorted(data.val.patient_id.unique()) == ["P04", "P05"]
     assert sorted(data.test.patient_id.unique()) == ["P00", "P01"] and len(data.test) == 4
+    assert data.selected_on == {"split": "inner_val", "of": "training part of fold 1 (folds != 1)",
+                                "inner_val_fraction": 0.2, "seed": 0, "n": 4, "n_pos": 2, "patients": 2,
+                                "sample_ids": data.inner.sample_id.tolist()}
 
 
 def test_fraction_is_stratified_and_seeded(tiny_cohort):
     frame = _frame(tiny_cohort)
+    full = downstream.select_fold(frame, tiny_cohort / "splits.json", fold=0, fraction=1.0, seed=3)
     half = downstream.select_fold(frame, tiny_cohort / "splits.json", fold=0, fraction=0.5, seed=3)
-    # train = folds 1+2 = 8 samples, 4 per label -> round(.5*4) = 2 per label
-    assert half.train.label.value_counts().to_dict() == {0: 2, 1: 2}
-    quarter = downstream.select_fold(frame, tiny_cohort / "splits.json", fold=0, fraction=0.25, seed=3)
-    assert quarter.train.label.value_counts().to_dict() == {0: 1, 1: 1}
+    # inner training = 8 samples - 4 held out = 2 per label -> round(.5*2) = 1 per label
+    assert full.train.label.value_counts().to_dict() == {0: 2, 1: 2}
+    assert half.train.label.value_counts().to_dict() == {0: 1, 1: 1}
+    assert set(half.train.sample_id) < set(full.train.sample_id)
+    # the inner split is drawn before the fraction: every fraction chooses on the same samples
+    assert half.inner.sample_id.tolist() == full.inner.sample_id.tolist()
     again = downstream.select_fold(frame, tiny_cohort / "splits.json", fold=0, fraction=0.5, seed=3)
     assert half.train.sample_id.tolist() == again.train.sample_id.tolist()
     with pytest.raises(ValueError, match="fraction"):
@@ -58,10 +68,13 @@ def test_config_overrides_and_errors():
 
 def _check_record(rec, root, fold):
     splits = json.loads((root / "splits.json").read_text())
-    train_expected = [s for k, f in enumerate(splits["folds"]) if k != fold for s in f]
-    assert rec["train_ids"] == train_expected
+    training_part = [s for k, f in enumerate(splits["folds"]) if k != fold for s in f]
+    inner = rec["selected_on"]["sample_ids"]
+    assert rec["train_ids"] == [s for s in training_part if s not in inner] and set(inner) < set(training_part)
+    assert set(rec["predictions"]["inner_val"]) == set(inner) and rec["inner_val"]["n"] == len(inner) == 4
     assert set(rec["predictions"]["test"]) == set(splits["test"])
     assert set(rec["predictions"]["val"]) == set(splits["folds"][fold])
+    assert rec["reported"] == "test" and rec["selected_on"]["choices"]["threshold"]["value"] == 0.5
     labels = _frame(root).set_index("sample_id")["label"]
     ids = splits["test"]
     probs = [rec["predictions"]["test"][s] for s in ids]
@@ -82,8 +95,9 @@ def test_finetune_tiny(tiny_cohort, tiny_encoder, tmp_path, monkeypatch, capsys)
     assert on_disk["test"] == pytest.approx(rec["test"])
     _check_record(on_disk, tiny_cohort, 2)
     assert [h["epoch"] for h in on_disk["history"]] == [1, 2]
-    best = max(on_disk["history"], key=lambda h: (h["val_auc"], -h["epoch"]))
+    best = max(on_disk["history"], key=lambda h: (h["inner_val_auc"], -h["epoch"]))
     assert on_disk["selected_epoch"] == best["epoch"] and on_disk["head"] == "cls"
+    assert on_disk["selected_on"]["choices"]["epoch"]["value"] == best["epoch"]
     from smart.models.encoder_io import load_encoder
     _, meta = load_encoder(tmp_path / "encoder_finetuned.pt")
     assert meta["method"] == "smart+finetune" and meta["step"] == on_disk["selected_epoch"]
@@ -112,6 +126,8 @@ def test_linear_probe_tiny_and_scratch(tiny_cohort, tiny_encoder, tmp_path):
     rec = linear_probe(str(tiny_encoder), tiny_cohort / "cohort.csv", tiny_cohort / "splits.json", 0, tmp_path / "a", cfg)
     _check_record(json.loads((tmp_path / "a" / "metrics.json").read_text()), tiny_cohort, 0)
     assert rec["feature"] == "cls" and rec["feature_dim"] == 96 and rec["C"] in cfg["probe_C"]
+    best = max(rec["C_search"], key=lambda s: (s["inner_val_auc"], -s["C"]))
+    assert rec["C"] == best["C"] == rec["selected_on"]["choices"]["C"]["value"]
     scratch_cfg = downstream.load_downstream_config(None, FAST + ["scratch_preset=tiny", "scratch_method=smit"])
     scratch = linear_probe("none", tiny_cohort / "cohort.csv", tiny_cohort / "splits.json", 0, tmp_path / "c", scratch_cfg)
     assert scratch["feature"] == "pooled" and scratch["encoder"] == "none"

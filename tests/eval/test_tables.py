@@ -100,3 +100,25 @@ def test_cross_validation_only_task_reports_the_held_out_folds(tmp_path):
             {"val": {"auc": auc, "ap50": 0.5, "ar50": 0.5, "n": 20},
              "test": {"auc": None, "ap50": 0.0, "ar50": 0.0, "n": 0}}))
     assert tables.Results(root).fold_metric(folder, "auc").values == [0.6, 0.7, 0.8]
+
+
+def test_tables_read_the_reported_block_only(tmp_path):
+    """A metrics.json names its result (`reported`); the selection's numbers (inner_val, history, C_search) never
+    reach a table (docs/evaluation.md "Selection")."""
+    root = tmp_path / "results"
+    folder = root / "probe" / "response" / "smart" / "1.0"
+    for k, (val, inner) in enumerate([(0.6, 0.9), (0.7, 0.95), (0.8, 1.0)]):
+        (folder / f"fold_{k}").mkdir(parents=True)
+        (folder / f"fold_{k}" / "metrics.json").write_text(json.dumps(
+            {"reported": "val", "inner_val": {"auc": inner, "ap50": 1.0, "ar50": 1.0, "n": 6},
+             "val": {"auc": val, "ap50": 0.5, "ar50": 0.25, "n": 20},
+             "test": {"auc": None, "ap50": 0.0, "ar50": 0.0, "n": 0},
+             "C_search": [{"C": 1.0, "inner_val_auc": inner}]}))
+    res = tables.Results(root)
+    assert res.fold_metric(folder, "auc").values == [0.6, 0.7, 0.8]
+    assert res.fold_metric(folder, "ar50").values == [0.25, 0.25, 0.25]
+    lidc = root / "probe" / "lidc" / "smart" / "1.0" / "fold_0"
+    lidc.mkdir(parents=True)
+    (lidc / "metrics.json").write_text(json.dumps(
+        {"reported": "test", "inner_val": {"auc": 0.99}, "val": {"auc": 0.3}, "test": {"auc": 0.55, "n": 9}}))
+    assert res.fold_metric(lidc.parent, "auc").values == [0.55]
