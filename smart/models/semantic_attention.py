@@ -21,11 +21,12 @@ Decisions the paper leaves open:
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
-from torch.utils.checkpoint import checkpoint
 from monai.networks.blocks import MLPBlock
 from monai.networks.layers import DropPath
 from torch import Tensor, nn
+from torch.utils.checkpoint import checkpoint
+
+from smart.models.attention_kernels import fused_sdpa
 
 
 def class_attention_map(q_cls: Tensor, k: Tensor) -> Tensor:
@@ -63,7 +64,7 @@ class SelfAttention(nn.Module):
     def forward(self, x: Tensor, return_cls_attention: bool = False) -> tuple[Tensor, Tensor | None]:
         """``x`` ``(B, 1+N, C)`` → (output ``(B, 1+N, C)``, Eq. 1 map ``(B, N)`` of query 0 if requested)."""
         q, k, v = self._heads(x)
-        out = F.scaled_dot_product_attention(q, k, v)
+        out = fused_sdpa(q, k, v)  # no bias: flash-eligible under bf16 (attention_kernels.py)
         out = self.proj(out.transpose(1, 2).reshape(x.shape))
         # The fused kernel never materialises the attention matrix, so the one row Eq. 1 needs is recomputed from
         # the same q/k: O(N) extra work instead of O(N²) memory.
