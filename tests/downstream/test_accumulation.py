@@ -126,3 +126,22 @@ def test_precision_auto_is_bf16_on_cuda_and_fp32_elsewhere():
     assert downstream.autocast_dtype("auto", torch.device("cpu")) is None
     assert downstream.autocast_dtype("bf16", torch.device("cpu")) is torch.bfloat16
     assert downstream.autocast_dtype("fp32", torch.device("cuda")) is None
+
+
+def test_bf16_autocast_path_keeps_fp32_weights_and_an_fp32_loss():
+    """precision bf16 (what ``auto`` picks on CUDA), run on CPU autocast: the loss is computed from fp32 logits and
+    the gradients land on the fp32 weights, close to the fp32 ones (bf16 keeps 8 mantissa bits: a loose check)."""
+    torch.manual_seed(0)
+    model = EncoderClassifier(build_encoder(TINY_MODEL), head="cls").train()
+    x, y = _batch()
+    x = x[:8].float()
+    y = y[:8]
+    loss32 = accumulate_gradients(model, x, y, DEVICE, micro_batch=4)
+    g32 = _grads(model)
+    model.zero_grad(set_to_none=True)
+    loss16 = accumulate_gradients(model, x, y, DEVICE, micro_batch=4, amp_dtype=torch.bfloat16)
+    g16 = _grads(model)
+    assert loss16.dtype == torch.float32 and all(g.dtype == torch.float32 for g in g16.values())
+    assert abs(float(loss16) - float(loss32)) < 0.05 * abs(float(loss32))
+    head = "head.1.weight"
+    assert torch.nn.functional.cosine_similarity(g16[head].flatten(), g32[head].flatten(), dim=0) > 0.99
