@@ -51,7 +51,7 @@ SCHEMA: dict[str, dict[str, str]] = {
               "weight_decay_end": "?float", "lr_base_batch": "?int", "warmup_epochs": "?float",
               "freeze_last_layer_epochs": "float"},
     "train": {"steps": "int", "seed": "int", "checkpoint_every": "int", "log_every": "int", "max_nonfinite": "int",
-              "steps_per_epoch": "?int", "epochs": "?int"},
+              "steps_per_epoch": "?int", "epochs": "?int", "compile": "bool"},
 }
 
 # Defaults = the paper's SMART model (Sec. IV-C; the model table is smart.models.factory's, less the keys this config
@@ -93,8 +93,9 @@ DEFAULTS: dict[str, dict[str, Any]] = {
               "weight_decay_end": 0.4, "lr_base_batch": None, "warmup_epochs": None, "freeze_last_layer_epochs": 1.0},
     # `*_epochs` keys (null = use the `*_steps` key): the pretraining driver converts them to steps of the actual
     # run, steps_per_epoch (null = ceil(n_CTs / global batch)) per epoch (smart.train.pretrain.resolve_epochs).
+    # compile: torch.compile the student encoder (opt-in; docs/ARCHITECTURE.md "GPU throughput").
     "train": {"steps": 10000, "seed": 0, "checkpoint_every": 1000, "log_every": 20, "max_nonfinite": 10,
-              "steps_per_epoch": None, "epochs": None},
+              "steps_per_epoch": None, "epochs": None, "compile": False},
 }
 
 # Sec. IV-C: 800 epochs, 80 warm-up epochs, 4 GPUs. The paper pretrains on 10,412 CTs (7,289 lung + 3,123 other, Sec.

@@ -20,7 +20,7 @@ def test_defaults_cover_every_contract_key():
     masking.hint_ratio noisy_teacher.drop_ratio loss.amip loss.ampd loss.aitd loss.gitd loss.out_dim loss.student_temp
     loss.teacher_temp loss.warmup_teacher_temp loss.warmup_teacher_temp_steps loss.center_momentum ema.momentum_start
     ema.momentum_end optim.lr optim.min_lr optim.weight_decay optim.warmup_steps optim.clip_grad train.steps
-    train.seed train.checkpoint_every train.log_every train.max_nonfinite""".split()
+    train.seed train.checkpoint_every train.log_every train.max_nonfinite train.compile""".split()
     flat = config.flatten(DEFAULTS)
     assert set(contract) <= set(flat)
     assert set(flat) == set(config.flatten(config.SCHEMA))

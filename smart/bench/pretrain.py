@@ -37,18 +37,18 @@ def smart_step_fn(method: str, preset: str, device: torch.device, overrides: lis
     from smart.config import load_config
     from smart.train.pretrain import build_self_distillation
     from smart.train import distributed as dist_utils
-    from smart.train.optim import build_optimizer
+    from smart.train.optim import build_optimizer, guarded_step
 
     cfg = load_config(method, preset, None, overrides or [])
     torch.manual_seed(0)
     model = build_self_distillation(cfg).to(device)
-    optimizer = build_optimizer(model.student_parameters(), cfg["optim"])
+    optimizer = build_optimizer(model.student_parameters(), cfg["optim"], device)
     params = [p for _, p in model.student_parameters()]
     batch = int(cfg["data"]["batch_size"])
     shape = (batch, 1, *cfg["data"]["crop_size"])
     gen = torch.Generator().manual_seed(0)
     u, v = torch.rand(shape, generator=gen).to(device), torch.rand(shape, generator=gen).to(device)
-    positions = torch.arange(batch) + rank * batch
+    positions = tuple(range(rank * batch, (rank + 1) * batch))
     total = int(cfg["train"]["steps"])
     state = {"step": 0}
     forward: torch.nn.Module = model
@@ -57,20 +57,22 @@ def smart_step_fn(method: str, preset: str, device: torch.device, overrides: lis
         from torch.nn.parallel import DistributedDataParallel
 
         forward = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None,
-                                          find_unused_parameters=True, broadcast_buffers=False)
+                                          find_unused_parameters=model.leaves_parameters_unused(),
+                                          broadcast_buffers=False)
 
     def step() -> None:
         with _autocast(device):
             loss, _ = forward(u, v, positions, state["step"])
         loss.backward()
         gnorm = torch.nn.utils.clip_grad_norm_(params, float(cfg["optim"]["clip_grad"]))
-        flags = torch.stack([(~torch.isfinite(loss.detach()) | ~torch.isfinite(gnorm)).float(),
-                             torch.zeros((), device=loss.device)])
-        dist_utils.all_reduce_sum_(flags).tolist()
-        optimizer.step()
+        # the training loop's step (smart.train.pretrain._Trainer.train_step): the skip is decided on the device
+        bad = ~torch.isfinite(loss.detach()) | ~torch.isfinite(gnorm)
+        if world > 1:
+            bad = dist_utils.all_reduce_sum_(bad.float()) > 0
+        guarded_step(optimizer, bad)
         optimizer.zero_grad(set_to_none=True)
-        model.commit_centers()
-        model.update_teacher(state["step"], total)
+        model.commit_centers(apply=~bad)
+        model.update_teacher(state["step"], total, apply=~bad)
         state["step"] += 1
 
     return step, {"batch": batch, "crop": list(cfg["data"]["crop_size"]), "model": cfg["model"], "world_size": world}

@@ -249,6 +249,8 @@ class StepSampler(Sampler[int]):
 
 
 def collate_views(items: list[dict[str, Any]]) -> dict[str, Any]:
+    """Stack the views; ``position`` stays a tuple of host ints (the step derives per-sample seeds from it, and a
+    tensor would be moved to the GPU by DDP and read back every step)."""
     return {"u": torch.stack([i["u"] for i in items]), "v": torch.stack([i["v"] for i in items]),
-            "position": torch.tensor([i["position"] for i in items], dtype=torch.long),
+            "position": tuple(int(i["position"]) for i in items),
             "case": torch.tensor([i["case"] for i in items], dtype=torch.long)}

@@ -45,7 +45,13 @@ DEFAULTS: dict[str, Any] = {
     "selection": "best_val_auc",      # or "last"; "val" = the inner validation split, never fold k or the test set
     "inner_val_fraction": 0.2,        # share of the training part held out (whole patients) to make every choice on
     "patience": None,                 # fine-tuning early stopping: stop after N epochs without a better inner-val AUC
-    "num_workers": 0,
+    "num_workers": 0,                 # fine-tuning data-loader worker processes (0 = load in the training process)
+    # Memory knobs of fine-tuning (issue 18; docs/evaluation.md "Fitting a GPU"). batch_size stays the effective
+    # batch of one optimiser step; micro_batch_size samples go through the model at a time and their gradients are
+    # accumulated (null = the whole batch at once). None of the three changes what is optimised.
+    "micro_batch_size": None,
+    "activation_checkpointing": False,  # recompute each Swin / ViT block in backward instead of saving activations
+    "precision": "auto",              # auto = bf16 autocast on CUDA, fp32 elsewhere | bf16 | fp32
     "device": "auto",                 # auto = cuda when available
     "save_encoder": False,            # fine-tuning: also write the selected encoder (attention maps after FT, Fig. 4)
     "checkpoint_every": 10,           # fine-tuning: write checkpoint_last.pt every N epochs (resume with --resume)
@@ -60,6 +66,7 @@ SELECTIONS = ("best_val_auc", "last")
 # AP50 / AR50 call a sample positive at P >= 0.5 (paper Sec. IV-D): a fixed threshold, chosen on no data.
 THRESHOLD_CHOICE = {"value": 0.5, "rule": "fixed by the definition of AP50/AR50 (paper Sec. IV-D); not selected"}
 _INNER_SPLIT_STREAM = 1907  # seeds the inner split's patient order apart from the fraction draw of the same seed
+PRECISIONS = ("auto", "bf16", "fp32")
 FRACTIONS_HINT = "0 < fraction <= 1 (the paper uses 0.25, 0.5, 1.0)"
 
 
@@ -109,6 +116,20 @@ def _validate(cfg: dict) -> None:
     if patience is not None and cfg["selection"] != "best_val_auc":
         raise ValueError(f"downstream config 'patience' ({patience}) needs selection 'best_val_auc' (early stopping "
                          f"watches the inner-validation AUC), got selection {cfg['selection']!r}")
+    if not isinstance(cfg["num_workers"], int) or isinstance(cfg["num_workers"], bool) or cfg["num_workers"] < 0:
+        raise ValueError(f"downstream config 'num_workers' must be an integer >= 0, got {cfg['num_workers']!r}")
+    micro = cfg["micro_batch_size"]
+    if micro is not None:
+        if not isinstance(micro, int) or isinstance(micro, bool) or micro < 1:
+            raise ValueError(f"downstream config 'micro_batch_size' must be null or an integer >= 1, got {micro!r}")
+        if cfg["batch_size"] % micro:
+            raise ValueError(f"downstream config 'micro_batch_size' {micro} does not divide 'batch_size' "
+                             f"{cfg['batch_size']}: the effective batch must be a whole number of micro-batches")
+    if not isinstance(cfg["activation_checkpointing"], bool):
+        raise ValueError(f"downstream config 'activation_checkpointing' must be true or false, "
+                         f"got {cfg['activation_checkpointing']!r}")
+    if cfg["precision"] not in PRECISIONS:
+        raise ValueError(f"downstream config 'precision' must be one of {PRECISIONS}, got {cfg['precision']!r}")
     if not cfg["probe_C"] or any(float(c) <= 0 for c in cfg["probe_C"]):
         raise ValueError(f"downstream config 'probe_C' must be a non-empty list of positive numbers, got {cfg['probe_C']!r}")
 
@@ -117,6 +138,17 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
+
+
+def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype of ``precision`` on ``device``: bf16 for ``"bf16"`` and for ``"auto"`` on CUDA, ``None``
+    (plain fp32) for ``"fp32"`` and for ``"auto"`` elsewhere. bf16 rather than fp16: same exponent range as fp32, so no
+    loss scaling (pretraining makes the same choice, ``smart.train.pretrain``). ``ValueError`` for another name."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    if precision == "fp32" or (precision == "auto" and device.type != "cuda"):
+        return None
+    return torch.bfloat16
 
 
 @dataclass

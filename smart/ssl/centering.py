@@ -36,12 +36,15 @@ class Center(nn.Module):
         self.register_buffer("center", torch.zeros(1, self.dim))
 
     @torch.no_grad()
-    def update(self, teacher_logits: Tensor) -> None:
+    def update(self, teacher_logits: Tensor, apply: Tensor | None = None) -> None:
         """Fold the batch mean of ``teacher_logits`` (``(..., dim)``, mean over all leading dims) into the centre.
 
         With ``torch.distributed`` initialised, the logit sum and the row count are all-reduced (SUM) together, so the
         batch mean is the exact global mean over all ranks' rows (equal to ``all_reduce(SUM)/world_size`` of the
         per-rank means when ranks have equal batches, and still correct when they do not).
+
+        ``apply`` (0-d bool tensor) keeps the centre unchanged where it is false, decided on the device: the training
+        loop skips a non-finite step without reading the flag on the host.
         """
         if teacher_logits.dim() < 1 or teacher_logits.shape[-1] != self.dim:
             raise ValueError(f"teacher_logits must end in dim={self.dim}, got shape {tuple(teacher_logits.shape)}")
@@ -54,7 +57,11 @@ class Center(nn.Module):
         if dist.is_available() and dist.is_initialized():
             dist.all_reduce(stats, op=dist.ReduceOp.SUM)
         batch_center = (stats[:-1] / stats[-1]).to(self.center.dtype).unsqueeze(0)
-        self.center.mul_(self.momentum).add_(batch_center, alpha=1.0 - self.momentum)
+        if apply is None:
+            self.center.mul_(self.momentum).add_(batch_center, alpha=1.0 - self.momentum)
+        else:
+            new = self.center.mul(self.momentum).add_(batch_center, alpha=1.0 - self.momentum)
+            self.center.copy_(torch.where(apply, new, self.center))
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}, momentum={self.momentum}"

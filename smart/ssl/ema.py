@@ -47,7 +47,8 @@ def _paired(
 
 
 @torch.no_grad()
-def ema_update_(teacher: nn.Module, student: nn.Module, momentum: float, *, strict: bool = True) -> None:
+def ema_update_(teacher: nn.Module, student: nn.Module, momentum: float, *, strict: bool = True,
+                apply: torch.Tensor | None = None) -> None:
     """In place: every teacher parameter ``θ_t ← m·θ_t + (1-m)·θ_s``; every buffer copied from the student.
 
     Parameters are matched by name. ``strict=False`` lets the student hold extra, student-only tensors (e.g. the AMIP
@@ -55,6 +56,10 @@ def ema_update_(teacher: nn.Module, student: nn.Module, momentum: float, *, stri
 
     The update is two fused ``torch._foreach_*`` calls over all parameters (one kernel launch per group instead of
     one per tensor on GPU) and runs without autograd.
+
+    ``apply`` (0-d bool tensor): where false the teacher is left unchanged, decided on the device (the momentum
+    becomes 1: ``θ_t·1 + θ_s·0``, exact for the finite student of a skipped step) — the training loop skips a
+    non-finite step without a host sync.
     """
     momentum = float(momentum)
     if not (math.isfinite(momentum) and 0.0 <= momentum <= 1.0):
@@ -62,9 +67,13 @@ def ema_update_(teacher: nn.Module, student: nn.Module, momentum: float, *, stri
     t_params, s_params = _paired(
         dict(teacher.named_parameters()), dict(student.named_parameters()), "parameter", strict
     )
-    if t_params:
+    if t_params and apply is None:
         torch._foreach_mul_(t_params, momentum)
         torch._foreach_add_(t_params, [p.detach() for p in s_params], alpha=1.0 - momentum)
+    elif t_params:
+        m = torch.where(apply, momentum, 1.0).to(t_params[0].dtype)
+        torch._foreach_mul_(t_params, m)
+        torch._foreach_add_(t_params, torch._foreach_mul([p.detach() for p in s_params], 1.0 - m))
     t_bufs, s_bufs = _paired(dict(teacher.named_buffers()), dict(student.named_buffers()), "buffer", strict)
     for t_buf, s_buf in zip(t_bufs, s_bufs):
         t_buf.copy_(s_buf)

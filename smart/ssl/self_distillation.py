@@ -21,7 +21,7 @@ so one NaN batch cannot poison the running centres.
 from __future__ import annotations
 
 import copy
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -143,8 +143,10 @@ class SelfDistillation(nn.Module):
         return [p for n, p in self.student.named_parameters() if ".last_layer." in n and p.requires_grad]
 
     # ---- corruption ------------------------------------------------------------------------------------------
-    def _seeds(self, positions: Tensor, purpose: int) -> list[int]:
-        pos = [int(p) for p in positions.tolist()]
+    def _seeds(self, positions: Tensor | Sequence[int], purpose: int) -> list[int]:
+        # The pretraining loop passes host ints (smart.data.views.collate_views): reading a device tensor here would
+        # make every step wait for the GPU (DDP moves tensor arguments to the device).
+        pos = [int(p) for p in (positions.tolist() if isinstance(positions, Tensor) else positions)]
         return [derive_seed(self.seed, purpose, p, view) for view in (0, 1) for p in pos]
 
     def _patch_drop(self, positions: Tensor, spatial: tuple[int, ...], grid: tuple[int, ...],
@@ -161,7 +163,7 @@ class SelfDistillation(nn.Module):
                              f"(patch grid {grid})")
         dgrid = tuple(s // unit for s in spatial)
         drop = _per_sample(lambda g: patch_drop_mask(1, dgrid, ratio, g), self._seeds(positions, _PURPOSE_DROP))
-        return upsample_mask(drop, tuple(g // d for g, d in zip(grid, dgrid))).to(device)
+        return upsample_mask(drop, tuple(g // d for g, d in zip(grid, dgrid))).to(device, non_blocking=True)
 
     def _masks(self, positions: Tensor, grid: tuple[int, ...], attention: Tensor | None, device: torch.device) -> Tensor:
         mk = self.cfg["masking"]
@@ -176,25 +178,28 @@ class SelfDistillation(nn.Module):
                 # Which of the top tokens stay visible as hints is random (AttMask): one seeded row per sample.
                 n = att.shape[1]
                 noise = _per_sample(lambda g: torch.rand(1, n, generator=g),
-                                    self._seeds(positions, _PURPOSE_MASK)).to(att.device)
+                                    self._seeds(positions, _PURPOSE_MASK)).to(att.device, non_blocking=True)
             return attention_mask(att, grid, ratio, hint, self.attention_rank, check_finite=False, hints=self.hints,
                                   reveal_noise=noise).to(device)
         seeds = self._seeds(positions, _PURPOSE_MASK)
         rows = [make_mask(self.strategy, 1, grid, ratio, hint, generator=torch.Generator().manual_seed(s))
                 for s in seeds]
-        return torch.cat(rows).to(device)
+        return torch.cat(rows).to(device, non_blocking=True)
 
     # ---- one step --------------------------------------------------------------------------------------------
-    def forward(self, u: Tensor, v: Tensor, positions: Tensor, step: int) -> tuple[Tensor, dict[str, Tensor]]:
-        """Losses for views ``u, v`` ``(B, 1, D, H, W)`` whose sample positions are ``positions`` ``(B,)``.
+    def forward(self, u: Tensor, v: Tensor, positions: Tensor | Sequence[int], step: int) -> tuple[Tensor, dict[str, Tensor]]:
+        """Losses for views ``u, v`` ``(B, 1, D, H, W)`` whose sample positions are ``positions`` (``B`` host ints, or
+        a ``(B,)`` tensor).
 
-        Returns ``(total, stats)``; ``stats`` holds detached scalars ``loss/<name>`` (unweighted), ``loss/total``,
-        ``mask_ratio`` and ``drop_ratio``.
+        Returns ``(total, stats)``; ``stats`` holds detached 0-d device tensors ``loss/<name>`` (unweighted),
+        ``loss/total``, ``teacher_entropy/<name>``, ``teacher_spread/<name>``, ``mask_ratio`` and ``drop_ratio`` (the
+        teacher temperatures are schedule values: :meth:`teacher_temps`). Nothing in the step reads a device value
+        on the host.
         """
         if u.shape != v.shape or u.dim() != 5:
             raise ValueError(f"views must both be (B, C, D, H, W) of one shape, got {tuple(u.shape)} and {tuple(v.shape)}")
-        if positions.numel() != u.shape[0]:
-            raise ValueError(f"positions has {positions.numel()} entries for a batch of {u.shape[0]}")
+        if len(positions) != u.shape[0]:
+            raise ValueError(f"positions has {len(positions)} entries for a batch of {u.shape[0]}")
         batch = u.shape[0]
         x = torch.cat([u, v])
         encoder = self.student["encoder"]
@@ -252,27 +257,59 @@ class SelfDistillation(nn.Module):
             stats[f"teacher_entropy/{name}"] = entropy
             stats[f"teacher_spread/{name}"] = spread
         stats["mask_ratio"] = masks.float().mean()
-        for name in collapse:
-            stats[f"teacher_temp/{name}"] = torch.tensor(self.stabilisers.teacher_temp_at(name, step), device=x.device)
-        stats["drop_ratio"] = drop.float().mean() if drop is not None else torch.zeros((), device=x.device)
+        stats["drop_ratio"] = drop.float().mean() if drop is not None else masks.new_zeros((), dtype=torch.float32)
         return total, stats
 
+    def teacher_temps(self, step: int) -> dict[str, float]:
+        """``{"teacher_temp/<name>": τ}`` of the distillation losses in use at ``step`` (host floats: a schedule, so
+        the loop logs it without a device tensor per loss per step)."""
+        return {f"teacher_temp/{name}": self.stabilisers.teacher_temp_at(name, step) for name in self.centers}
+
+    def leaves_parameters_unused(self) -> bool:
+        """Whether a step leaves some trainable student parameter out of the graph (DDP then needs
+        ``find_unused_parameters=True``; otherwise that flag only costs a graph walk per step). Derived from the
+        losses in use and the encoder's stages (tested against a real step of every registered method):
+
+        * a Swin stage deeper than every loss reads is unused — AMPD/AMIP read the mask stage, AITD the SA stage,
+          GITD stage 4 (e.g. the loss-subset ablations without GITD leave stage 4 unused);
+        * the SA block is unused when nothing reads it (AITD off; in line, also no AMIP and no later stage read), and
+          its final LayerNorm when only a later stage reads its stream (in line, AITD and AMIP off).
+
+        Every head exists only for a loss in use, and a ViT's tokens all feed every loss, so ViTs use everything."""
+        encoder = self.student["encoder"]
+        if not hasattr(encoder, "sa_stage"):  # ViT
+            return False
+        w = self.weights
+        read = [4] if w["gitd"] > 0 else []
+        read += [encoder.mask_stage] if (w["ampd"] > 0 or w["amip"] > 0) else []
+        read += [encoder.sa_stage] if (w["aitd"] > 0 and encoder.sa_stage is not None) else []
+        deepest = max(read)
+        if deepest < 4:
+            return True
+        if encoder.semantic_attention is None:
+            return False
+        # Every SA parameter but the final LayerNorm also feeds the next stage (in line); the LayerNorm feeds only the
+        # [CLS] (AITD) and the SA patch tokens (AMIP in line), so it is the test for the whole block.
+        return not (w["aitd"] > 0 or (encoder.sa_placement == "inline" and w["amip"] > 0))
+
     @torch.no_grad()
-    def commit_centers(self) -> None:
-        """Fold the last forward's teacher logits into the centres (all-reduced under DDP). Call once per *applied*
-        step, on every rank."""
+    def commit_centers(self, apply: Tensor | None = None) -> None:
+        """Fold the last forward's teacher logits into the centres (all-reduced under DDP). Call once per step on
+        every rank: per *applied* step, or every step with ``apply`` (0-d bool tensor, false = keep the centres:
+        decided on the device)."""
         for name, logits in self._pending_centers.items():
-            self.centers[name].update(logits)
+            self.centers[name].update(logits, apply)
         self._pending_centers = {}
 
     def discard_centers(self) -> None:
         self._pending_centers = {}
 
     @torch.no_grad()
-    def update_teacher(self, step: int, total_steps: int) -> float:
-        """EMA update with the cosine momentum of the *global* step (Sec. III-D); returns the momentum used."""
+    def update_teacher(self, step: int, total_steps: int, apply: Tensor | None = None) -> float:
+        """EMA update with the cosine momentum of the *global* step (Sec. III-D); returns the momentum of the
+        schedule. ``apply`` (0-d bool tensor): false leaves the teacher unchanged, decided on the device."""
         ema = self.cfg["ema"]
         m = momentum_at(step, total_steps, float(ema["momentum_start"]), float(ema["momentum_end"]))
-        ema_update_(self.teacher, self.student, m)
+        ema_update_(self.teacher, self.student, m, apply=apply)
         return m
 

@@ -31,11 +31,48 @@ def param_groups(named: Iterable[tuple[str, nn.Parameter]], weight_decay: float)
     return groups
 
 
-def build_optimizer(named: Iterable[tuple[str, nn.Parameter]], optim_cfg: dict[str, Any]) -> torch.optim.AdamW:
-    """AdamW over trainable parameters; the learning rate is set every step by :func:`set_lr`."""
-    # foreach=False keeps the update arithmetic identical whatever the parameter count/device (exact resume test).
-    return torch.optim.AdamW(param_groups(named, float(optim_cfg["weight_decay"])), lr=float(optim_cfg["lr"]),
-                             betas=(0.9, 0.999), foreach=False)
+def build_optimizer(named: Iterable[tuple[str, nn.Parameter]], optim_cfg: dict[str, Any],
+                    device: torch.device | None = None) -> torch.optim.AdamW:
+    """AdamW over trainable parameters; the learning rate is set every step by :func:`set_lr`.
+
+    On CUDA the fused kernel (one launch for all parameters, and it can skip a step on the device:
+    :func:`guarded_step`); elsewhere the single-tensor loop (``foreach=False``), whose arithmetic does not depend on
+    the parameter count or layout, so CPU resume stays bit-exact."""
+    groups = param_groups(named, float(optim_cfg["weight_decay"]))
+    kernel = {"fused": True} if device is not None and device.type == "cuda" else {"foreach": False}
+    return torch.optim.AdamW(groups, lr=float(optim_cfg["lr"]), betas=(0.9, 0.999), **kernel)
+
+
+@torch.no_grad()
+def guarded_step(optimizer: torch.optim.Optimizer, skip: torch.Tensor) -> None:
+    """``optimizer.step()`` unless the 0-d bool tensor ``skip`` is true, decided on the device (no host sync).
+
+    A fused optimiser takes ``skip`` as its ``found_inf`` (the mechanism ``torch.amp.GradScaler`` uses: the kernel
+    leaves parameters and moments alone and the step counter is rolled back). Otherwise the step runs and every
+    parameter and optimiser-state tensor it touched is put back where ``skip`` is true: ``torch.where`` with a copy
+    taken before the step (state created by this step is put back to its initial zeros). Where ``skip`` is false the
+    result is the plain step's, bit for bit.
+    """
+    if optimizer.defaults.get("fused"):
+        optimizer.found_inf = skip.float()  # type: ignore[attr-defined]
+        try:
+            optimizer.step()
+        finally:
+            del optimizer.found_inf  # type: ignore[attr-defined]
+        return
+    params = [p for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+    saved = [(p, p.detach().clone()) for p in params]
+    had_state = {id(p) for p in params if optimizer.state.get(p)}
+    saved += [(t, t.detach().clone()) for p in params if id(p) in had_state
+              for t in optimizer.state[p].values() if torch.is_tensor(t)]
+    optimizer.step()
+    for tensor, before in saved:
+        tensor.copy_(torch.where(skip.to(tensor.device), before, tensor))
+    for p in params:
+        if id(p) not in had_state:
+            for t in optimizer.state[p].values():
+                if torch.is_tensor(t):
+                    t.copy_(torch.where(skip.to(t.device), torch.zeros_like(t), t))
 
 
 def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:

@@ -27,8 +27,18 @@ Behaviour that downstream tooling relies on:
   ``--resume``).
 * **Non-finite losses.** A step whose loss or gradient norm is not finite is skipped (no optimiser/EMA/centre update)
   and counted; ``train.max_nonfinite`` such steps *in a row* write ``checkpoint_last.pt`` and raise
-  :class:`NonFiniteLossError`; ``smart pretrain`` exits with code **3**.
-* **Precision.** bf16 autocast on CUDA, fp32 on CPU (fp16 SSL runs diverge: DINO #58, iBOT #19).
+  :class:`NonFiniteLossError`; ``smart pretrain`` exits with code **3**. The skip is decided on the device
+  (``smart.train.optim.guarded_step``, ``apply=`` of the centre and EMA updates); the run checks the count at each
+  logging step.
+* **No host sync between logging steps** (issue 18). A step that does not log reads no device value on the host:
+  sample positions arrive as host ints, the non-finite flag stays on the device, the logged sums accumulate there,
+  and the stop flag (SIGTERM/SIGUSR1) is read from the host signal handler — under DDP it is all-reduced with the
+  logging interval's one host read, so a stop takes effect at the next logging step (``train.log_every`` steps must
+  fit in the warning time of the scheduler's signal). ``tests/train/test_hot_loop.py`` counts the calls.
+* **Precision and kernels.** bf16 autocast on CUDA, fp32 on CPU (fp16 SSL runs diverge: DINO #58, iBOT #19). On
+  CUDA: fused AdamW, TF32 matmuls and convolutions, ``cudnn.benchmark`` (fixed crop sizes); ``train.compile``
+  (opt-in) wraps the student encoder in ``torch.compile``. DDP's ``find_unused_parameters`` is set only when the
+  method leaves a parameter unused (``SelfDistillation.leaves_parameters_unused``).
 """
 
 from __future__ import annotations
@@ -54,13 +64,14 @@ from smart.ssl.stabilisers import Stabilisers, epochs_to_steps, resolve_stabilis
 from smart.train import distributed as dist_utils
 from smart.train.checkpoint import capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint
 from smart.train.model_card import run_record, write_model_card
-from smart.train.optim import build_optimizer, set_lr, set_weight_decay
+from smart.train.optim import build_optimizer, guarded_step, set_lr, set_weight_decay
 from smart.run_logging import RunLogger
 
 EXIT_NONFINITE = 3
 _PURPOSE_RANK_RNG = 21
 # Keys that do not change what is trained: the step budget (raise it to extend a run) and bookkeeping.
-RESUME_IGNORED = frozenset({"train.steps", "train.checkpoint_every", "train.log_every", "data.num_workers"})
+RESUME_IGNORED = frozenset({"train.steps", "train.checkpoint_every", "train.log_every", "data.num_workers",
+                            "train.compile"})
 
 
 def build_self_distillation(cfg: dict[str, Any], stabilisers: Stabilisers | None = None) -> SelfDistillation:
@@ -123,6 +134,65 @@ def manifest_digest(paths: list[str]) -> str:
     return hashlib.sha256("\n".join(map(str, paths)).encode()).hexdigest()
 
 
+def compile_student(model: SelfDistillation) -> None:
+    """``train.compile``: ``torch.compile`` the student encoder in place (``nn.Module.compile``: parameter names,
+    state dicts and the EMA pairing are unchanged). The masking and loss code around it stays eager (it draws
+    per-sample seeded masks on the host)."""
+    model.student["encoder"].compile()
+
+
+class _Window:
+    """Device-side sums of one logging window: the step statistics of applied steps, applied / non-finite counts,
+    the longest run of consecutive non-finite steps and the last applied step's EMA momentum. :meth:`pack` puts them
+    in one tensor for the logging step's single host read."""
+
+    def __init__(self, device: torch.device, previous: "_Window | None" = None) -> None:
+        self.device = device
+        self.sums: dict[str, torch.Tensor] = {}
+        zero = torch.zeros((), device=device)
+        self.applied, self.bad, self.run_max = zero.clone(), zero.clone(), zero.clone()
+        # carried over: a run of non-finite steps may span windows; the momentum is the last *applied* step's
+        self.consecutive = zero.clone() if previous is None else previous.consecutive
+        self.momentum = zero - 1.0 if previous is None else previous.momentum  # < 0: no applied step yet
+        self.steps = 0
+        self.last_step = -1
+        self.start = time.perf_counter()
+
+    def add(self, stats: dict[str, torch.Tensor], bad: torch.Tensor, step: int, momentum: float) -> None:
+        ok = (~bad).float()
+        for key, value in stats.items():
+            # torch.where, not value * ok: a skipped step's NaN must not reach the sum
+            contribution = torch.where(bad, 0.0, value.detach().float())
+            self.sums[key] = self.sums[key] + contribution if key in self.sums else contribution
+        self.applied += ok
+        self.bad += 1.0 - ok
+        self.consecutive = (self.consecutive + 1.0) * (1.0 - ok)
+        self.run_max = torch.maximum(self.run_max, self.consecutive)
+        self.momentum = torch.where(bad, self.momentum, momentum)
+        self.steps += 1
+        self.last_step = step
+
+    def pack(self, stop_flag: float) -> torch.Tensor:
+        self.keys = sorted(self.sums)
+        head = torch.stack([torch.full((), stop_flag, device=self.device), self.applied, self.bad, self.run_max,
+                            self.consecutive, self.momentum])
+        return torch.cat([head, *[self.sums[k].reshape(1) for k in self.keys]])
+
+    def record(self, values: list[float], world_size: int, teacher_temps) -> tuple[dict[str, Any], int]:
+        """The metrics record of the window from :meth:`pack`'s values (stop flag removed; sums over ranks when
+        all-reduced, so counts are divided by ``world_size`` and losses become global-batch means)."""
+        applied, bad, run_max, consecutive, momentum = (v / world_size for v in values[:5])
+        sums = dict(zip(self.keys, values[5:]))
+        elapsed = time.perf_counter() - self.start
+        record: dict[str, Any] = {"momentum": momentum if momentum >= 0 else None}
+        if applied > 0:
+            record.update({k: s / world_size / applied for k, s in sums.items()})
+        record.update(teacher_temps(self.last_step))
+        record.update({"time_per_step": elapsed / max(self.steps, 1), "applied_steps": int(round(applied)),
+                       "_nonfinite": int(round(bad))})
+        return record, int(round(max(run_max, consecutive)))
+
+
 class _Trainer:
     """Holds the loop state; one instance per :func:`pretrain` call."""
 
@@ -147,12 +217,19 @@ class _Trainer:
         seed = int(cfg["train"]["seed"])
 
         seed_everything(seed)  # identical initial weights on every rank
+        if self.device.type == "cuda":
+            # TF32 tensor cores for fp32 matmuls/convs (the parts autocast leaves in fp32); fixed crop sizes, so
+            # cudnn's autotuner pays off after the first step.
+            torch.backends.cuda.matmul.allow_tf32 = True
+            torch.backends.cudnn.allow_tf32 = True
+            torch.backends.cudnn.benchmark = True
         self.stab = resolve_stabilisers(cfg, len(self.paths), self.info.world_size)
         self.model = build_self_distillation(cfg, self.stab).to(self.device)
-        self.optimizer = build_optimizer(self.model.student_parameters(), cfg["optim"])
+        self.optimizer = build_optimizer(self.model.student_parameters(), cfg["optim"], self.device)
         self.params = [p for _, p in self.model.student_parameters()]
         self.step = 0
         self.nonfinite = 0
+        self.window: _Window | None = None
         ckpt = self._resumable() if resume else None
         if ckpt is not None:
             self._load(ckpt)
@@ -160,19 +237,28 @@ class _Trainer:
             # Per-rank stream for drop path: ranks must not share dropout patterns.
             seed_everything(derive_seed(seed, _PURPOSE_RANK_RNG, self.info.rank))
             self.logger.truncate_after(0)  # a fresh run's metrics never continue an older run's file
+        self.autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if self.device.type == "cuda" else nullcontext())
+        self.clip = float(cfg["optim"]["clip_grad"])
+        if cfg["train"].get("compile"):
+            compile_student(self.model)
         self.ddp = self.model
         if self.info.distributed:
             from torch.nn.parallel import DistributedDataParallel
 
-            # Unused parameters exist by design (e.g. the stage-4 layers when GITD is off); centres are all-reduced
-            # by Center.update, so buffers need no broadcast.
+            # Unused parameters exist only in some ablations (e.g. the stage-4 layers when GITD is off); the flag
+            # costs a graph walk per step, so it follows the method. Centres are all-reduced by Center.update, so
+            # buffers need no broadcast.
             self.ddp = DistributedDataParallel(self.model, device_ids=[self.device.index] if self.device.type == "cuda"
-                                               else None, find_unused_parameters=True, broadcast_buffers=False)
+                                               else None, find_unused_parameters=self.model.leaves_parameters_unused(),
+                                               broadcast_buffers=False)
 
     # ---- checkpoints -----------------------------------------------------------------------------------------
     def _state(self) -> dict[str, Any]:
+        # a checkpoint between logging steps also counts the window's non-finite steps not logged yet (the save
+        # reads the device anyway)
+        pending = int(self.window.bad.item()) if self.window is not None else 0
         return {"step": self.step, "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-                "rng": _gather_rng(self.info), "world_size": self.info.world_size, "nonfinite": self.nonfinite,
+                "rng": _gather_rng(self.info), "world_size": self.info.world_size, "nonfinite": self.nonfinite + pending,
                 "config": self.cfg, "method": self.cfg.get("method", ""), "versions": package_versions(),
                 "run": self.run_facts, "manifest_sha256": self.manifest_sha256}
 
@@ -233,15 +319,48 @@ class _Trainer:
                           persistent_workers=False, generator=torch.Generator().manual_seed(0),
                           prefetch_factor=2 if workers > 0 else None)
 
-    def _global_mean(self, sums: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """Average the logged loss sums over ranks (every rank calls this at the same steps), so metrics.jsonl shows
-        the global-batch losses rather than rank 0's share."""
-        if not self.info.distributed or not sums:
-            return sums
-        keys = sorted(sums)
-        packed = dist_utils.all_reduce_sum_(torch.stack([sums[k] for k in keys])) / self.info.world_size
-        return dict(zip(keys, packed))
+    def train_step(self, batch: dict[str, Any], window: "_Window") -> None:
+        """One optimiser step on ``batch`` (``collate_views``), accumulating its statistics into ``window``. Reads no
+        device value on the host: a non-finite step is skipped on the device (module docstring)."""
+        step = self.step
+        set_lr(self.optimizer, self.stab.lr_at(step))
+        set_weight_decay(self.optimizer, self.stab.weight_decay_at(step))
+        u = batch["u"].to(self.device, non_blocking=True)
+        v = batch["v"].to(self.device, non_blocking=True)
+        with self.autocast:
+            loss, stats = self.ddp(u, v, batch["position"], step)
+        # Always run backward (even on NaN) so every DDP rank takes part in the same gradient all-reduce.
+        loss.backward()
+        gnorm = torch.nn.utils.clip_grad_norm_(self.params, self.clip if self.clip > 0 else float("inf"))
+        bad = ~torch.isfinite(loss.detach()) | ~torch.isfinite(gnorm)
+        if self.info.distributed:  # every rank skips together; an enqueued collective, not a host read
+            bad = dist_utils.all_reduce_sum_(bad.float()) > 0
+        if self.stab.last_layer_frozen(step):
+            for p in self.model.prototype_parameters():
+                p.grad = None  # AdamW skips it: no update, no decay (DINO's cancel_gradients_last_layer)
+        guarded_step(self.optimizer, bad)
+        self.optimizer.zero_grad(set_to_none=True)
+        self.model.commit_centers(apply=~bad)
+        momentum = self.model.update_teacher(step, self.total, apply=~bad)
+        window.add(stats, bad, step, momentum)
+        self.step = step + 1
 
+    def _log(self, stop: StopFlag) -> tuple[dict[str, Any], bool, int]:
+        """The logging step's one host read: the window's sums, its non-finite counts and (under DDP) the stop flag;
+        starts the next window. Returns ``(record, stopping, consecutive non-finite steps)``."""
+        window = self.window
+        packed = window.pack(float(stop.signum is not None))
+        if self.info.distributed:
+            # the stop flag is summed over ranks; the rest is averaged below (every rank holds the same counts)
+            packed = dist_utils.all_reduce_sum_(packed)
+        values = packed.tolist()
+        stopping = values[0] > 0
+        record, consecutive = window.record(values[1:], self.info.world_size, self.model.teacher_temps)
+        self.nonfinite += int(record.pop("_nonfinite"))
+        record = {"step": self.step, "lr": self.stab.lr_at(self.step - 1), **record,
+                  "weight_decay": self.stab.weight_decay_at(self.step - 1), "nonfinite": self.nonfinite}
+        self.window = _Window(self.device, window)
+        return record, stopping, consecutive
 
     def run(self) -> dict[str, Any]:
         cfg, tcfg = self.cfg, self.cfg["train"]
@@ -250,70 +369,31 @@ class _Trainer:
                                        "n_cts": len(self.paths), "steps_per_epoch": self.steps_per_epoch,
                                        "manifest_sha256": self.manifest_sha256})
         loader = self._loader()
-        autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if self.device.type == "cuda" else nullcontext())
-        clip = float(cfg["optim"]["clip_grad"])
         max_bad = int(tcfg["max_nonfinite"])
         log_every, ckpt_every = int(tcfg["log_every"]), int(tcfg["checkpoint_every"])
-        sums: dict[str, torch.Tensor] = {}
-        applied_in_window = 0
-        window_start = time.perf_counter()
-        window_steps = 0
-        consecutive = 0
-        momentum: float | None = None  # None until the first applied step
+        self.window = _Window(self.device)
         last_record: dict[str, Any] = {}
         bar = self.logger.progress(self.stop_at, initial=self.step)
         with StopFlag() as stop:
             for batch in loader:
-                step = self.step
-                lr = self.stab.lr_at(step)
-                set_lr(self.optimizer, lr)
-                set_weight_decay(self.optimizer, self.stab.weight_decay_at(step))
-                u = batch["u"].to(self.device, non_blocking=True)
-                v = batch["v"].to(self.device, non_blocking=True)
-                with autocast:
-                    loss, stats = self.ddp(u, v, batch["position"], step)
-                # Always run backward (even on NaN) so every DDP rank takes part in the same gradient all-reduce.
-                loss.backward()
-                gnorm = torch.nn.utils.clip_grad_norm_(self.params, clip if clip > 0 else float("inf"))
-                flags = torch.stack([(~torch.isfinite(loss.detach()) | ~torch.isfinite(gnorm)).float(),
-                                     torch.tensor(float(stop.signum is not None), device=loss.device)])
-                bad, stopping = (f > 0 for f in dist_utils.all_reduce_sum_(flags).tolist())  # one host sync per step
-                if bad:
-                    self.optimizer.zero_grad(set_to_none=True)
-                    self.model.discard_centers()
-                    self.nonfinite += 1
-                    consecutive += 1
-                else:
-                    if self.stab.last_layer_frozen(step):
-                        for p in self.model.prototype_parameters():
-                            p.grad = None  # AdamW skips it: no update, no decay (DINO's cancel_gradients_last_layer)
-                    self.optimizer.step()
-                    self.optimizer.zero_grad(set_to_none=True)
-                    self.model.commit_centers()
-                    momentum = self.model.update_teacher(step, self.total)
-                    consecutive = 0
-                    applied_in_window += 1
-                    for key, value in stats.items():
-                        sums[key] = sums.get(key, 0.0) + value.detach().float()
-                self.step = step + 1
-                window_steps += 1
-                bar.update(1, samples=u.shape[0] * self.info.world_size, loss=loss.detach())
-                if self.step % log_every == 0 or self.step == self.stop_at or stopping or consecutive >= max_bad:
-                    elapsed = time.perf_counter() - window_start
-                    sums = self._global_mean(sums)
-                    last_record = {"step": self.step, "lr": lr, "momentum": momentum,
-                                   "weight_decay": self.stab.weight_decay_at(step),
-                                   **{k: (s / applied_in_window).item() for k, s in sums.items()},
-                                   "time_per_step": elapsed / max(window_steps, 1), "nonfinite": self.nonfinite,
-                                   "applied_steps": applied_in_window}
+                self.train_step(batch, self.window)
+                shown: dict[str, Any] = {}  # the bar shows the logged loss: reading each step's would sync
+                consecutive = 0
+                # single process: the signal handler's host flag is free to read every step; under DDP every rank
+                # must stop at the same step, so the flag travels with the logging step's all-reduce
+                stopping = stop.stopping and not self.info.distributed
+                if self.step % log_every == 0 or self.step == self.stop_at or stopping:
+                    last_record, stopping, consecutive = self._log(stop)
                     self.logger.log(last_record)
-                    sums, applied_in_window, window_steps, window_start = {}, 0, 0, time.perf_counter()
+                    shown = {"loss": last_record["loss/total"]} if "loss/total" in last_record else {}
+                bar.update(1, samples=batch["u"].shape[0] * self.info.world_size, **shown)
                 if consecutive >= max_bad:
                     self.save()
                     raise NonFiniteLossError(
-                        f"{consecutive} consecutive non-finite steps (train.max_nonfinite={max_bad}) at step {self.step};"
-                        f" {self.nonfinite} non-finite steps in total. Check the input CTs (NaN/inf voxels) and the "
-                        f"learning rate. checkpoint_last.pt in {self.out_dir} holds the last good weights.")
+                            f"{consecutive} consecutive non-finite steps (train.max_nonfinite={max_bad}) at step "
+                            f"{self.step}; {self.nonfinite} non-finite steps in total. Check the input CTs (NaN/inf "
+                            f"voxels) and the learning rate. checkpoint_last.pt in {self.out_dir} holds the last good "
+                            f"weights.")
                 if stopping:
                     self.save()
                     raise TrainingInterrupted(f"stop signal received at step {self.step}; wrote "

@@ -83,3 +83,12 @@ def test_two_process_gloo_centres_are_identical_and_global(tmp_path, start_metho
     local.update(_rank_logits(0))
     local.update(_rank_logits(0) * 2)
     assert not torch.allclose(local.center, centres[0])
+
+
+def test_update_with_apply_false_keeps_the_centre_even_for_nan_logits():
+    c = Center(3, momentum=0.5)
+    c.update(torch.ones(2, 3))
+    c.update(torch.full((2, 3), float("nan")), apply=torch.tensor(False))
+    assert torch.equal(c.center, torch.full((1, 3), 0.5))
+    c.update(torch.ones(2, 3) * 3, apply=torch.tensor(True))
+    assert torch.equal(c.center, torch.full((1, 3), 0.5 * 0.5 + 0.5 * 3))

@@ -105,3 +105,14 @@ def test_non_strict_skips_student_only_tensors_but_not_teacher_only():
     torch.testing.assert_close(teacher[0].weight, torch.full((2, 2), 0.25))
     with pytest.raises(ValueError, match=r"teacher-only \['1.bias', '1.weight'\]"):
         ema_update_(student, teacher, 0.75, strict=False)
+
+
+def test_ema_update_with_apply_false_leaves_the_teacher_and_true_updates_it():
+    torch.manual_seed(0)
+    student, teacher = nn.Linear(3, 2), nn.Linear(3, 2)
+    before = {k: v.clone() for k, v in teacher.state_dict().items()}
+    ema_update_(teacher, student, 0.9, apply=torch.tensor(False))
+    assert all(torch.equal(before[k], v) for k, v in teacher.state_dict().items())
+    ema_update_(teacher, student, 0.9, apply=torch.tensor(True))
+    for (k, t), s in zip(teacher.state_dict().items(), student.state_dict().values()):
+        torch.testing.assert_close(t, 0.9 * before[k] + 0.1 * s)
