@@ -112,7 +112,7 @@ def test_checkpoint_every_must_be_positive():
 def test_micro_batches_checkpointing_and_workers_train_the_same_model(tiny_cohort, tiny_encoder, tmp_path):
     """batch 4 as micro-batches of 2 with activation checkpointing and 2 loader workers trains what batch 4 in one
     pass in the main process trains: same augmentation draws (per-sample seeds), gradients equal up to float32
-    summation order, so the per-epoch losses and validation AUCs agree to float32 rounding."""
+    summation order, so the per-epoch losses and inner-validation AUCs agree to float32 rounding."""
     plain, knobs = tmp_path / "plain", tmp_path / "knobs"
     assert cli.main(_args(tiny_cohort, tiny_encoder, plain, 2)) == 0
     assert cli.main(_args(tiny_cohort, tiny_encoder, knobs, 2, "micro_batch_size=2", "activation_checkpointing=true",
@@ -122,6 +122,6 @@ def test_micro_batches_checkpointing_and_workers_train_the_same_model(tiny_cohor
     assert b["config"]["micro_batch_size"] == 2 and b["config"]["activation_checkpointing"] is True
     for ha, hb in zip(a["history"], b["history"]):
         assert hb["train_loss"] == pytest.approx(ha["train_loss"], rel=1e-5)
-        assert hb["val_auc"] == pytest.approx(ha["val_auc"], abs=1e-9)
+        assert hb["inner_val_auc"] == pytest.approx(ha["inner_val_auc"], abs=1e-9)
     for sid, p in a["predictions"]["test"].items():
         assert b["predictions"]["test"][sid] == pytest.approx(p, abs=1e-5)
