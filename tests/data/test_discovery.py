@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from smart.data.discovery import assign_case_ids, discover_inputs
+from smart.data.discovery import Source, assign_case_ids, discover_inputs
 
 
 def test_folder_walk_finds_images_and_series_skips_hidden_and_excluded(tmp_path, write_ct, ct5n_dir):
@@ -19,7 +19,8 @@ def test_folder_walk_finds_images_and_series_skips_hidden_and_excluded(tmp_path,
     (tmp_path / "in" / "notes.txt").write_text("not an image")
     shutil.copytree(ct5n_dir, tmp_path / "in" / "series")
     sources, rejected = discover_inputs([tmp_path / "in"], exclude=tmp_path / "in" / "out")
-    assert [p.relative_to(tmp_path / "in").as_posix() for p in sources] == ["b.nii.gz", "series", "sub/a.mha"]
+    assert [s.path.relative_to(tmp_path / "in").as_posix() for s in sources] == ["b.nii.gz", "series", "sub/a.mha"]
+    assert [s.case_id for s in sources] == ["b", "series", "sub__a"]
     assert rejected == []
 
 
@@ -30,7 +31,7 @@ def test_csv_listing_is_relative_to_its_folder_and_bad_inputs_are_rows(tmp_path,
     (tmp_path / "empty").mkdir()
     sources, rejected = discover_inputs([tmp_path / "list" / "cases.csv", tmp_path / "nocolumn.csv",
                                          tmp_path / "empty"])
-    assert sources == [a.resolve()]
+    assert [s.path for s in sources] == [a.resolve()]
     assert [(Path(r["file"]).name, r["reason"].split(" (")[0]) for r in rejected] == [
         ("missing.nii.gz", "no such file or folder"),
         ("nocolumn.csv", "CSV has none of the columns path, image, source, file"),
@@ -39,8 +40,11 @@ def test_csv_listing_is_relative_to_its_folder_and_bad_inputs_are_rows(tmp_path,
 
 
 def test_second_source_of_a_case_id_is_rejected(tmp_path):
-    first, second, other = tmp_path / "x" / "ct.nii.gz", tmp_path / "y" / "ct.nrrd", tmp_path / "y" / "b.nii.gz"
+    # the same relative path under two inputs: the later one is a rejection, never a second writer of ct.nii.gz
+    first, second, other = (Source(tmp_path / "x" / "ct.nii.gz", tmp_path / "x"),
+                            Source(tmp_path / "y" / "ct.nrrd", tmp_path / "y"),
+                            Source(tmp_path / "y" / "b.nii.gz", tmp_path / "y"))
     cases, rejected = assign_case_ids([first, second, other])
     assert cases == [("ct", first), ("b", other)]
-    assert [r["file"] for r in rejected] == [os.fspath(second)]
+    assert [r["file"] for r in rejected] == [os.fspath(second.path)]
     assert rejected[0]["reason"].startswith("duplicate case_id 'ct' (already taken by ")
