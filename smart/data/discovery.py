@@ -56,10 +56,13 @@ def discover_inputs(inputs: Iterable[str | os.PathLike], exclude: Path | None = 
         if path.is_file() and path.suffix.lower() == ".csv":
             listed, bad = _paths_from_csv(path)
             rejected.extend(bad)
+            base = path.resolve().parent
             for entry, series_uid in listed:
-                _expand(entry, sources, rejected, excluded, series_uid)
+                # ids relative to the listing's folder: rows p1/CT and p2/CT are p1__CT and p2__CT, not CT twice
+                root = base if entry.resolve().is_relative_to(base) and entry.resolve() != base else None
+                _expand(entry, sources, rejected, excluded, series_uid, root)
         else:
-            _expand(path, sources, rejected, excluded, None)
+            _expand(path, sources, rejected, excluded, None, None)
     return sources, rejected
 
 
@@ -68,19 +71,21 @@ def _reject(rejected: list[dict], path: Path, reason: str) -> None:
 
 
 def _expand(path: Path, sources: list[Source], rejected: list[dict], excluded: Path | None,
-            series_uid: str | None) -> None:
+            series_uid: str | None, root: Path | None) -> None:
+    """One input: a file or a series folder is a case, any other folder is walked. Case ids are relative to
+    ``root`` (a listing's folder), else to the input itself."""
     problem = _entry_problem(path)
     if problem:
         _reject(rejected, path, problem)
     elif path.is_file():
-        sources.append(Source(path, path, series_uid))
+        sources.append(Source(path, root or path, series_uid))
     elif _series_ids(path, rejected):
-        sources.append(Source(path, path, series_uid))
-        _series_folder_images(path, path, sources, rejected)
-        _walk(path, path, sources, rejected, excluded, {os.path.realpath(path)}, True)
+        sources.append(Source(path, root or path, series_uid))
+        _series_folder_images(path, root or path, sources, rejected)
+        _walk(path, root or path, sources, rejected, excluded, {os.path.realpath(path)}, True)
     else:
         before, rows_before = len(sources), len(rejected)
-        _walk(path, path, sources, rejected, excluded, {os.path.realpath(path)})
+        _walk(path, root or path, sources, rejected, excluded, {os.path.realpath(path)})
         if len(sources) == before and len(rejected) == rows_before:
             _reject(rejected, path, "folder holds no image files or DICOM series")
 
@@ -207,8 +212,9 @@ def assign_case_ids(sources: Sequence[Source]) -> tuple[list[tuple[str, Source]]
         case_id = src.case_id
         if case_id in seen:
             rejected.append({"file": display_path(src.path), "case_id": case_id,
-                             "reason": f"duplicate case_id {case_id!r} (already taken by {seen[case_id]}); "
-                                       f"rename one of them"})
+                             "reason": f"duplicate case_id {case_id!r} (already taken by {seen[case_id]}); pass "
+                                       f"their common parent folder or a CSV listing (ids are paths relative to "
+                                       f"it), or rename one of them"})
             continue
         seen[case_id] = display_path(src.path)
         cases.append((case_id, src))

@@ -277,7 +277,7 @@ _HEADER_LIMIT = 1 << 16
 
 
 def _check_spacing_declared(path: Path) -> None:
-    """Reject an NRRD without ``space directions`` or a MetaImage without ``ElementSpacing``/``ElementSize``: ITK
+    """Reject an NRRD without ``space directions`` or a MetaImage without ``ElementSpacing``: ITK
     reads either as 1 mm voxels (an NRRD with only ``spacings`` has no physical orientation either), a default
     that must never reach an output."""
     try:
@@ -299,9 +299,9 @@ def _check_spacing_declared(path: Path) -> None:
     else:
         text = head.split(b"ElementDataFile", 1)[0].decode("latin-1")
         keys = {ln.split("=", 1)[0].strip() for ln in text.splitlines() if "=" in ln}
-        if not keys & {"ElementSpacing", "ElementSize"}:
-            raise ImageReadError(path, "MetaImage header has no ElementSpacing (or ElementSize): voxel size unknown "
-                                       "(ITK would assume 1 mm)")
+        if "ElementSpacing" not in keys:
+            raise ImageReadError(path, "MetaImage header has no ElementSpacing: voxel size unknown (ITK would assume "
+                                       "1 mm)")
 
 
 def _read_file(path: Path, rules: ValidationRules, require_ct: bool) -> sitk.Image:
@@ -310,6 +310,8 @@ def _read_file(path: Path, rules: ValidationRules, require_ct: bool) -> sitk.Ima
     try:
         reader.ReadImageInformation()
     except RuntimeError as err:
+        if path.name.lower().endswith((".nrrd", ".nhdr", ".mha", ".mhd")):
+            _check_spacing_declared(path)  # a missing spacing field is the clearer reason when it is one
         # a damaged .gz often fails already here; its gzip diagnosis is clearer than ITK's "no ImageIO"
         problem = _gzip_problem(path) if path.name.lower().endswith(".gz") and rules.verify_gzip else None
         raise ImageReadError(path, problem or f"unreadable or unsupported image file: {_itk_reason(err)}") from None
@@ -503,8 +505,10 @@ def _check_photometric(path, values) -> None:
 
 def _read_dicom_series(folder: Path, series_uid: str | None, rules: ValidationRules,
                        require_ct: bool) -> sitk.Image:
-    files_by_uid = _series_files(folder)
+    files_by_uid, non_images = _series_files(folder)
     uid, choice = _choose_series(folder, files_by_uid, series_uid, require_ct)
+    if non_images:
+        choice += f"; non-image objects: {', '.join(non_images)}"
     files = list(files_by_uid[uid])
     if len(files) == 1:  # one file: a single slice or an enhanced multi-frame object; the file reader handles both
         try:
@@ -565,8 +569,9 @@ def _read_dicom_series(folder: Path, series_uid: str | None, rules: ValidationRu
     return image
 
 
-def _series_files(folder: Path) -> dict[str, Sequence[str]]:
-    """``{SeriesInstanceUID: files}`` of the DICOM files directly inside ``folder``; rejects the folder, naming
+def _series_files(folder: Path) -> tuple[dict[str, Sequence[str]], list[str]]:
+    """``{SeriesInstanceUID: files}`` of the DICOM files directly inside ``folder`` and the non-image DICOM objects
+    beside them (``"dose.dcm (SR)"``, recorded with the series choice); rejects the folder, naming
     each file, when a file that may be a slice (not :func:`is_not_slice`) is in no series: GDCM skips a file it
     cannot parse (empty, truncated, not DICOM), and the series would silently lose that slice."""
     try:
@@ -579,23 +584,29 @@ def _series_files(folder: Path) -> dict[str, Sequence[str]]:
         names = sorted(os.listdir(folder))
     except OSError as err:
         raise ImageReadError(folder, f"cannot list the folder ({err.strerror or err})") from None
-    stray = []
+    stray, non_images = [], []
     for name in names:
         path = folder / name
         if is_not_slice(name) or os.path.normpath(path) in listed or (path.is_dir() and not path.is_symlink()):
             continue
-        stray.append(f"{display_path(name)} ({_stray_reason(path)})")
+        reason = _stray_reason(path)
+        if reason.startswith("non-image"):
+            non_images.append(f"{display_path(name)} ({reason.split(': ', 1)[1]})")
+        else:
+            stray.append(f"{display_path(name)} ({reason})")
     if stray:
         shown = "; ".join(stray[:5]) + (f"; ... {len(stray) - 5} more" if len(stray) > 5 else "")
         raise ImageReadError(folder, f"{len(stray)} file(s) in the DICOM folder cannot be read as slices: {shown}. "
                                      f"Repair or remove them (a series read without them would miss slices)")
     if not ids:
         raise ImageReadError(folder, "no DICOM series found in the folder (files must be directly inside it)")
-    return files_by_uid
+    return files_by_uid, non_images
 
 
 def _stray_reason(path: Path) -> str:
-    """Why a file of a DICOM folder is in no series, in words."""
+    """Why a file of a DICOM folder is in no series, in words; ``"non-image object: <modality>"`` for a DICOM object that is not an image
+    (a dose report, structure set, presentation state: its SOP class is not an image storage class and it holds no
+    pixel data), which is never a slice. A file of an image class without pixel data is a truncated slice."""
     try:
         size = path.stat().st_size
         if not is_dicom_file(path):
@@ -607,9 +618,20 @@ def _stray_reason(path: Path) -> str:
     except OSError as err:
         return f"cannot read ({err.strerror or err})"
     problem = _pixel_data_problem(path, ds)
+    if problem and problem.startswith("no pixel data") and not _is_image_class(ds):
+        return f"non-image object: {str(ds.get('Modality', '')).strip() or 'no modality'}"
     if problem:
-        return problem if problem.startswith("truncated") else f"truncated or {problem}"
+        return problem if problem.startswith("truncated") else f"truncated: {problem.split(' (')[0]} in an image file"
     return "a DICOM image in no series (no SeriesInstanceUID)"
+
+
+def _is_image_class(ds) -> bool:
+    """True when the object's SOP class (file meta or dataset) is an image storage class (its registered name says
+    "Image Storage"), or when no SOP class is recorded (assume the worst: a slice)."""
+    from pydicom.uid import UID
+
+    sop = ds.get("SOPClassUID") or getattr(ds.get("file_meta"), "MediaStorageSOPClassUID", None)
+    return sop is None or "Image Storage" in UID(str(sop)).name
 
 
 def _unreadable_slice(files: Sequence[str]) -> str | None:
