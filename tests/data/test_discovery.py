@@ -48,3 +48,67 @@ def test_second_source_of_a_case_id_is_rejected(tmp_path):
     assert cases == [("ct", first), ("b", other)]
     assert [r["file"] for r in rejected] == [os.fspath(second.path)]
     assert rejected[0]["reason"].startswith("duplicate case_id 'ct' (already taken by ")
+
+
+# ------------------------------------------------------------------ issue #20 item 5: no tree entry takes down a batch
+
+
+def _rows(rejected):
+    return {os.path.relpath(r["file"], r["file"].split("/in/")[0] + "/in"): r["reason"] for r in rejected}
+
+
+def test_links_that_loop_or_point_nowhere_are_rows(tmp_path, write_ct):
+    write_ct("in/a/good.nii.gz")
+    os.symlink("..", tmp_path / "in" / "a" / "up")                         # a folder link back up the tree
+    os.symlink("self.nii.gz", tmp_path / "in" / "self.nii.gz")             # a link to itself
+    os.symlink("gone/ct.nii.gz", tmp_path / "in" / "dangling.nii.gz")      # a link to nothing
+    os.symlink(tmp_path / "in" / "a", tmp_path / "in" / "b")               # a second path to folder a
+    sources, rejected = discover_inputs([tmp_path / "in"])
+    assert [s.case_id for s in sources] == ["a__good"]
+    assert _rows(rejected) == {
+        "a/up": f"symbolic link to a folder already walked ({tmp_path / 'in'}): a loop or a second path to the same "
+                f"cases; not walked again",
+        "b": f"symbolic link to a folder already walked ({tmp_path / 'in' / 'a'}): a loop or a second path to the "
+             f"same cases; not walked again",
+        "dangling.nii.gz": "dangling symbolic link (points to gone/ct.nii.gz, which does not exist)",
+        "self.nii.gz": "symbolic link loop (too many levels of symbolic links)",
+    }
+
+
+def test_followed_link_to_a_folder_outside_is_walked(tmp_path, write_ct):
+    write_ct("elsewhere/p9/ct.nii.gz")
+    (tmp_path / "in").mkdir()
+    os.symlink(tmp_path / "elsewhere", tmp_path / "in" / "linked")
+    sources, rejected = discover_inputs([tmp_path / "in"])
+    assert ([s.case_id for s in sources], rejected) == (["linked__p9__ct"], [])
+
+
+def test_names_that_are_not_utf8_are_rows(tmp_path, write_ct):
+    write_ct("in/good.nii.gz")
+    bad_file = os.fsencode(tmp_path / "in") + b"/scan\xff.nii.gz"
+    bad_dir = os.fsencode(tmp_path / "in") + b"/pat\xe9"
+    with open(bad_file, "wb") as fh:
+        fh.write(b"x")
+    os.mkdir(bad_dir)
+    sources, rejected = discover_inputs([tmp_path / "in"])
+    assert [s.case_id for s in sources] == ["good"]
+    reason = "the name is not valid UTF-8 text (shown with \\x escapes); rename it"
+    assert rejected == [{"file": f"{tmp_path}/in/pat\\xe9", "reason": reason},
+                        {"file": f"{tmp_path}/in/scan\\xff.nii.gz", "reason": reason}]
+
+
+# ------------------------------------------------------------------ issue #20 item 6: ids from the relative path
+
+
+def test_case_ids_are_relative_paths(tmp_path, ct5n_dir, write_ct):
+    for patient in ("p1", "p2"):
+        shutil.copytree(ct5n_dir, tmp_path / "in" / patient / "CT")
+    write_ct("in/site 1/ct.nii.gz")
+    write_ct("in/site_1/ct.nii.gz")
+    sources, rejected = discover_inputs([tmp_path / "in"])
+    lossy = "site_1__ct___h" + __import__("hashlib").sha1(b"site 1/ct").hexdigest()[:10]
+    assert [s.case_id for s in sources] == ["p1__CT", "p2__CT", lossy, "site_1__ct"]
+    assert rejected == []
+    # a file or series passed on its own is named by its own name
+    sources, _ = discover_inputs([tmp_path / "in" / "p1" / "CT", tmp_path / "in" / "site_1" / "ct.nii.gz"])
+    assert [s.case_id for s in sources] == ["CT", "ct"]
