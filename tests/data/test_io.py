@@ -241,7 +241,7 @@ def test_metaimage_modality(tmp_path):
     assert read_image(_write_mha(tmp_path / "c.mha", "1 1 1", "Modality = MET_MOD_CT\n")).GetSize() == (6, 5, 4)
 
 
-@pytest.mark.parametrize("name", ["nan.nii.gz", "nan.nrrd"])
+@pytest.mark.parametrize("name", ["nan.nii.gz", "nan.nii", "nan.nrrd", "nan.mha", "nan.mhd"])
 def test_nan_voxels(tmp_path, name):
     # ITK's NIfTI reader turns NaN into 0, so the NIfTI case counts on nibabel's voxels; both go through the one
     # rule (smart.data.validation.check_finite_voxels), in read_image itself, for every format
@@ -428,3 +428,34 @@ def test_implausible_hu(tmp_path):
     sitk.WriteImage(sitk.GetImageFromArray(hu), str(path))
     with pytest.raises(ImageReadError, match=r"\[-20000, .*plausible"):
         resample_file(path, tmp_path / "o.nii.gz")
+
+
+# ================================================================ issue #20 item 4: one non-finite rule, every reader
+
+
+def test_non_finite_rule_in_every_reader(tmp_path):
+    """check_finite_voxels is the one rule: read_image (CTs, masks, zero-shot, consensus, import), read_array_zyx
+    (stored crops: cohort, zero-shot), the pretraining store (volume_store.load_zyx) and the OrganMNIST npz reader
+    all reject NaN/Inf with the same reason."""
+    from smart.data.organmnist import load_organmnist3d
+    from smart.data.validation import check_finite_voxels
+    from smart.data.volume_store import load_zyx
+    from smart.data.io import read_array_zyx
+
+    vol = phantom_hu((4, 5, 6)).astype(np.float32)
+    vol[1, 2, 3] = -np.inf
+    path = tmp_path / "crop.nii.gz"
+    sitk.WriteImage(sitk.GetImageFromArray(vol), os.fspath(path))
+    reason = f"1 non-finite voxel value(s) (0 NaN, 1 Inf) of {vol.size}"
+    for read in (read_array_zyx, load_zyx, lambda p: read_image(p, require_ct=False)):
+        with pytest.raises(ImageReadError) as info:
+            read(path)
+        assert (info.value.path, info.value.reason) == (os.fspath(path), reason)
+    images = np.zeros((2, 4, 4, 4), np.float32)
+    images[1, 0, 0, 0] = np.nan
+    npz = tmp_path / "organmnist3d.npz"
+    np.savez(npz, train_images=images, train_labels=np.zeros((2, 1), np.int64))
+    with pytest.raises(ImageReadError, match=r"organmnist3d.npz\[train_images\]: 1 non-finite voxel value\(s\) "
+                                             r"\(1 NaN, 0 Inf\) of 128"):
+        load_organmnist3d(npz, "train")
+    check_finite_voxels("ints", np.full(3, np.iinfo(np.int16).min, np.int16))  # integers cannot be non-finite
