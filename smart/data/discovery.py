@@ -59,7 +59,7 @@ def discover_inputs(inputs: Iterable[str | os.PathLike], exclude: Path | None = 
             base = path.resolve().parent
             for entry, series_uid in listed:
                 # ids relative to the listing's folder: rows p1/CT and p2/CT are p1__CT and p2__CT, not CT twice
-                root = base if entry.resolve().is_relative_to(base) and entry.resolve() != base else None
+                root = base if entry.is_relative_to(base) and entry != base else None
                 _expand(entry, sources, rejected, excluded, series_uid, root)
         else:
             _expand(path, sources, rejected, excluded, None, None)

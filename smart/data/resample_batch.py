@@ -121,6 +121,8 @@ def _previous_rows(manifest: Path) -> dict[str, dict]:
         frame = pd.read_csv(manifest, dtype=str, keep_default_na=False)
     except Exception:  # an unreadable old manifest only means nothing can be skipped
         return {}
+    if "series_choice" not in frame.columns:  # manifests written before the column existed
+        frame["series_choice"] = ""
     if not set(MANIFEST_COLUMNS + [FINGERPRINT_COLUMN]).issubset(frame.columns):
         return {}
     rows = {}
