@@ -531,7 +531,7 @@ def _read_dicom_series(folder: Path, series_uid: str | None, rules: ValidationRu
             raise ImageReadError(folder, f"{Path(f).name}: {problem}")
         headers.append(ds)
     names = [Path(f).name for f in files]
-    values = {tag: [ds.get(tag) for ds in headers] for tag in _SLICE_TAGS}
+    values = {tag: [_header_value(folder, name, ds, tag) for name, ds in zip(names, headers)] for tag in _SLICE_TAGS}
     check_slice_geometry(folder, names, {f"{tag} {num}": values[tag] for tag, num in _SLICE_TAGS.items()})
     _check_photometric(folder, [ds.get("PhotometricInterpretation", "") for ds in headers])
     rows, cols = int(values["Rows"][0]), int(values["Columns"][0])
@@ -567,6 +567,15 @@ def _read_dicom_series(folder: Path, series_uid: str | None, rules: ValidationRu
     image.SetMetaData(_GEOMETRY_KEY, "dicom")
     image.SetMetaData(_CHOICE_KEY, choice)
     return image
+
+
+def _header_value(folder: Path, name: str, ds, keyword: str):
+    """``ds.<keyword>`` or None when absent; a value pydicom cannot decode is a rejection naming file and tag."""
+    try:
+        return ds.get(keyword)
+    except Exception as err:  # pydicom's value conversion raises ValueError, TypeError, ...
+        raise ImageReadError(folder, f"{name}: {keyword} {_SLICE_TAGS.get(keyword, '')} cannot be decoded "
+                                     f"({type(err).__name__}: {str(err)[:100]})") from None
 
 
 def _series_files(folder: Path) -> tuple[dict[str, Sequence[str]], list[str]]:

@@ -242,3 +242,13 @@ def test_folder_without_ct_lists_what_it_holds(tmp_path):
     found = {sc_uid: f"{sc_uid} (2 file(s), SOP class {SC_STORAGE} is not a CT image)",
              uid: f"{uid} (3 file(s), modality 'PT' is not CT)"}  # listed in UID order
     assert _reason(folder) == f"no CT image series in the folder (found: {', '.join(found[u] for u in sorted(found))})"
+
+
+def test_malformed_pixel_spacing_on_one_slice(tmp_path):
+    """A PixelSpacing whose bytes are not numbers (a damaged export) is named, not parsed as a default."""
+    folder = _series(tmp_path, n=4, spacing=(1.0, 1.0, 2.0))
+    data = (folder / "ct001.dcm").read_bytes()
+    at = data.index(b"\x28\x00\x30\x00DS") + 8  # explicit VR little endian: tag, VR, 2-byte length, value "1\1 "
+    assert data[at:at + 4] == b"1\\1 "
+    (folder / "ct001.dcm").write_bytes(data[:at] + b"a\\1 " + data[at + 4:])
+    assert _reason(folder) == "PixelSpacing (0028,0030) of ct001.dcm is not numeric: ['a', '1']"
