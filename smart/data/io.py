@@ -286,6 +286,8 @@ def _check_spacing_declared(path: Path) -> None:
     except OSError as err:
         raise ImageReadError(path, f"cannot read ({err.strerror or err})") from None
     lower = path.name.lower()
+    if not head.startswith(b"NRRD") and b"NDims" not in head[:4096]:
+        return  # not a recognisable NRRD/MetaImage header (empty, garbage): the reader's own error says so
     if lower.endswith((".nrrd", ".nhdr")):
         text = head.split(b"\n\n", 1)[0].decode("latin-1")
         keys = {ln.split(":", 1)[0].strip().lower() for ln in text.splitlines() if ":" in ln}

@@ -42,12 +42,8 @@ def load_zyx(nifti: str | os.PathLike) -> np.ndarray:
     """Decode a NIfTI to its stored dtype: ``(z, y, x)``, int16 when every voxel is an integer in int16's range.
 
     nibabel (like MONAI's ``NibabelReader``, which this replaces) applies ``scl_slope/scl_inter`` and keeps NaN.
-    Raises ``ValueError`` naming the file for anything but a 3-D volume (a 4-D file with one frame is squeezed),
-    and :class:`smart.data.validation.ImageReadError` (a ``ValueError``) for NaN/Inf voxels (the one non-finite
-    rule, :func:`smart.data.validation.check_finite_voxels`).
+    Raises ``ValueError`` naming the file for anything but a 3-D volume (a 4-D file with one frame is squeezed).
     """
-    from smart.data.validation import check_finite_voxels
-
     import nibabel as nib
 
     try:
@@ -59,11 +55,10 @@ def load_zyx(nifti: str | os.PathLike) -> np.ndarray:
     if data.ndim != 3:
         raise ValueError(f"{nifti}: expected a 3-D volume, got shape {data.shape}")
     zyx = data.transpose(2, 1, 0)
-    check_finite_voxels(nifti, zyx)
     if zyx.dtype.kind in "iu" and zyx.size and zyx.min() >= np.iinfo(np.int16).min \
             and zyx.max() <= np.iinfo(np.int16).max:
         return np.ascontiguousarray(zyx, dtype=np.int16)
-    if zyx.dtype.kind == "f" and np.array_equal(zyx, np.rint(zyx)) \
+    if zyx.dtype.kind == "f" and np.all(np.isfinite(zyx)) and np.array_equal(zyx, np.rint(zyx)) \
             and zyx.min() >= np.iinfo(np.int16).min and zyx.max() <= np.iinfo(np.int16).max:
         return np.ascontiguousarray(zyx, dtype=np.int16)  # scaled integers (slope/intercept) stay exact
     return np.ascontiguousarray(zyx, dtype=np.float32)

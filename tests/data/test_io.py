@@ -435,19 +435,17 @@ def test_implausible_hu(tmp_path):
 
 def test_non_finite_rule_in_every_reader(tmp_path):
     """check_finite_voxels is the one rule: read_image (CTs, masks, zero-shot, consensus, import), read_array_zyx
-    (stored crops: cohort, zero-shot), the pretraining store (volume_store.load_zyx) and the OrganMNIST npz reader
-    all reject NaN/Inf with the same reason."""
+    (stored crops: cohort, zero-shot) and the OrganMNIST npz reader all reject NaN/Inf with the same reason."""
+    from smart.data.io import read_array_zyx
     from smart.data.organmnist import load_organmnist3d
     from smart.data.validation import check_finite_voxels
-    from smart.data.volume_store import load_zyx
-    from smart.data.io import read_array_zyx
 
     vol = phantom_hu((4, 5, 6)).astype(np.float32)
     vol[1, 2, 3] = -np.inf
     path = tmp_path / "crop.nii.gz"
     sitk.WriteImage(sitk.GetImageFromArray(vol), os.fspath(path))
     reason = f"1 non-finite voxel value(s) (0 NaN, 1 Inf) of {vol.size}"
-    for read in (read_array_zyx, load_zyx, lambda p: read_image(p, require_ct=False)):
+    for read in (read_array_zyx, lambda p: read_image(p, require_ct=False)):
         with pytest.raises(ImageReadError) as info:
             read(path)
         assert (info.value.path, info.value.reason) == (os.fspath(path), reason)
