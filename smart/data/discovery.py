@@ -17,8 +17,7 @@ from typing import Iterable, Sequence
 
 import pandas as pd
 
-from smart.data.io import (IMAGE_SUFFIXES, case_id_from_path, dicom_series_ids, display_path, is_image_file,
-                           table_path)
+from smart.data.io import case_id_from_path, dicom_series_ids, display_path, is_image_file, table_path
 
 # CSV listings name their paths in the first of these columns they have.
 LIST_COLUMNS = ("path", "image", "source", "file")
@@ -40,7 +39,8 @@ class Source:
         return case_id_from_path(self.path, self.root)
 
 
-def discover_inputs(inputs: Iterable[str | os.PathLike], exclude: Path | None = None) -> tuple[list[Source], list[dict]]:
+def discover_inputs(inputs: Iterable[str | os.PathLike],
+                    exclude: Path | None = None) -> tuple[list[Source], list[dict]]:
     """Expand ``--input`` into case :class:`Source` s and ``rejected`` rows for bad inputs.
 
     A folder holding a DICOM series is one case; any other folder is walked (sorted; hidden entries and ``exclude``
@@ -221,4 +221,4 @@ def assign_case_ids(sources: Sequence[Source]) -> tuple[list[tuple[str, Source]]
     return cases, rejected
 
 
-__all__ = ["LIST_COLUMNS", "SERIES_COLUMN", "Source", "assign_case_ids", "discover_inputs", "IMAGE_SUFFIXES"]
+__all__ = ["LIST_COLUMNS", "SERIES_COLUMN", "Source", "assign_case_ids", "discover_inputs"]

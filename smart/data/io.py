@@ -25,8 +25,9 @@ from smart.data.geometry import GeometryError, nifti_geometry, orientation_label
 from smart.data.validation import (ImageReadError, ValidationRules, check_finite_voxels, check_geometry,
                                    check_modality, check_slice_geometry, check_slice_positions)
 
-__all__ = ["ImageReadError", "IMAGE_SUFFIXES", "read_image", "read_array_zyx", "case_id_from_path",
-           "is_image_file", "dicom_series_ids", "display_path", "image_provenance", "table_path"]
+__all__ = ["ImageReadError", "IMAGE_SUFFIXES", "NOT_SLICE_NAMES", "NOT_SLICE_SUFFIXES", "read_image", "read_array_zyx",
+           "case_id_from_path", "display_path", "is_image_file", "is_not_slice", "dicom_series_ids",
+           "image_provenance", "table_path"]
 
 # Longest first so ".nii.gz" wins over ".gz".
 IMAGE_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd", ".dcm")
@@ -615,9 +616,9 @@ def _series_files(folder: Path) -> tuple[dict[str, Sequence[str]], list[str]]:
 
 
 def _stray_reason(path: Path) -> str:
-    """Why a file of a DICOM folder is in no series, in words; ``"non-image object: <modality>"`` for a DICOM object that is not an image
-    (a dose report, structure set, presentation state: its SOP class is not an image storage class and it holds no
-    pixel data), which is never a slice. A file of an image class without pixel data is a truncated slice."""
+    """Why a file of a DICOM folder is in no series, in words; ``"non-image object: <modality>"`` for a DICOM object
+    that is not an image (a dose report, structure set, presentation state: its SOP class is not an image storage
+    class and it holds no pixel data), which is never a slice. A file of an image class without pixel data is a truncated slice."""
     try:
         size = path.stat().st_size
         if not is_dicom_file(path):

@@ -45,7 +45,7 @@ def _batch(inputs, out):
 
 
 def test_issue_example_last_slice_empty_is_rejected_naming_the_file(tmp_path):
-    """The issue's example: 12 slices, the last truncated to 0 bytes -> rejected naming ct011.dcm (was: 11 slices, ok)."""
+    """The issue's example: 12 slices, the last cut to 0 bytes -> rejected naming ct011.dcm (was: 11 slices, ok)."""
     folder = _series(tmp_path)
     damage_file(folder / "ct011.dcm", "empty")
     counts, manifest, rejected = _batch([folder], tmp_path / "out")
@@ -122,7 +122,8 @@ def _other_size(ds):
     (lambda ds: setattr(ds, "ImageOrientationPatient", ["1", "0", "0", "0", "0.8", "-0.6"]), ["ct006.dcm"],
      "ImageOrientationPatient (0020,0037) differs between slices: 1\\0\\0\\0\\1\\0 in ct000.dcm, "
      "1\\0\\0\\0\\0.8\\-0.6 in 1 file(s) (ct006.dcm)"),
-    (_other_size, ["ct005.dcm"], "Rows (0028,0010) differs between slices: 10 in ct000.dcm, 12 in 1 file(s) (ct005.dcm)"),
+    (_other_size, ["ct005.dcm"],
+     "Rows (0028,0010) differs between slices: 10 in ct000.dcm, 12 in 1 file(s) (ct005.dcm)"),
 ])
 def test_per_slice_geometry_missing_or_differing(tmp_path, edit, names, reason):
     folder = _series(tmp_path, n=8)
@@ -185,7 +186,8 @@ def test_pet_ct_folder_reads_its_ct_and_records_the_choice(tmp_path):
     assert image.GetSize() == (12, 10, 6)
     provenance = image_provenance(image)
     assert provenance["series_uid"] == ct[0].SeriesInstanceUID
-    assert provenance["series_choice"] == f"only CT image series; set aside: {pet_uid} (9 file(s), modality 'PT' is not CT)"
+    assert provenance["series_choice"] == (f"only CT image series; set aside: {pet_uid} (9 file(s), modality 'PT' is "
+                                           f"not CT)")
 
 
 def test_ct_with_dose_report_secondary_capture_and_rtstruct(tmp_path):
@@ -210,7 +212,7 @@ def test_two_ct_series_chosen_per_folder_by_the_listing(tmp_path):
     for patient, keep in (("p1", 0), ("p2", 1)):
         uids = [generate_uid(UID_ROOT) for _ in range(2)]
         for k, uid in enumerate(uids):
-            write_ct_series(tmp_path / patient / "CT", ct_hu_volume((4 + 0 * k, 10, 12), seed=k), series_uid=uid,
+            write_ct_series(tmp_path / patient / "CT", ct_hu_volume((4, 10, 12), seed=k), series_uid=uid,
                             prefix=f"s{k}_")
         chosen[patient] = uids[keep]
     assert _reason(tmp_path / "p1" / "CT").startswith("ambiguous: 2 series with 4 files each")
