@@ -17,7 +17,8 @@ from typing import Iterable, Sequence
 
 import pandas as pd
 
-from smart.data.io import case_id_from_path, dicom_series_ids, display_path, is_image_file, table_path
+from smart.data.io import (ImageReadError, case_id_from_path, dicom_series_ids, display_path, is_dicom_file,
+                           is_image_file, special_entries, special_kind, table_path)
 
 # CSV listings name their paths in the first of these columns they have.
 LIST_COLUMNS = ("path", "image", "source", "file")
@@ -79,14 +80,14 @@ def _expand(path: Path, sources: list[Source], rejected: list[dict], excluded: P
         _reject(rejected, path, problem)
     elif path.is_file():
         sources.append(Source(path, root or path, series_uid))
-    elif _series_ids(path, rejected):
-        sources.append(Source(path, root or path, series_uid))
-        _series_folder_images(path, root or path, sources, rejected)
-        _walk(path, root or path, sources, rejected, excluded, {os.path.realpath(path)}, True)
     else:
+        ids = _series_ids(path, rejected)
+        if ids:
+            sources.append(Source(path, root or path, series_uid))
+            _series_folder_images(path, root or path, sources, rejected)
         before, rows_before = len(sources), len(rejected)
-        _walk(path, root or path, sources, rejected, excluded, {os.path.realpath(path)})
-        if len(sources) == before and len(rejected) == rows_before:
+        _walk(path, root or path, sources, rejected, excluded, {os.path.realpath(path)}, ids != ())
+        if ids == () and len(sources) == before and len(rejected) == rows_before:
             _reject(rejected, path, "folder holds no image files or DICOM series")
 
 
@@ -107,6 +108,9 @@ def _entry_problem(path: Path) -> str | None:
         if err.errno == errno.ENOENT:
             return "no such file or folder"
         return f"cannot read ({err.strerror or err})"
+    kind = special_kind(os.stat(path).st_mode)
+    if kind:
+        return f"not a regular file or folder ({kind}); reading it would block or misread"
     try:
         if path.is_dir():
             with os.scandir(path):
@@ -119,12 +123,35 @@ def _entry_problem(path: Path) -> str | None:
     return None
 
 
-def _series_ids(folder: Path, rejected: list[dict]) -> tuple[str, ...]:
+def _series_ids(folder: Path, rejected: list[dict]) -> tuple[str, ...] | None:
+    """The folder's DICOM series UIDs; None (and a row) when it holds pipes or devices: GDCM's scan would block on
+    them, so its files are not read at all (its sub-folders still are)."""
+    if special_entries(folder) and not _holds_dicom(folder):
+        return ()  # no DICOM to scan: the folder is walked, its pipes are rows of their own
     try:
         return dicom_series_ids(folder)
+    except ImageReadError as err:
+        _reject(rejected, folder, err.reason)
+        return None
     except RuntimeError as err:  # GDCM's directory scan; a folder it cannot list is named by _walk
         _reject(rejected, folder, f"cannot scan the folder for DICOM files ({str(err).strip()[:200]})")
         return ()
+
+
+def _holds_dicom(folder: Path) -> bool:
+    """True when a regular file directly in ``folder`` carries the DICOM marker."""
+    try:
+        with os.scandir(folder) as it:
+            return any(_is_regular(e) and is_dicom_file(e.path) for e in it)
+    except OSError:
+        return False
+
+
+def _is_regular(entry: os.DirEntry) -> bool:
+    try:
+        return entry.is_file()  # follows links; a pipe is not a file
+    except OSError:
+        return False
 
 
 def _series_folder_images(folder: Path, root: Path, sources: list[Source], rejected: list[dict]) -> None:
@@ -171,11 +198,11 @@ def _walk(folder: Path, root: Path, sources: list[Source], rejected: list[dict],
                                         f"a loop or a second path to the same cases; not walked again")
                 continue
             walked.add(real)
-            series = bool(_series_ids(path, rejected))
-            if series:
+            ids = _series_ids(path, rejected)
+            if ids:
                 sources.append(Source(path, root))
                 _series_folder_images(path, root, sources, rejected)
-            _walk(path, root, sources, rejected, excluded, walked, series)
+            _walk(path, root, sources, rejected, excluded, walked, ids != ())
         elif is_image_file(entry.name):
             sources.append(Source(path, root))
 

@@ -13,6 +13,7 @@ import hashlib
 import math
 import os
 import re
+import stat
 import tempfile
 import zlib
 from pathlib import Path
@@ -128,8 +129,44 @@ def display_path(path: str | os.PathLike) -> str:
 
 
 def dicom_series_ids(folder: str | os.PathLike) -> tuple[str, ...]:
-    """Series Instance UIDs of the DICOM files directly inside ``folder`` (not recursive)."""
+    """Series Instance UIDs of the DICOM files directly inside ``folder`` (not recursive).
+
+    Raises :class:`ImageReadError` naming them when the folder holds entries that are neither files nor folders
+    (a named pipe, socket or device): GDCM's scan opens every entry and would block on a pipe forever.
+    """
+    special = special_entries(folder)
+    if special:
+        raise ImageReadError(folder, f"holds {', '.join(special)}: not regular files, which a DICOM scan would "
+                                     f"block on or misread; remove them")
     return tuple(sitk.ImageSeriesReader.GetGDCMSeriesIDs(os.fspath(folder)))
+
+
+def special_kind(mode: int) -> str | None:
+    """``"named pipe"``, ``"socket"``, ``"device"`` for such a ``st_mode``; None for a regular file or folder."""
+    if stat.S_ISFIFO(mode):
+        return "named pipe"
+    if stat.S_ISSOCK(mode):
+        return "socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "device"
+    return None
+
+
+def special_entries(folder: str | os.PathLike) -> list[str]:
+    """``"name (kind)"`` for each entry of ``folder`` (links followed) that is a pipe, socket or device."""
+    found = []
+    try:
+        with os.scandir(folder) as it:
+            for entry in it:
+                try:
+                    kind = special_kind(entry.stat().st_mode)
+                except OSError:
+                    continue  # a dangling link or unreadable entry is named by whoever reads it
+                if kind:
+                    found.append(f"{display_path(entry.name)} ({kind})")
+    except OSError:
+        return []
+    return sorted(found)
 
 
 def read_image(path: str | os.PathLike, *, series_uid: str | None = None, rules: ValidationRules | None = None,

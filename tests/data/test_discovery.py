@@ -112,3 +112,18 @@ def test_case_ids_are_relative_paths(tmp_path, ct5n_dir, write_ct):
     # a file or series passed on its own is named by its own name
     sources, _ = discover_inputs([tmp_path / "in" / "p1" / "CT", tmp_path / "in" / "site_1" / "ct.nii.gz"])
     assert [s.case_id for s in sources] == ["CT", "ct"]
+
+
+def test_pipes_are_rows_never_a_hang(tmp_path, write_ct, ct5n_dir):
+    """A named pipe blocks whoever opens it: one named like an image, and one inside a DICOM folder (GDCM's scan
+    opens every file), are rejection rows; the rest is found."""
+    write_ct("in/good.nii.gz")
+    os.mkfifo(tmp_path / "in" / "stream.nii.gz")
+    shutil.copytree(ct5n_dir, tmp_path / "in" / "series")
+    os.mkfifo(tmp_path / "in" / "series" / "pipe")
+    sources, rejected = discover_inputs([tmp_path / "in"])
+    assert [s.case_id for s in sources] == ["good"]
+    assert _rows(rejected) == {
+        "series": "holds pipe (named pipe): not regular files, which a DICOM scan would block on or misread; remove them",
+        "stream.nii.gz": "not a regular file or folder (named pipe); reading it would block or misread",
+    }
