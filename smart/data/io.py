@@ -655,7 +655,10 @@ def _series_files(folder: Path) -> tuple[dict[str, Sequence[str]], list[str]]:
 def _stray_reason(path: Path) -> str:
     """Why a file of a DICOM folder is in no series, in words; ``"non-image object: <modality>"`` for a DICOM object
     that is not an image (a dose report, structure set, presentation state: its SOP class is not an image storage
-    class and it holds no pixel data), which is never a slice. A file of an image class without pixel data is a truncated slice."""
+    class and it holds no pixel data), which is never a slice. A file of an image class without pixel data is a
+    truncated slice."""
+    if path.is_symlink() and not path.exists():
+        return "dangling symbolic link"
     try:
         size = path.stat().st_size
         if not is_dicom_file(path):

@@ -76,6 +76,13 @@ def test_damaged_slice_anywhere_is_named_never_a_spacing_error(tmp_path, name, h
     assert "non-uniform" not in reason
 
 
+def test_dangling_link_in_a_series_folder_is_named(tmp_path):
+    folder = _series(tmp_path, n=4)
+    os.symlink("elsewhere/ct004.dcm", folder / "ct004.dcm")
+    assert _reason(folder).startswith("1 file(s) in the DICOM folder cannot be read as slices: ct004.dcm (dangling "
+                                      "symbolic link)")
+
+
 def test_documented_non_slice_files_are_ignored(tmp_path):
     """DICOMDIR, AppleDouble ._*, .DS_Store, Thumbs.db and documents beside the slices are never part of the image."""
     folder = _series(tmp_path, n=6)
