@@ -35,12 +35,14 @@ def write_ct_series(folder: str | os.PathLike, hu_zyx: np.ndarray, *, spacing=(1
                     bits_stored: int = 16, signed: bool | Sequence[bool] | None = None,
                     series_uid: str | None = None, frame_uid: str | None = None, study_uid: str | None = None,
                     patient_id: str = "P001", modality: str = "CT", image_type=("ORIGINAL", "PRIMARY", "AXIAL"),
-                    series_description: str = "CT", prefix: str = "ct") -> list[Dataset]:
+                    series_description: str = "CT", prefix: str = "ct", sop_class_uid: str = CTImageStorage,
+                    photometric: str = "MONOCHROME2") -> list[Dataset]:
     """Write ``hu_zyx`` (z, y, x) as one CT series, slice k at ``origin + k * spacing_z * (row x col)``.
 
     ``slopes``/``intercepts`` (one per slice) set RescaleSlope/RescaleIntercept; the stored value of each slice is
     ``round((HU - intercept) / slope)``. ``signed`` chooses PixelRepresentation per slice (default: signed when a
     stored value of that slice is negative). ``spacing`` is (x = column step, y = row step, z) in mm.
+    ``sop_class_uid`` (e.g. secondary capture) and ``photometric`` (PhotometricInterpretation) change every slice.
     Returns the written datasets (pixel data included) in slice order.
     """
     folder = Path(folder)
@@ -64,7 +66,8 @@ def write_ct_series(folder: str | os.PathLike, hu_zyx: np.ndarray, *, spacing=(1
             raise ValueError(f"slice {k}: stored values [{stored.min()}, {stored.max()}] do not fit "
                              f"{bits_stored} bits {'signed' if is_signed else 'unsigned'}")
         position = np.asarray(origin, dtype=float) + k * spacing[2] * normal
-        ds = _ct_slice(stored.astype(dtype), is_signed, bits_stored, position, row, col, spacing)
+        ds = _ct_slice(stored.astype(dtype), is_signed, bits_stored, position, row, col, spacing, sop_class_uid)
+        ds.PhotometricInterpretation = photometric
         ds.RescaleSlope, ds.RescaleIntercept = f"{slopes[k]:g}", f"{intercepts[k]:g}"
         ds.SeriesInstanceUID, ds.FrameOfReferenceUID, ds.StudyInstanceUID = series_uid, frame_uid, study_uid
         ds.PatientID, ds.PatientName, ds.Modality = patient_id, f"{patient_id}^Test", modality
@@ -89,8 +92,9 @@ def _new_dataset(sop_class_uid: str) -> Dataset:
     return ds
 
 
-def _ct_slice(stored: np.ndarray, signed: bool, bits_stored: int, position, row, col, spacing) -> Dataset:
-    ds = _new_dataset(CTImageStorage)
+def _ct_slice(stored: np.ndarray, signed: bool, bits_stored: int, position, row, col, spacing,
+              sop_class_uid: str = CTImageStorage) -> Dataset:
+    ds = _new_dataset(sop_class_uid)
     ds.SeriesNumber, ds.StudyID = 1, "1"
     # patient/study module attributes that SEG writers (highdicom) copy from the source images
     ds.PatientBirthDate, ds.PatientSex, ds.StudyDate, ds.StudyTime = "", "O", "20260101", "120000"
@@ -106,6 +110,55 @@ def _ct_slice(stored: np.ndarray, signed: bool, bits_stored: int, position, row,
     ds.PixelRepresentation = 1 if signed else 0
     ds.PixelData = np.ascontiguousarray(stored).tobytes()
     return ds
+
+
+def damage_file(path: str | os.PathLike, how: str) -> Path:
+    """Damage a file the ways partial downloads and exports do: ``"empty"`` (0 bytes), ``"cut:N"`` (the last N
+    bytes lost), ``"text"`` (a text file under the same name)."""
+    path = Path(path)
+    data = path.read_bytes()
+    if how == "empty":
+        path.write_bytes(b"")
+    elif how.startswith("cut:"):
+        path.write_bytes(data[: len(data) - int(how[4:])])
+    elif how == "text":
+        path.write_text("exported by a viewer: see the report\n")
+    else:
+        raise ValueError(f"unknown damage {how!r}")
+    return path
+
+
+def edit_slices(folder: str | os.PathLike, edit, names: Sequence[str] | None = None) -> None:
+    """Apply ``edit(dataset)`` to the DICOM files ``names`` of ``folder`` (default: all, sorted) and save them."""
+    import pydicom
+
+    folder = Path(folder)
+    for name in names if names is not None else sorted(p.name for p in folder.iterdir()):
+        ds = pydicom.dcmread(folder / name)
+        edit(ds)
+        ds.save_as(folder / name, enforce_file_format=True)
+
+
+def write_dose_report(path: str | os.PathLike, ref: Dataset) -> Path:
+    """A CT radiation dose report (SR, no pixel data) of the study of ``ref``: what scanners add to CT exports."""
+    ds = _new_dataset("1.2.840.10008.5.1.4.1.1.88.67")  # X-Ray Radiation Dose SR
+    ds.Modality, ds.SeriesInstanceUID = "SR", generate_uid(UID_ROOT)
+    ds.StudyInstanceUID, ds.PatientID = ref.StudyInstanceUID, ref.PatientID
+    ds.save_as(path, enforce_file_format=True)
+    return Path(path)
+
+
+def edit_header(path: str | os.PathLike, drop: Sequence[str] = (), add: Sequence[str] = ()) -> Path:
+    """Remove the NRRD/MetaImage header lines starting with any of ``drop`` and insert ``add`` after the first line
+    (NRRD's magic; a MetaImage's ObjectType). The data bytes are kept."""
+    path = Path(path)
+    data = path.read_bytes()
+    sep = b"\n\n" if path.suffix.lower() in (".nrrd", ".nhdr") else b"ElementDataFile"
+    head, rest = data.split(sep, 1)
+    lines = [ln for ln in head.split(b"\n") if not any(ln.startswith(d.encode()) for d in drop)]
+    lines[1:1] = [a.encode() for a in add]
+    path.write_bytes(b"\n".join(lines) + sep + rest)
+    return path
 
 
 def write_nifti(path: str | os.PathLike, data_xyz: np.ndarray, *, qform: np.ndarray | None,

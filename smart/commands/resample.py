@@ -18,7 +18,9 @@ from smart.data.validation import DEFAULT_MAX_VOXELS
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--input", nargs="+", required=True, metavar="PATH",
                         help="image files, DICOM series folders, folders to walk, or CSV files listing paths "
-                             "(column path/image/source/file; relative to the CSV's folder)")
+                             "(column path/image/source/file; relative to the CSV's folder; optional series_uid column "
+                             "chooses each DICOM folder's series). case_id = the path relative to the input (or the "
+                             "CSV's folder), parts joined by '__' (docs/data_preparation.md 'Case ids')")
     parser.add_argument("--out-dir", required=True, type=Path, help="where {case_id}.nii.gz are written")
     parser.add_argument("--manifest", required=True, type=Path, help="manifest CSV to write")
     parser.add_argument("--rejected", required=True, type=Path, help="rejections CSV to write (file, reason)")
@@ -27,8 +29,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-voxels", type=int, default=DEFAULT_MAX_VOXELS,
                         help=f"reject volumes with more voxels than this (default {DEFAULT_MAX_VOXELS})")
     parser.add_argument("--series-uid", default=None,
-                        help="SeriesInstanceUID to read from DICOM folders (default: the non-localizer series with "
-                             "the most files; a tie is rejected as ambiguous). Recorded as series_uid in the manifest")
+                        help="SeriesInstanceUID to read from a single DICOM folder (several folders: a CSV listing's "
+                             "series_uid column chooses per folder; default: the CT image series, of several the one "
+                             "with the most files; a tie is rejected as ambiguous). Recorded as series_uid and "
+                             "series_choice in the manifest")
     parser.add_argument("--no-verify-gzip", dest="verify_gzip", action="store_false",
                         help="skip the CRC check of .gz inputs (ITK reads truncated/corrupt .nii.gz without error; "
                              "only for inputs verified otherwise)")

@@ -9,9 +9,11 @@ with SimpleITK 2.5.7), and one checked decompression costs less than ITK's plus 
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import re
+import stat
 import tempfile
 import zlib
 from pathlib import Path
@@ -21,22 +23,22 @@ import numpy as np
 import SimpleITK as sitk
 
 from smart.data.geometry import GeometryError, nifti_geometry, orientation_label
-from smart.data.validation import (ImageReadError, ValidationRules, check_finite, check_geometry, check_modality,
-                                   check_slice_positions)
+from smart.data.validation import (ImageReadError, ValidationRules, check_finite_voxels, check_geometry,
+                                   check_modality, check_slice_geometry, check_slice_positions)
 
-__all__ = ["ImageReadError", "IMAGE_SUFFIXES", "read_image", "read_array_zyx", "case_id_from_path",
-           "is_image_file", "dicom_series_ids", "image_provenance", "table_path"]
+__all__ = ["ImageReadError", "IMAGE_SUFFIXES", "NOT_SLICE_NAMES", "NOT_SLICE_SUFFIXES", "read_image", "read_array_zyx",
+           "case_id_from_path", "display_path", "is_image_file", "is_not_slice", "dicom_series_ids",
+           "image_provenance", "table_path"]
 
 # Longest first so ".nii.gz" wins over ".gz".
 IMAGE_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd", ".dcm")
 
 _MODALITY_TAG = "0008|0060"
-_POSITION_TAG = "0020|0032"
-_ORIENTATION_TAG = "0020|0037"
 _IMAGE_TYPE_TAG = "0008|0008"
 _SERIES_UID_TAG = "0020|000e"
+_SOP_CLASS_TAG = "0008|0016"
 # What read_image records about its choices, in the returned image's metadata dictionary (image_provenance reads it).
-_SERIES_KEY, _GEOMETRY_KEY = "smart_series_uid", "smart_geometry"
+_SERIES_KEY, _GEOMETRY_KEY, _CHOICE_KEY = "smart_series_uid", "smart_geometry", "smart_series_choice"
 _GZIP_CHUNK = 1 << 22
 
 
@@ -63,25 +65,108 @@ def is_dicom_file(path: str | os.PathLike) -> bool:
         return False
 
 
-def case_id_from_path(path: str | os.PathLike) -> str:
-    """Case identifier: the file name without its image suffix (``ct.nii.gz`` -> ``ct``), or a DICOM folder's name.
+# A case id is these characters only: safe as a file name, a Snakemake wildcard and a CSV cell.
+_SAFE_PART = re.compile(r"[A-Za-z0-9.-]+(?:_[A-Za-z0-9.-]+)*")
+_UNSAFE_CHARS = re.compile(r"[^A-Za-z0-9._-]")
+# Joins the parts of a relative path; a faithful part never holds "__" nor starts or ends with "_", so the id splits
+# back into its parts and two faithful paths never meet.
+_PART_SEPARATOR = "__"
+# Marks an id whose readable part lost information; "___" never occurs in a faithful id.
+_HASH_MARK = "___h"
+_MAX_CASE_ID = 120
 
-    Characters outside ``[A-Za-z0-9._-]`` become ``_`` so the id is safe as a file name and a Snakemake wildcard.
+
+# Files found in DICOM export folders that are never slices of an image (docs/data_preparation.md "Every file of a
+# series"): the media directory, operating-system metadata (macOS AppleDouble ``._*`` and ``.DS_Store``, Windows
+# Thumbs.db / desktop.ini, any hidden file), and documents or images of other formats that exports put beside the
+# slices. Every other file in a series folder must be a slice GDCM can parse, or the series is rejected naming it.
+NOT_SLICE_NAMES = frozenset({"dicomdir", "thumbs.db", "desktop.ini", "lockfile", "version"})
+NOT_SLICE_SUFFIXES = (".txt", ".csv", ".tsv", ".json", ".xml", ".md", ".pdf", ".htm", ".html", ".log", ".ini",
+                      ".jpg", ".jpeg", ".png", ".bmp", ".gif", ".zip", ".raw", ".exe", ".inf") \
+    + tuple(s for s in IMAGE_SUFFIXES if s != ".dcm")
+
+
+def is_not_slice(name: str) -> bool:
+    """True for a file name of :data:`NOT_SLICE_NAMES` (case-insensitive), a hidden file (``._*`` AppleDouble,
+    ``.DS_Store``) or one ending in :data:`NOT_SLICE_SUFFIXES`: never part of a DICOM series."""
+    lower = name.lower()
+    return name.startswith(".") or lower in NOT_SLICE_NAMES or lower.endswith(NOT_SLICE_SUFFIXES)
+
+
+def case_id_from_path(path: str | os.PathLike, root: str | os.PathLike | None = None) -> str:
+    """Case identifier of a source: its path relative to the input ``root`` it was found under (docs/data_preparation.md
+    "Case ids").
+
+    The parts of the relative path are joined with ``__`` and the image suffix of a file is dropped
+    (``root/p1/CT`` -> ``p1__CT``, ``root/a/ct.nii.gz`` -> ``a__ct``). A source that is its own input (``root`` is
+    None or the source itself) is named by its own name (``ct.nii.gz`` -> ``ct``, a DICOM folder -> its name), so a
+    file passed on its own keeps a short id. When the readable form is not a faithful copy of the path (a character
+    outside ``[A-Za-z0-9._-]``, ``_`` at a part's start or end or doubled, an id over 120 characters), ``___h`` and
+    10 hex digits of the relative path's SHA-1 are appended, so two different paths never share an id. The id
+    depends on nothing but the relative path: adding or removing other folders never changes it.
     """
     p = Path(path)
-    name = p.name
+    parts = list(p.relative_to(root).parts) if root is not None and Path(root) != p else [p.name]
+    if not parts or parts == ["."]:
+        parts = [p.name]
     if not p.is_dir():
-        lower = name.lower()
+        lower = parts[-1].lower()
         for suffix in IMAGE_SUFFIXES:
-            if lower.endswith(suffix) and len(name) > len(suffix):
-                name = name[: -len(suffix)]
+            if lower.endswith(suffix) and len(parts[-1]) > len(suffix):
+                parts[-1] = parts[-1][: -len(suffix)]
                 break
-    return re.sub(r"[^A-Za-z0-9._-]", "_", name) or "case"
+    readable = _PART_SEPARATOR.join(_UNSAFE_CHARS.sub("_", part) for part in parts) or "case"
+    if all(_SAFE_PART.fullmatch(part) for part in parts) and len(readable) <= _MAX_CASE_ID:
+        return readable
+    digest = hashlib.sha1("/".join(parts).encode("utf-8", "surrogateescape")).hexdigest()[:10]
+    return readable[:_MAX_CASE_ID - len(_HASH_MARK) - 10] + _HASH_MARK + digest
+
+
+def display_path(path: str | os.PathLike) -> str:
+    """``path`` as printable text: bytes of a name that is not valid UTF-8 (held by Python as surrogate escapes)
+    are shown as ``\\xNN``, so a rejection row can always be written to a UTF-8 CSV."""
+    return os.fsencode(os.fspath(path)).decode("utf-8", "backslashreplace")
 
 
 def dicom_series_ids(folder: str | os.PathLike) -> tuple[str, ...]:
-    """Series Instance UIDs of the DICOM files directly inside ``folder`` (not recursive)."""
+    """Series Instance UIDs of the DICOM files directly inside ``folder`` (not recursive).
+
+    Raises :class:`ImageReadError` naming them when the folder holds entries that are neither files nor folders
+    (a named pipe, socket or device): GDCM's scan opens every entry and would block on a pipe forever.
+    """
+    special = special_entries(folder)
+    if special:
+        raise ImageReadError(folder, f"holds {', '.join(special)}: not regular files, which a DICOM scan would "
+                                     f"block on or misread; remove them")
     return tuple(sitk.ImageSeriesReader.GetGDCMSeriesIDs(os.fspath(folder)))
+
+
+def special_kind(mode: int) -> str | None:
+    """``"named pipe"``, ``"socket"``, ``"device"`` for such a ``st_mode``; None for a regular file or folder."""
+    if stat.S_ISFIFO(mode):
+        return "named pipe"
+    if stat.S_ISSOCK(mode):
+        return "socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "device"
+    return None
+
+
+def special_entries(folder: str | os.PathLike) -> list[str]:
+    """``"name (kind)"`` for each entry of ``folder`` (links followed) that is a pipe, socket or device."""
+    found = []
+    try:
+        with os.scandir(folder) as it:
+            for entry in it:
+                try:
+                    kind = special_kind(entry.stat().st_mode)
+                except OSError:
+                    continue  # a dangling link or unreadable entry is named by whoever reads it
+                if kind:
+                    found.append(f"{display_path(entry.name)} ({kind})")
+    except OSError:
+        return []
+    return sorted(found)
 
 
 def read_image(path: str | os.PathLike, *, series_uid: str | None = None, rules: ValidationRules | None = None,
@@ -115,13 +200,14 @@ def read_image(path: str | os.PathLike, *, series_uid: str | None = None, rules:
 
 def image_provenance(image: sitk.Image) -> dict[str, str]:
     """What :func:`read_image` chose for ``image``: ``series_uid`` (DICOM, else ""), ``geometry`` (``"dicom"``,
-    ``"nifti sform"``, ``"nifti qform"``, ``"nifti sform; qform differs"`` or ``"header"`` for NRRD/MetaImage) and
-    ``orientation`` (:func:`smart.data.geometry.orientation_label` of the direction, e.g. ``"LPS"``)."""
+    ``"nifti sform"``, ``"nifti qform"``, ``"nifti sform; qform differs"`` or ``"header"`` for NRRD/MetaImage),
+    ``orientation`` (:func:`smart.data.geometry.orientation_label` of the direction, e.g. ``"LPS"``) and
+    ``series_choice`` (for a DICOM folder: how its series was chosen and what was set aside; else "")."""
     def meta(key):
         return image.GetMetaData(key) if image.HasMetaDataKey(key) else ""
 
     return {"series_uid": meta(_SERIES_KEY), "geometry": meta(_GEOMETRY_KEY) or "header",
-            "orientation": orientation_label(image.GetDirection())}
+            "orientation": orientation_label(image.GetDirection()), "series_choice": meta(_CHOICE_KEY)}
 
 
 def read_array_zyx(path: str | os.PathLike) -> np.ndarray:
@@ -216,12 +302,46 @@ def _check_nifti(path: Path):
     return header.get_data_dtype().kind == "f", geometry
 
 
-def _nifti_nonfinite(path: Path) -> int:
-    """Count NaN/Inf voxels of a float NIfTI with nibabel: ITK's NIfTI reader turns NaN into 0 (SimpleITK 2.5.7)."""
+def _nifti_voxels(path: Path) -> np.ndarray:
+    """A float NIfTI's stored voxels (nibabel): ITK's NIfTI reader turns NaN into 0 (SimpleITK 2.5.7), so the
+    non-finite rule must look at these."""
     import nibabel as nib
 
-    data = np.asanyarray(nib.load(os.fspath(path)).dataobj)
-    return int(data.size - np.count_nonzero(np.isfinite(data)))
+    return np.asanyarray(nib.load(os.fspath(path)).dataobj)
+
+
+_FLOAT_PIXEL_IDS = frozenset({sitk.sitkFloat32, sitk.sitkFloat64})
+_HEADER_LIMIT = 1 << 16
+
+
+def _check_spacing_declared(path: Path) -> None:
+    """Reject an NRRD without ``space directions`` or a MetaImage without ``ElementSpacing``: ITK
+    reads either as 1 mm voxels (an NRRD with only ``spacings`` has no physical orientation either), a default
+    that must never reach an output."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(_HEADER_LIMIT)
+    except OSError as err:
+        raise ImageReadError(path, f"cannot read ({err.strerror or err})") from None
+    lower = path.name.lower()
+    if not head.startswith(b"NRRD") and b"NDims" not in head[:4096]:
+        return  # not a recognisable NRRD/MetaImage header (empty, garbage): the reader's own error says so
+    if lower.endswith((".nrrd", ".nhdr")):
+        text = head.split(b"\n\n", 1)[0].decode("latin-1")
+        keys = {ln.split(":", 1)[0].strip().lower() for ln in text.splitlines() if ":" in ln}
+        if "space directions" not in keys:
+            raise ImageReadError(path, "NRRD header has no 'space directions' field: voxel size and orientation "
+                                       "unknown (ITK would assume 1 mm and identity)")
+        values = [ln.split(":", 1)[1] for ln in text.splitlines() if ln.lower().startswith("space directions:")]
+        if values and "none" in values[0].lower() and values[0].lower().count("(") < 3:
+            raise ImageReadError(path, f"NRRD 'space directions' {values[0].strip()!r} lacks a vector for a "
+                                       f"spatial axis: voxel size unknown")
+    else:
+        text = head.split(b"ElementDataFile", 1)[0].decode("latin-1")
+        keys = {ln.split("=", 1)[0].strip() for ln in text.splitlines() if "=" in ln}
+        if "ElementSpacing" not in keys:
+            raise ImageReadError(path, "MetaImage header has no ElementSpacing: voxel size unknown (ITK would assume "
+                                       "1 mm)")
 
 
 def _read_file(path: Path, rules: ValidationRules, require_ct: bool) -> sitk.Image:
@@ -230,6 +350,8 @@ def _read_file(path: Path, rules: ValidationRules, require_ct: bool) -> sitk.Ima
     try:
         reader.ReadImageInformation()
     except RuntimeError as err:
+        if path.name.lower().endswith((".nrrd", ".nhdr", ".mha", ".mhd")):
+            _check_spacing_declared(path)  # a missing spacing field is the clearer reason when it is one
         # a damaged .gz often fails already here; its gzip diagnosis is clearer than ITK's "no ImageIO"
         problem = _gzip_problem(path) if path.name.lower().endswith(".gz") and rules.verify_gzip else None
         raise ImageReadError(path, problem or f"unreadable or unsupported image file: {_itk_reason(err)}") from None
@@ -237,13 +359,17 @@ def _read_file(path: Path, rules: ValidationRules, require_ct: bool) -> sitk.Ima
     squeeze = len(size) == 4 and size[3] == 1
     if squeeze:
         size, spacing = size[:3], spacing[:3]
+    lower = path.name.lower()
+    if lower.endswith((".nrrd", ".nhdr", ".mha", ".mhd")):
+        _check_spacing_declared(path)
+    elif reader.HasMetaDataKey(_SERIES_UID_TAG) or is_dicom_file(path):
+        _check_dicom_file(path, _dicom_header(path))
     check_geometry(path, size, spacing, rules)
     if reader.GetNumberOfComponents() != 1:
         raise ImageReadError(path, f"{reader.GetNumberOfComponents()} components per voxel (colour or vector "
                                    f"image); a scalar CT is required")
     if require_ct:
         check_modality(path, _modality(reader))
-    lower = path.name.lower()
     float_nifti, geometry = _check_nifti(path) if lower.endswith((".nii", ".nii.gz")) else (False, None)
     if geometry is not None:  # the standard's spacing can differ from pixdim, which ITK used above
         check_geometry(path, size, geometry.spacing, rules)
@@ -254,8 +380,10 @@ def _read_file(path: Path, rules: ValidationRules, require_ct: bool) -> sitk.Ima
         image, read_error = _execute(reader)
     if read_error is not None:
         raise ImageReadError(path, f"pixel data unreadable: {read_error}")
-    if float_nifti:
-        check_finite(path, _nifti_nonfinite(path))
+    if float_nifti:  # ITK's NIfTI reader has turned NaN into 0: count on the stored voxels
+        check_finite_voxels(path, _nifti_voxels(path))
+    elif image.GetPixelID() in _FLOAT_PIXEL_IDS:
+        check_finite_voxels(path, sitk.GetArrayViewFromImage(image))
     if squeeze:
         image = image[:, :, :, 0]
     if geometry is not None:
@@ -336,34 +464,122 @@ def _modality(reader) -> str | None:
     return None
 
 
+# SOP classes whose objects are CT images a series can be read from; a secondary capture (a screenshot, often with
+# Modality CT), dose reports, RT objects and every other class are set aside when a folder is read as a CT.
+_CT_IMAGE_CLASSES = frozenset({"1.2.840.10008.5.1.4.1.1.2", "1.2.840.10008.5.1.4.1.1.2.1",
+                               "1.2.840.10008.5.1.4.1.1.2.2"})
+# DICOM per-slice geometry: every slice must carry these, with one value per series (ImagePositionPatient: three
+# numbers per slice, checked against the others by check_slice_positions).
+_SLICE_TAGS = {"Rows": "(0028,0010)", "Columns": "(0028,0011)", "PixelSpacing": "(0028,0030)",
+               "ImageOrientationPatient": "(0020,0037)", "ImagePositionPatient": "(0020,0032)"}
+
+
+def _dicom_header(path: Path):
+    """A DICOM file's header (pydicom; the pixel data's value deferred, its length and position kept), or an
+    :class:`ImageReadError` saying why it is not a readable DICOM file."""
+    import pydicom
+
+    try:
+        size = path.stat().st_size
+        if size == 0:
+            raise ImageReadError(path, "empty file (0 bytes)")
+        return pydicom.dcmread(path, defer_size=1024, force=not is_dicom_file(path))
+    except ImageReadError:
+        raise
+    except OSError as err:
+        raise ImageReadError(path, f"cannot read ({err.strerror or err})") from None
+    except Exception as err:  # pydicom raises InvalidDicomError, EOFError, ValueError, struct.error, ...
+        raise ImageReadError(path, f"not a readable DICOM file ({type(err).__name__}: {str(err)[:120]})") from None
+
+
+def _pixel_data_problem(path: Path, ds) -> str | None:
+    """Why ``ds``'s pixel data cannot be complete (None when it can): no pixel data, or a file that ends before the
+    pixel data element's declared length does (a partial download). Encapsulated (compressed) data has no declared
+    length; its frames are checked by the decoder."""
+    element = None
+    for keyword in ("PixelData", "FloatPixelData", "DoubleFloatPixelData"):
+        if keyword in ds:
+            element = ds.get_item(keyword)
+            break
+    if element is None:
+        return "no pixel data (not an image: a report, structure set or presentation object)"
+    length, tell = getattr(element, "length", None), getattr(element, "value_tell", None)
+    if length is None or tell is None or length == 0xFFFFFFFF:
+        return None
+    size = path.stat().st_size
+    if tell + length > size:
+        return f"truncated: the pixel data needs {tell + length} bytes, the file holds {size}"
+    return None
+
+
+def _functional_group_spacing(ds):
+    """PixelSpacing of an enhanced multi-frame object (shared or first per-frame PixelMeasuresSequence), or None."""
+    for group in ("SharedFunctionalGroupsSequence", "PerFrameFunctionalGroupsSequence"):
+        try:
+            return ds[group][0].PixelMeasuresSequence[0].PixelSpacing
+        except (KeyError, AttributeError, IndexError):
+            continue
+    return None
+
+
+def _check_dicom_file(path: Path, ds) -> None:
+    """The checks of one DICOM image file: complete pixel data, a PixelSpacing (top level or, for an enhanced
+    multi-frame object, in its functional groups: ITK would put 1 mm in its place) and a photometric
+    interpretation whose stored values are the ones the rescale turns into HU."""
+    problem = _pixel_data_problem(path, ds)
+    if problem:
+        raise ImageReadError(path, problem)
+    if "PixelSpacing" not in ds and _functional_group_spacing(ds) is None:
+        raise ImageReadError(path, "no PixelSpacing (0028,0030): pixel size unknown (ITK would assume 1 mm)")
+    _check_photometric(path, [ds.get("PhotometricInterpretation", "")])
+
+
+def _check_photometric(path, values) -> None:
+    # MONOCHROME1 only tells a viewer to show low values bright; HU come from the rescale either way. ITK's GDCM
+    # reader inverts the stored values of a MONOCHROME1 slice instead (measured, SimpleITK 2.5.7: a series of
+    # -1007..707 HU read back as 62780..64494), so such a series would get wrong HU: rejected, naming the tag.
+    if any(str(v).strip().upper() == "MONOCHROME1" for v in values):
+        raise ImageReadError(path, "PhotometricInterpretation (0028,0004) is MONOCHROME1: the reader would invert "
+                                   "the stored values (display inversion), not give HU; convert to MONOCHROME2")
+
+
 def _read_dicom_series(folder: Path, series_uid: str | None, rules: ValidationRules,
                        require_ct: bool) -> sitk.Image:
-    ids = dicom_series_ids(folder)
-    if not ids:
-        raise ImageReadError(folder, "no DICOM series found in the folder (files must be directly inside it)")
-    files_by_uid = {uid: sitk.ImageSeriesReader.GetGDCMSeriesFileNames(os.fspath(folder), uid) for uid in ids}
-    uid = _choose_series(folder, files_by_uid, series_uid)
+    files_by_uid, non_images = _series_files(folder)
+    uid, choice = _choose_series(folder, files_by_uid, series_uid, require_ct)
+    if non_images:
+        choice += f"; non-image objects: {', '.join(non_images)}"
     files = list(files_by_uid[uid])
     if len(files) == 1:  # one file: a single slice or an enhanced multi-frame object; the file reader handles both
         try:
             image = _read_file(Path(files[0]), rules, require_ct)
         except ImageReadError as err:
-            raise ImageReadError(folder, err.reason) from None
+            raise ImageReadError(folder, f"{Path(err.path).name}: {err.reason}") from None
         image.SetMetaData(_SERIES_KEY, uid)
         image.SetMetaData(_GEOMETRY_KEY, "dicom")
+        image.SetMetaData(_CHOICE_KEY, choice)
         return image
 
-    head = sitk.ImageFileReader()
-    head.SetFileName(files[0])
-    try:
-        head.ReadImageInformation()
-    except RuntimeError as err:
-        raise ImageReadError(folder, f"unreadable DICOM file {Path(files[0]).name}: {_itk_reason(err)}") from None
-    cols, rows = head.GetSize()[:2]
+    headers = []
+    for f in files:
+        try:
+            ds = _dicom_header(Path(f))
+            problem = _pixel_data_problem(Path(f), ds)
+        except ImageReadError as err:
+            problem = err.reason
+        if problem:
+            raise ImageReadError(folder, f"{Path(f).name}: {problem}")
+        headers.append(ds)
+    names = [Path(f).name for f in files]
+    values = {tag: [_header_value(folder, name, ds, tag) for name, ds in zip(names, headers)] for tag in _SLICE_TAGS}
+    check_slice_geometry(folder, names, {f"{tag} {num}": values[tag] for tag, num in _SLICE_TAGS.items()})
+    _check_photometric(folder, [ds.get("PhotometricInterpretation", "") for ds in headers])
+    rows, cols = int(values["Rows"][0]), int(values["Columns"][0])
+    row_mm, col_mm = (float(v) for v in values["PixelSpacing"][0])
     # z spacing is not known before the positions are read; 1.0 stands in, the positions are checked below.
-    check_geometry(folder, (cols, rows, len(files)), (*head.GetSpacing()[:2], 1.0), rules)
+    check_geometry(folder, (cols, rows, len(files)), (col_mm, row_mm, 1.0), rules)
     if require_ct:
-        check_modality(folder, _modality(head))
+        check_modality(folder, str(headers[0].get("Modality", "")) or None)
 
     reader = sitk.ImageSeriesReader()
     reader.SetFileNames(files)
@@ -372,72 +588,170 @@ def _read_dicom_series(folder: Path, series_uid: str | None, rules: ValidationRu
     # other slice to it, so negative HU of slices with intercept -1024 wrap around to ~64 500 (SimpleITK 2.5.7).
     # float32 holds every 16-bit stored value times a decimal slope to well under 0.01 HU.
     reader.SetOutputPixelType(sitk.sitkFloat32)
-    reader.MetaDataDictionaryArrayUpdateOn()
     try:
         image = reader.Execute()
     except RuntimeError as err:
-        raise ImageReadError(folder, f"DICOM series unreadable: {_itk_reason(err)}") from None
+        raise ImageReadError(folder, f"DICOM series unreadable: {_unreadable_slice(files) or _itk_reason(err)}") \
+            from None
     if image.GetNumberOfComponentsPerPixel() != 1:
         raise ImageReadError(folder, "colour DICOM series; a scalar CT is required")
-    positions, orientation = [], None
-    for i in range(len(files)):
-        if not reader.HasMetaDataKey(i, _POSITION_TAG):
-            raise ImageReadError(folder, f"{Path(files[i]).name} has no ImagePositionPatient (0020,0032): "
-                                         f"slice spacing cannot be verified")
-        position = _decimals(reader.GetMetaData(i, _POSITION_TAG))
-        if len(position) != 3:
-            raise ImageReadError(folder, f"{Path(files[i]).name} has a malformed ImagePositionPatient "
-                                         f"{reader.GetMetaData(i, _POSITION_TAG)!r}")
-        positions.append(position)
-        if orientation is None and reader.HasMetaDataKey(i, _ORIENTATION_TAG):
-            orientation = _decimals(reader.GetMetaData(i, _ORIENTATION_TAG))
-    if orientation is None or len(orientation) != 6:
-        raise ImageReadError(folder, "no ImageOrientationPatient (0020,0037): slice normal unknown")
+    positions = [[float(v) for v in p] for p in values["ImagePositionPatient"]]
+    orientation = [float(v) for v in values["ImageOrientationPatient"][0]]
     normal = np.cross(orientation[:3], orientation[3:])
     gap = check_slice_positions(folder, positions, normal, rules)
-    spacing = list(image.GetSpacing())
-    if abs(spacing[2] - gap) > rules.slice_gap_tolerance * gap:
-        # ITK derives z spacing from the first two slices; the checked median gap is the better estimate.
-        spacing[2] = gap
-        image.SetSpacing(spacing)
+    # Every value from the checked headers, none from ITK's defaults: in-plane from PixelSpacing (row spacing is
+    # the y step), z from the median gap of the checked positions (ITK uses the first two slices only).
+    image.SetSpacing((col_mm, row_mm, gap))
     check_geometry(folder, image.GetSize(), image.GetSpacing(), rules)
     image.SetMetaData(_SERIES_KEY, uid)
     image.SetMetaData(_GEOMETRY_KEY, "dicom")
+    image.SetMetaData(_CHOICE_KEY, choice)
     return image
 
 
-def _choose_series(folder: Path, files_by_uid: dict[str, Sequence[str]], series_uid: str | None) -> str:
-    """The series to read: ``series_uid`` if given; else the non-localizer series with the most files, which must
-    be unique — two reconstructions of the same scan with equal slice counts are an ambiguity a person resolves."""
+def _header_value(folder: Path, name: str, ds, keyword: str):
+    """``ds.<keyword>`` or None when absent; a value pydicom cannot decode is a rejection naming file and tag."""
+    try:
+        return ds.get(keyword)
+    except Exception as err:  # pydicom's value conversion raises ValueError, TypeError, ...
+        raise ImageReadError(folder, f"{name}: {keyword} {_SLICE_TAGS.get(keyword, '')} cannot be decoded "
+                                     f"({type(err).__name__}: {str(err)[:100]})") from None
+
+
+def _series_files(folder: Path) -> tuple[dict[str, Sequence[str]], list[str]]:
+    """``{SeriesInstanceUID: files}`` of the DICOM files directly inside ``folder`` and the non-image DICOM objects
+    beside them (``"dose.dcm (SR)"``, recorded with the series choice); rejects the folder, naming
+    each file, when a file that may be a slice (not :func:`is_not_slice`) is in no series: GDCM skips a file it
+    cannot parse (empty, truncated, not DICOM), and the series would silently lose that slice."""
+    try:
+        ids = dicom_series_ids(folder)
+    except RuntimeError as err:
+        raise ImageReadError(folder, f"cannot scan the folder for DICOM files: {_itk_reason(err)}") from None
+    files_by_uid = {uid: sitk.ImageSeriesReader.GetGDCMSeriesFileNames(os.fspath(folder), uid) for uid in ids}
+    listed = {os.path.normpath(f) for files in files_by_uid.values() for f in files}
+    try:
+        names = sorted(os.listdir(folder))
+    except OSError as err:
+        raise ImageReadError(folder, f"cannot list the folder ({err.strerror or err})") from None
+    stray, non_images = [], []
+    for name in names:
+        path = folder / name
+        if is_not_slice(name) or os.path.normpath(path) in listed or (path.is_dir() and not path.is_symlink()):
+            continue
+        reason = _stray_reason(path)
+        if reason.startswith("non-image"):
+            non_images.append(f"{display_path(name)} ({reason.split(': ', 1)[1]})")
+        else:
+            stray.append(f"{display_path(name)} ({reason})")
+    if stray:
+        shown = "; ".join(stray[:5]) + (f"; ... {len(stray) - 5} more" if len(stray) > 5 else "")
+        raise ImageReadError(folder, f"{len(stray)} file(s) in the DICOM folder cannot be read as slices: {shown}. "
+                                     f"Repair or remove them (a series read without them would miss slices)")
+    if not ids:
+        raise ImageReadError(folder, "no DICOM series found in the folder (files must be directly inside it)")
+    return files_by_uid, non_images
+
+
+def _stray_reason(path: Path) -> str:
+    """Why a file of a DICOM folder is in no series, in words; ``"non-image object: <modality>"`` for a DICOM object
+    that is not an image (a dose report, structure set, presentation state: its SOP class is not an image storage
+    class and it holds no pixel data), which is never a slice. A file of an image class without pixel data is a
+    truncated slice."""
+    if path.is_symlink() and not path.exists():
+        return "dangling symbolic link"
+    try:
+        size = path.stat().st_size
+        if not is_dicom_file(path):
+            _dicom_header(path)  # raises for an empty or unreadable file
+            return f"not a DICOM file: {size} bytes without the DICM marker"
+        ds = _dicom_header(path)
+    except ImageReadError as err:
+        return err.reason
+    except OSError as err:
+        return f"cannot read ({err.strerror or err})"
+    problem = _pixel_data_problem(path, ds)
+    if problem and problem.startswith("no pixel data") and not _is_image_class(ds):
+        return f"non-image object: {str(ds.get('Modality', '')).strip() or 'no modality'}"
+    if problem:
+        return problem if problem.startswith("truncated") else f"truncated: {problem.split(' (')[0]} in an image file"
+    return "a DICOM image in no series (no SeriesInstanceUID)"
+
+
+def _is_image_class(ds) -> bool:
+    """True when the object's SOP class (file meta or dataset) is an image storage class (its registered name says
+    "Image Storage"), or when no SOP class is recorded (assume the worst: a slice)."""
+    from pydicom.uid import UID
+
+    sop = ds.get("SOPClassUID") or getattr(ds.get("file_meta"), "MediaStorageSOPClassUID", None)
+    return sop is None or "Image Storage" in UID(str(sop)).name
+
+
+def _unreadable_slice(files: Sequence[str]) -> str | None:
+    """After the series reader failed: the first file that cannot be read on its own, with ITK's reason."""
+    for f in files:
+        one = sitk.ImageFileReader()
+        one.SetFileName(f)
+        try:
+            one.Execute()
+        except RuntimeError as err:
+            return f"{Path(f).name}: {_itk_reason(err)}"
+    return None
+
+
+def _choose_series(folder: Path, files_by_uid: dict[str, Sequence[str]], series_uid: str | None,
+                   require_ct: bool) -> tuple[str, str]:
+    """The series to read and how it was chosen (recorded as ``series_choice`` in the manifest).
+
+    ``series_uid`` if given. Otherwise objects that are not CT images are set aside — another modality (PET of a
+    PET/CT, MR), a non-image or non-CT SOP class (dose report, secondary capture, RT object) and localizers — and
+    the one CT image series left is read; of several, the one with the most files, which must be unique (two
+    reconstructions of one scan with equal slice counts are an ambiguity a person resolves, per folder, with a
+    ``series_uid`` column in a CSV listing). With ``require_ct`` False (label maps) only localizers are set aside.
+    """
     ids = sorted(files_by_uid)
     if series_uid is not None:
         if series_uid not in files_by_uid:
             raise ImageReadError(folder, f"series {series_uid!r} not in the folder (found: {', '.join(ids)})")
-        return series_uid
-    if len(ids) == 1:
-        return ids[0]
-    # Scouts (ImageType ...\LOCALIZER) are never the volume; dose reports and secondary captures are small series.
-    volumes = [u for u in ids if not _is_localizer(files_by_uid[u][0])] or ids
+        return series_uid, f"given series_uid ({len(ids)} series in the folder)"
+    kinds = {uid: _series_kind(files_by_uid[uid][0], require_ct) for uid in ids}
+    volumes = [u for u in ids if kinds[u] == ""]
+    aside = [f"{u} ({len(files_by_uid[u])} file(s), {kinds[u]})" for u in ids if kinds[u]]
+    note = f"; set aside: {', '.join(aside)}" if aside else ""
+    if not volumes:
+        if len(ids) == 1:
+            raise ImageReadError(folder, kinds[ids[0]])
+        raise ImageReadError(folder, f"no CT image series in the folder (found: {', '.join(aside)})")
+    if len(volumes) == 1:
+        return volumes[0], "only CT image series" + note
     most = max(len(files_by_uid[u]) for u in volumes)
     top = [u for u in volumes if len(files_by_uid[u]) == most]
     if len(top) > 1:
         raise ImageReadError(folder, f"ambiguous: {len(top)} series with {most} files each ({', '.join(top)}); "
-                                     f"choose one with --series-uid (or move the others out of the folder)")
-    return top[0]
+                                     f"choose one for this folder with a series_uid column in a CSV listing (or "
+                                     f"--series-uid when it is the only folder), or move the others out")
+    others = ", ".join(f"{u} ({len(files_by_uid[u])} files)" for u in volumes if u != top[0])
+    return top[0], f"most files of {len(volumes)} CT image series ({most}; others: {others})" + note
 
 
-def _is_localizer(first_file: str) -> bool:
+def _series_kind(first_file: str, require_ct: bool) -> str:
+    """Why a series is set aside ("" when it is a candidate volume), from its first file's header."""
     head = sitk.ImageFileReader()
     head.SetFileName(first_file)
     try:
         head.ReadImageInformation()
     except RuntimeError:
-        return False  # an unreadable file is reported when (if) its series is read
-    return head.HasMetaDataKey(_IMAGE_TYPE_TAG) and "LOCALIZER" in head.GetMetaData(_IMAGE_TYPE_TAG).upper()
+        return ""  # an unreadable file is reported when (if) its series is read
 
+    def tag(key):
+        return head.GetMetaData(key).strip().rstrip("\0").strip() if head.HasMetaDataKey(key) else ""
 
-def _decimals(value: str) -> list[float]:
-    try:
-        return [float(v) for v in value.replace(" ", "").strip("\\").split("\\")]
-    except ValueError:
-        return []
+    if "LOCALIZER" in tag(_IMAGE_TYPE_TAG).upper():
+        return "localizer"
+    if not require_ct:
+        return ""
+    modality, sop_class = tag(_MODALITY_TAG).upper(), tag(_SOP_CLASS_TAG)
+    if modality and modality not in ("CT", "OT"):
+        return f"modality {modality!r} is not CT"
+    if sop_class and sop_class not in _CT_IMAGE_CLASSES:
+        return f"SOP class {sop_class} is not a CT image"
+    return ""

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from smart.data.validation import check_finite_voxels
 from smart.inputs import InputFileError
 
 # MedMNIST OrganMNIST3D label order (medmnist INFO["organmnist3d"]["label"]); the synthetic stand-in and the cluster
@@ -49,6 +50,7 @@ def load_organmnist3d(npz_path: str | os.PathLike, splits: tuple[str, ...] = VAL
                 if key not in data.files:
                     raise ValueError(f"{path}: missing key {key!r} (found {sorted(data.files)}); expected MedMNIST layout")
             img = read_npz_member(data, f"{split}_images", path)
+            check_finite_voxels(f"{path}[{split}_images]", img)
             lab = read_npz_member(data, f"{split}_labels", path)
             if img.ndim != 4 or len(set(img.shape[1:])) != 1:
                 raise ValueError(f"{path}: {split}_images has shape {img.shape}, expected (n, S, S, S)")

@@ -124,7 +124,8 @@ class ResampleRecord:
 
     ``series_uid`` (DICOM; "" otherwise), ``geometry`` (the rule that placed the voxels: ``dicom``,
     ``nifti sform``, ``nifti qform``, ``nifti sform; qform differs``, ``header``) and ``orientation`` (the source's
-    axis letters, ``oblique ...`` when tilted) record what :func:`smart.data.io.read_image` chose
+    axis letters, ``oblique ...`` when tilted), ``series_choice`` (DICOM folders: how the series was chosen and what
+    was set aside) record what :func:`smart.data.io.read_image` chose
     (docs/data_preparation.md).
     """
 
@@ -139,6 +140,7 @@ class ResampleRecord:
     series_uid: str = ""
     geometry: str = ""
     orientation: str = ""
+    series_choice: str = ""
 
 
 def resample_file(source: str | os.PathLike, destination: str | os.PathLike, *, spacing: float | Sequence[float] = 2.0,

@@ -19,13 +19,12 @@ import pandas as pd
 
 from smart.atomic import write_csv
 from smart.data.discovery import assign_case_ids, discover_inputs
-from smart.data.io import case_id_from_path
 from smart.data.resample import resample_file
 from smart.data.shards import check_shard, journal_path, shard_of
 from smart.data.validation import ImageReadError, ValidationRules
 
 MANIFEST_COLUMNS = ["case_id", "source", "path", "status", "orig_spacing", "orig_size", "new_spacing", "new_size",
-                    "hu_min", "hu_max", "series_uid", "geometry", "orientation"]
+                    "hu_min", "hu_max", "series_uid", "geometry", "orientation", "series_choice"]
 # Extra column after the contract ones: identifies source + settings, so a re-run can skip unchanged cases.
 FINGERPRINT_COLUMN = "fingerprint"
 REJECTED_COLUMNS = ["file", "reason"]
@@ -56,17 +55,18 @@ def resample_batch(inputs: Iterable[str | os.PathLike], out_dir: str | os.PathLi
     if shards > 1:
         rejected = rejected if shard == 0 else []
         cases = [(case_id, src) for case_id, src in cases if shard_of(case_id, shards) == shard]
-        duplicates = [d for d in duplicates if shard_of(case_id_from_path(d["file"]), shards) == shard]
-    rejected += duplicates
+        duplicates = [d for d in duplicates if shard_of(d["case_id"], shards) == shard]
+    rejected += [{"file": d["file"], "reason": d["reason"]} for d in duplicates]
     journal = journal_path(manifest)
     previous = {} if force else {**_previous_rows(manifest), **_previous_rows(journal)}
 
     rows: list[dict] = []
     counts = {"resampled": 0, "unchanged": 0, "rejected": 0}
-    for case_id, src in _progress(cases, progress):
+    for case_id, source in _progress(cases, progress):
+        src, uid = source.path, source.series_uid or series_uid  # a listing's per-folder choice wins
         dest = out_dir / f"{case_id}.nii.gz"
         try:
-            fp = source_fingerprint(src, spacing=spacing, series_uid=series_uid, rules=rules)
+            fp = source_fingerprint(src, spacing=spacing, series_uid=uid, rules=rules)
         except OSError as err:  # vanished or unlistable since discovery
             rejected.append({"file": os.fspath(src), "reason": f"cannot list the source ({err.strerror or err})"})
             continue
@@ -77,7 +77,7 @@ def resample_batch(inputs: Iterable[str | os.PathLike], out_dir: str | os.PathLi
             counts["unchanged"] += 1
         else:
             try:
-                rec = resample_file(src, dest, spacing=spacing, series_uid=series_uid, rules=rules)
+                rec = resample_file(src, dest, spacing=spacing, series_uid=uid, rules=rules)
             except ImageReadError as err:
                 dest.unlink(missing_ok=True)  # a stale output of an earlier, different source must not linger
                 rejected.append({"file": err.path, "reason": err.reason})
@@ -121,6 +121,8 @@ def _previous_rows(manifest: Path) -> dict[str, dict]:
         frame = pd.read_csv(manifest, dtype=str, keep_default_na=False)
     except Exception:  # an unreadable old manifest only means nothing can be skipped
         return {}
+    if "series_choice" not in frame.columns:  # manifests written before the column existed
+        frame["series_choice"] = ""
     if not set(MANIFEST_COLUMNS + [FINGERPRINT_COLUMN]).issubset(frame.columns):
         return {}
     rows = {}

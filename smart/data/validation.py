@@ -183,10 +183,56 @@ def check_slice_positions(path: str | os.PathLike, positions: Sequence[Sequence[
     return median
 
 
-def check_finite(path: str | os.PathLike, n_nonfinite: int) -> None:
-    """Reject a volume with ``n_nonfinite`` NaN/Inf voxels (counted by the caller, who knows the cheapest way)."""
-    if n_nonfinite:
-        raise ImageReadError(path, f"{n_nonfinite} non-finite voxel value(s) (NaN or Inf)")
+def check_finite_voxels(path: str | os.PathLike, voxels: np.ndarray) -> None:
+    """THE non-finite rule (docs/data_preparation.md "Non-finite voxels"): reject ``voxels`` holding any NaN or
+    ±Inf, naming ``path`` and the count. NaN has no HU meaning, and every later step would spread it (interpolation,
+    normalisation, a loss that turns NaN). Called by every reader of voxels — :func:`smart.data.io.read_image` for
+    each format, :func:`check_intensities`, the readers of stored crops — so no format or command keeps its own
+    copy. Integer arrays pass without a scan."""
+    arr = np.asanyarray(voxels)
+    if arr.dtype.kind not in "fc":
+        return
+    bad = int(arr.size - np.count_nonzero(np.isfinite(arr)))
+    if bad:
+        n_nan = int(np.count_nonzero(np.isnan(arr)))
+        raise ImageReadError(path, f"{bad} non-finite voxel value(s) ({n_nan} NaN, {bad - n_nan} Inf) of {arr.size}")
+
+
+def check_slice_geometry(path: str | os.PathLike, names: Sequence[str], values: dict[str, Sequence]) -> None:
+    """Per-slice geometry of one DICOM series: every tag of ``values`` (``{"PixelSpacing (0028,0030)": [value of
+    each slice or None]}``, slices in the order of ``names``) must be present on every slice, and — except
+    ImagePositionPatient, which must hold three numbers — equal on all of them (numbers within 1e-4). A reader
+    would otherwise fill a gap with its default (ITK: 1 mm) or take slice 0's value for the whole series.
+    """
+    for tag, per_slice in values.items():
+        missing = [n for n, v in zip(names, per_slice) if v is None or str(v).strip() == ""]
+        if missing:
+            shown = ", ".join(missing[:6]) + (", ..." if len(missing) > 6 else "")
+            raise ImageReadError(path, f"{tag} missing on {len(missing)} of {len(names)} slice file(s) ({shown}): "
+                                       f"the series geometry is unknown (a reader would put its default in place)")
+        numbers = []
+        for n, v in zip(names, per_slice):
+            try:
+                numbers.append(np.atleast_1d(np.asarray([float(x) for x in np.atleast_1d(v)], dtype=float)))
+            except (TypeError, ValueError):
+                raise ImageReadError(path, f"{tag} of {n} is not numeric: {v!r}") from None
+        if tag.startswith("ImagePositionPatient"):
+            odd = [n for n, a in zip(names, numbers) if a.size != 3 or not np.all(np.isfinite(a))]
+            if odd:
+                raise ImageReadError(path, f"{tag} of {odd[0]} is not three finite numbers")
+            continue
+        first = numbers[0]
+        differ = [n for n, a in zip(names, numbers) if a.shape != first.shape or not np.allclose(a, first, rtol=0,
+                                                                                              atol=1e-4)]
+        if differ:
+            shown = ", ".join(differ[:6]) + (", ..." if len(differ) > 6 else "")
+            other = numbers[names.index(differ[0])]
+            raise ImageReadError(path, f"{tag} differs between slices: {_values(first)} in {names[0]}, "
+                                       f"{_values(other)} in {len(differ)} file(s) ({shown})")
+
+
+def _values(a: np.ndarray) -> str:
+    return "\\".join(f"{v:g}" for v in a)
 
 
 def check_intensities(path: str | os.PathLike, voxels: np.ndarray, rules: ValidationRules) -> tuple[float, float]:
@@ -197,7 +243,7 @@ def check_intensities(path: str | os.PathLike, voxels: np.ndarray, rules: Valida
     rounded when written — because an earlier interpolation legitimately produces them.
     """
     if voxels.dtype.kind == "f":
-        check_finite(path, int(voxels.size - np.count_nonzero(np.isfinite(voxels))))
+        check_finite_voxels(path, voxels)
     if voxels.dtype.kind not in "biuf":
         raise ImageReadError(path, f"voxel type {voxels.dtype} is not a scalar intensity")
     lo, hi = float(voxels.min()), float(voxels.max())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import os
 import shutil
 import struct
@@ -240,19 +241,17 @@ def test_metaimage_modality(tmp_path):
     assert read_image(_write_mha(tmp_path / "c.mha", "1 1 1", "Modality = MET_MOD_CT\n")).GetSize() == (6, 5, 4)
 
 
-@pytest.mark.parametrize("name", ["nan.nii.gz", "nan.nrrd"])
+@pytest.mark.parametrize("name", ["nan.nii.gz", "nan.nii", "nan.nrrd", "nan.mha", "nan.mhd"])
 def test_nan_voxels(tmp_path, name):
-    # ITK's NIfTI reader turns NaN into 0, so the NIfTI case needs its own check (nibabel sees the NaN)
+    # ITK's NIfTI reader turns NaN into 0, so the NIfTI case counts on nibabel's voxels; both go through the one
+    # rule (smart.data.validation.check_finite_voxels), in read_image itself, for every format
     vol = phantom_hu().astype(np.float32)
     vol[2, 3, 4] = np.nan
     vol[5, 6, 7] = np.inf
     sitk.WriteImage(sitk.GetImageFromArray(vol), os.fspath(tmp_path / name))
-    if name.endswith(".nii.gz"):
-        assert _reason(tmp_path / name) == "2 non-finite voxel value(s) (NaN or Inf)"
-    else:  # NRRD keeps NaN; the intensity check (run by resample_file) sees it
-        img = read_image(tmp_path / name)
-        with pytest.raises(ImageReadError, match="2 non-finite"):
-            check_intensities(tmp_path / name, sitk.GetArrayViewFromImage(img), ValidationRules())
+    assert _reason(tmp_path / name) == f"2 non-finite voxel value(s) (1 NaN, 1 Inf) of {vol.size}"
+    with pytest.raises(ImageReadError, match="2 non-finite"):
+        check_intensities(tmp_path / name, vol, ValidationRules())
 
 
 def test_memory_guard(write_ct):
@@ -315,7 +314,9 @@ def test_rules_reject_bad_values(kwargs):
 
 def test_case_ids(tmp_path, ct5n_dir):
     assert case_id_from_path("/a/b/LIDC-0001.nii.gz") == "LIDC-0001"
-    assert case_id_from_path("/a/b/scan one.NRRD") == "scan_one"
+    # a lossy readable form carries a hash of the path, so "scan one" and "scan_one" never meet
+    assert case_id_from_path("/a/b/scan one.NRRD") == "scan_one___h" + hashlib.sha1(b"scan one").hexdigest()[:10]
+    assert case_id_from_path("/a/b/scan_one.nrrd") == "scan_one"
     assert case_id_from_path("/a/b/x.y.mha") == "x.y"
     assert case_id_from_path(ct5n_dir) == "CT5N"
     assert is_image_file("A.NII.GZ") and is_image_file("b.dcm") and not is_image_file("notes.csv")
@@ -427,3 +428,32 @@ def test_implausible_hu(tmp_path):
     sitk.WriteImage(sitk.GetImageFromArray(hu), str(path))
     with pytest.raises(ImageReadError, match=r"\[-20000, .*plausible"):
         resample_file(path, tmp_path / "o.nii.gz")
+
+
+# ================================================================ issue #20 item 4: one non-finite rule, every reader
+
+
+def test_non_finite_rule_in_every_reader(tmp_path):
+    """check_finite_voxels is the one rule: read_image (CTs, masks, zero-shot, consensus, import), read_array_zyx
+    (stored crops: cohort, zero-shot) and the OrganMNIST npz reader all reject NaN/Inf with the same reason."""
+    from smart.data.io import read_array_zyx
+    from smart.data.organmnist import load_organmnist3d
+    from smart.data.validation import check_finite_voxels
+
+    vol = phantom_hu((4, 5, 6)).astype(np.float32)
+    vol[1, 2, 3] = -np.inf
+    path = tmp_path / "crop.nii.gz"
+    sitk.WriteImage(sitk.GetImageFromArray(vol), os.fspath(path))
+    reason = f"1 non-finite voxel value(s) (0 NaN, 1 Inf) of {vol.size}"
+    for read in (read_array_zyx, lambda p: read_image(p, require_ct=False)):
+        with pytest.raises(ImageReadError) as info:
+            read(path)
+        assert (info.value.path, info.value.reason) == (os.fspath(path), reason)
+    images = np.zeros((2, 4, 4, 4), np.float32)
+    images[1, 0, 0, 0] = np.nan
+    npz = tmp_path / "organmnist3d.npz"
+    np.savez(npz, train_images=images, train_labels=np.zeros((2, 1), np.int64))
+    with pytest.raises(ImageReadError, match=r"organmnist3d.npz\[train_images\]: 1 non-finite voxel value\(s\) "
+                                             r"\(1 NaN, 0 Inf\) of 128"):
+        load_organmnist3d(npz, "train")
+    check_finite_voxels("ints", np.full(3, np.iinfo(np.int16).min, np.int16))  # integers cannot be non-finite

@@ -62,7 +62,7 @@ def test_batch_all_bad_exits_nonzero(tmp_path, phantom):
 def test_batch_resumes_and_redoes_changed(tmp_path, write_ct, phantom):
     a = write_ct("in/a.nii.gz")
     write_ct("in/b.nii.gz", phantom(seed=3))
-    listing = tmp_path / "list.csv"
+    listing = tmp_path / "list.csv"  # ids are the listed paths relative to its folder: in__a, in__b
     pd.DataFrame({"path": ["in/a.nii.gz", os.fspath(tmp_path / "in" / "b.nii.gz")]}).to_csv(listing, index=False)
     out_dir = tmp_path / "out"
     rc, first, _ = _run([listing], out_dir)
@@ -73,10 +73,10 @@ def test_batch_resumes_and_redoes_changed(tmp_path, write_ct, phantom):
     assert {p.name: p.stat().st_mtime_ns for p in out_dir.glob("*.nii.gz")} == stamps  # nothing rewritten
     # a changed source is resampled again; a different spacing redoes everything
     write_ct("in/a.nii.gz", phantom(seed=9)[:, :, :10])
-    os.utime(a, ns=(stamps["a.nii.gz"] + 10**9, stamps["a.nii.gz"] + 10**9))
+    os.utime(a, ns=(stamps["in__a.nii.gz"] + 10**9, stamps["in__a.nii.gz"] + 10**9))
     rc, third, _ = _run([listing], out_dir)
-    assert third.set_index("case_id").loc["a", "orig_size"] == "10x14x12"
-    assert (out_dir / "b.nii.gz").stat().st_mtime_ns == stamps["b.nii.gz"]
+    assert third.set_index("case_id").loc["in__a", "orig_size"] == "10x14x12"
+    assert (out_dir / "in__b.nii.gz").stat().st_mtime_ns == stamps["in__b.nii.gz"]
     rc, fourth, _ = _run([listing], out_dir, spacing=3.0)
     assert list(fourth.new_spacing) == ["3x3x3", "3x3x3"]
 
@@ -89,3 +89,100 @@ def test_batch_duplicate_case_ids(tmp_path, write_ct):
     assert rejected.reason.item().startswith("duplicate case_id 'ct'")
 
 
+
+
+# ------------------------------------------------------------------ issue #20 item 6: stable, unique case ids
+
+
+def _patient_series(folder, n_slices, seed):
+    from clinical_generators import ct_hu_volume, write_ct_series
+
+    write_ct_series(folder, ct_hu_volume((n_slices, 10, 12), seed=seed))
+
+
+def test_two_patients_ct_layout_and_a_folder_that_sorts_first(tmp_path):
+    """The issue's example: <patient>/CT/ for two patients gave both the id CT (one rejected as duplicate) and, after
+    a folder that sorts first was added, a rerun overwrote CT.nii.gz with another patient."""
+    inputs, out = tmp_path / "in", tmp_path / "out"
+    _patient_series(inputs / "p1" / "CT", 4, seed=1)
+    _patient_series(inputs / "p2" / "CT", 6, seed=2)
+    rc, first, rejected = _run([inputs], out)
+    assert rejected.empty and list(first.case_id) == ["p1__CT", "p2__CT"]
+    assert list(first.orig_size) == ["12x10x4", "12x10x6"]  # each output holds its own patient
+    before = {p.name: p.read_bytes() for p in out.glob("*.nii.gz")}
+    _patient_series(inputs / "a0" / "CT", 5, seed=3)  # sorts before p1
+    rc, second, rejected = _run([inputs], out)
+    assert rejected.empty and list(second.case_id) == ["a0__CT", "p1__CT", "p2__CT"]
+    assert {p.name: p.read_bytes() for p in out.glob("*.nii.gz") if p.name != "a0__CT.nii.gz"} == before
+    assert second.set_index("case_id").loc["a0__CT", "orig_size"] == "12x10x5"
+    # removing a folder changes no other case either
+    shutil.rmtree(inputs / "p1")
+    rc, third, rejected = _run([inputs], out)
+    assert list(third.case_id) == ["a0__CT", "p2__CT"]
+    assert (out / "p2__CT.nii.gz").read_bytes() == before["p2__CT.nii.gz"]
+
+
+def test_same_file_name_in_two_site_folders(tmp_path, write_ct, phantom):
+    """Same kind: <site>/ct.nii.gz for two sites were both 'ct'."""
+    write_ct("in/site1/ct.nii.gz", phantom(seed=1))
+    write_ct("in/site2/ct.nii.gz", phantom(seed=2)[:, :, :10])
+    rc, manifest, rejected = _run([tmp_path / "in"], tmp_path / "out")
+    assert rejected.empty and list(manifest.case_id) == ["site1__ct", "site2__ct"]
+    assert manifest.orig_size.tolist() == ["16x14x12", "10x14x12"]
+
+
+# ------------------------------------------------------------------ issue #20 items 1 and 5 through the command
+
+
+def _unprivileged():
+    """Shell words that run a command without the capabilities that let root ignore file permissions (tests run as
+    root in CI); [] when not root. None when root cannot drop them here (no setpriv)."""
+    if os.geteuid() != 0:
+        return []
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        return None
+    caps = "-dac_override,-dac_read_search"
+    return [setpriv, f"--inh-caps={caps}", f"--bounding-set={caps}"]
+
+
+def test_unreadable_entries_are_rows_and_the_batch_goes_on(tmp_path, write_ct, ct5n_dir):
+    import subprocess
+    import sys
+
+    prefix = _unprivileged()
+    if prefix is None:
+        import pytest
+        pytest.skip("running as root without setpriv: permissions cannot be denied to root")
+    write_ct("in/a/good.nii.gz")
+    write_ct("in/b/locked.nii.gz")
+    (tmp_path / "in" / "c").mkdir()
+    shutil.copytree(ct5n_dir, tmp_path / "in" / "d" / "series")
+    os.chmod(tmp_path / "in" / "b" / "locked.nii.gz", 0)
+    os.chmod(tmp_path / "in" / "c", 0)
+    os.chmod(tmp_path / "in" / "d" / "series" / sorted(os.listdir(tmp_path / "in" / "d" / "series"))[2], 0)
+    os.symlink("x", tmp_path / "in" / "loop.nii.gz")
+    os.symlink("loop.nii.gz", tmp_path / "in" / "x")
+    out = tmp_path / "out"
+    try:
+        proc = subprocess.run([*prefix, sys.executable, "-m", "smart", "resample", "--input", str(tmp_path / "in"),
+                               "--out-dir", str(out), "--manifest", str(out / "manifest.csv"), "--rejected",
+                               str(out / "rejected.csv")], capture_output=True, text=True, env=os.environ.copy())
+    finally:
+        for p in (tmp_path / "in" / "b" / "locked.nii.gz", tmp_path / "in" / "c"):
+            os.chmod(p, 0o755)
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr
+    manifest = pd.read_csv(out / "manifest.csv", keep_default_na=False)
+    rejected = pd.read_csv(out / "rejected.csv", keep_default_na=False)
+    assert list(manifest[manifest.status == "ok"].case_id) == ["a__good"]
+    reasons = dict(zip(rejected.file.map(lambda f: os.path.relpath(f, tmp_path / "in")), rejected.reason))
+    series_file = sorted(os.listdir(ct5n_dir))[2]
+    assert reasons == {
+        "b/locked.nii.gz": "cannot read (Permission denied)",
+        "c": "cannot read (Permission denied)",
+        "d/series": f"1 file(s) in the DICOM folder cannot be read as slices: {series_file} (cannot read (Permission "
+                    f"denied)). Repair or remove them (a series read without them would miss slices)",
+        "loop.nii.gz": "symbolic link loop (too many levels of symbolic links)",
+        "x": "symbolic link loop (too many levels of symbolic links)",
+    }

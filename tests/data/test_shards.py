@@ -51,7 +51,9 @@ def test_killed_shard_keeps_finished_cts_and_rerun_completes(tmp_path):
     # every case in nested sub-folders (discovery walks them); shard 0 of 2 is killed after its first finished CT,
     # Snakemake-style its declared outputs are deleted, and the rerun must neither lose nor redo a finished CT
     sources = [_ct(tmp_path / "raw" / f"site{i % 3}" / "a" / f"ct{i:02d}.nii.gz", i) for i in range(12)]
-    mine = sorted(p.name[:-7] for p in sources if shard_of(p.name[:-7], 2) == 0)
+    # case ids are the paths relative to the input root (docs/data_preparation.md "Case ids"): site0__a__ct00
+    ids = ["__".join(p.relative_to(tmp_path / "raw").parts)[:-7] for p in sources]
+    mine = sorted(c for c in ids if shard_of(c, 2) == 0)
     assert len(mine) >= 3
     out = tmp_path / "ct_2mm"
     manifest, rejected = tmp_path / "shard_0_of_2.csv", tmp_path / "shard_0_of_2.rejected.csv"
@@ -96,7 +98,7 @@ def test_killed_shard_keeps_finished_cts_and_rerun_completes(tmp_path):
     counts = merge_shard_tables([manifest, tmp_path / "shard_1_of_2.csv"],
                                 [rejected, tmp_path / "shard_1_of_2.rejected.csv"], merged, merged_rej)
     assert counts == {"cases": 12, "ok": 12, "rejected": 0}
-    assert pd.read_csv(merged).case_id.tolist() == sorted(p.name[:-7] for p in sources)
+    assert pd.read_csv(merged).case_id.tolist() == sorted(ids)
 
 
 def test_merge_errors_name_the_problem(tmp_path):

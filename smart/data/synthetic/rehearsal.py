@@ -83,8 +83,8 @@ def _pretraining_cts(out: Path, seed: int, sizes: RehearsalSizes) -> dict:
         origin = (-(MATRIX - 1) * spec.spacing[0] / 2, -(MATRIX - 1) * spec.spacing[1] / 2, -400.0 + 7.0 * i)
         if i < sizes.dicom_series:
             patient = f"RH{i:04d}"
-            # the series folder names the case (smart.data.io.case_id_from_path): a generic name ("CT_chest") in every
-            # patient folder would collide, and the later series would be rejected as duplicate case ids
+            # the case id is the path under the input root (smart.data.io.case_id_from_path), unique either way; the
+            # patient in the series name keeps the id readable when a series folder is passed on its own
             folder = out / "lung" / f"site{i % 3}" / patient / f"{patient}_CT_chest"
             # a rerun keeps finished series: slices are written in order, each atomically, so the last one marks it
             if not (folder / f"{spec.shape[0] - 1:04d}.dcm").is_file():
