@@ -33,12 +33,13 @@ def main(args: argparse.Namespace) -> int:
         print(f"smart cohort-crops: {err}", file=sys.stderr)
         return 2
     cohort, rejected = cut_lesion_crops(table, args.cohort.parent, args.out_dir, crop_size=args.crop_size,
-                                        spacing=args.spacing)
+                                        spacing=args.spacing, min_in_image=args.min_in_image)
     write_csv(args.out_dir / "rejected.csv", rejected)
     write_csv(args.out_dir / "cohort.csv", cohort)
     write_json(args.out_dir / "cohort.summary.json",
                {"input": str(args.cohort), "rows": len(table), "crops": len(cohort), "rejected": len(rejected),
-                "crop_size": args.crop_size, "spacing": args.spacing,
+                "rejected_no_image": int(rejected["reason"].str.startswith("no image:").sum()),
+               "crop_size": args.crop_size, "spacing": args.spacing, "min_in_image": args.min_in_image,
                 "seconds": round(time.perf_counter() - started, 2), "provenance": provenance()})
     for _, r in rejected.iterrows():
         print(f"rejected {r['sample_id']}: {r['file']}: {r['reason']}", file=sys.stderr)
