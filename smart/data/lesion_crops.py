@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 import SimpleITK as sitk
 
+from smart.data.blank import is_blank
 from smart.data.cohort import REQUIRED_COLUMNS
 from smart.data.crop_window import MIN_IN_IMAGE_FRACTION, CropHoldsNoImage
 from smart.data.io import table_path
@@ -124,7 +125,8 @@ def cut_lesion_crops(frame: pd.DataFrame, csv_dir: str | os.PathLike, out_dir: s
     """Write ``out_dir/crops/{sample_id}.nii.gz`` per good row; return ``(cohort, rejected)`` frames.
 
     ``cohort`` follows the classification-cohort contract (``image`` relative to ``out_dir``, ``label`` int) plus
-    ``crop_center_{x,y,z}_mm`` and ``source_image``; ``rejected`` has ``sample_id, file, reason``.
+    ``crop_center_{x,y,z}_mm``, ``source_image`` and ``blank`` (one value in every voxel: kept, counted,
+    :mod:`smart.data.blank`); ``rejected`` has ``sample_id, file, reason``.
     """
     from smart.atomic import atomic_path
     from smart.data.io import ImageReadError, read_image
@@ -166,10 +168,11 @@ def cut_lesion_crops(frame: pd.DataFrame, csv_dir: str | os.PathLike, out_dir: s
         crop_path = out_dir / "crops" / f"{sample}.nii.gz"
         with atomic_path(crop_path) as tmp:
             sitk.WriteImage(crop, str(tmp), True)
+        blank = is_blank(sitk.GetArrayViewFromImage(crop))
         extra = {k: v for k, v in row.items() if k not in REQUIRED_COLUMNS}
         kept.append({"sample_id": sample, "patient_id": str(row["patient_id"]).strip(),
                      "image": os.path.relpath(crop_path, out_dir), "label": label, **extra,
-                     "source_image": str(image_path),
+                     "source_image": str(image_path), "blank": blank,
                      "crop_center_x_mm": center[0], "crop_center_y_mm": center[1], "crop_center_z_mm": center[2]})
     cohort = pd.DataFrame(kept, columns=None if kept else list(REQUIRED_COLUMNS))
     return cohort, pd.DataFrame(rejected, columns=list(REJECTED_COLUMNS))

