@@ -1,8 +1,8 @@
 """Peak memory of ``smart resample`` on DICOM series of growing depth: the factor of
 :mod:`smart.data.resample_memory` (docs/data_preparation.md "Resampling knows its memory").
 
-Each series (``rows x cols`` pixels, ``depth`` slices, written with :func:`smart.data.synthetic.ct_dicom.write_ct_series`
-into ``work_dir``) is resampled by a fresh ``python -m smart resample`` subprocess, which reports its own peak resident
+Each series (``rows x cols`` pixels, ``depth`` slices, written with
+:func:`smart.data.synthetic.ct_dicom.write_ct_series` into ``work_dir``) is resampled by a fresh ``python -m smart resample`` subprocess, which reports its own peak resident
 set (``getrusage(RUSAGE_SELF).ru_maxrss``) when it exits; a line ``peak = base + bytes_per_voxel x voxels`` is fitted
 through the points by least squares. The series are deleted after their run.
 

@@ -1,4 +1,5 @@
-"""``--crop-size`` / ``--spacing`` / ``--min-in-image``, shared by the steps that cut lesion crops (``lidc-nodules``, ``cohort-crops``)."""
+"""``--crop-size`` / ``--spacing`` / ``--min-in-image``, shared by the steps that cut lesion crops (``lidc-nodules``,
+``cohort-crops``)."""
 
 from __future__ import annotations
 

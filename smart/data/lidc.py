@@ -464,10 +464,10 @@ def write_crops(table: pd.DataFrame, series_dirs: dict[str, Path], crops_dir: st
     """Cut one NIfTI crop per nodule whose scan is in ``series_dirs``; return the table with ``image`` filled.
 
     Adds ``crop_status`` (``ok``, ``no DICOM``, why the series could not be used, or why the crop holds no image:
-    its centre outside the series or less than ``min_in_image`` of it inside, :mod:`smart.data.crop_window`), ``blank``
-    (True for a crop with one value in every voxel, :mod:`smart.data.blank`: kept, counted), ``regridded`` (True where the
-    series' slice gaps were irregular and it was re-gridded by physical position, :mod:`smart.data.slice_regrid`)
-    and ``crop_center_{x,y,z}_mm`` (patient frame). ``image`` is written relative to ``csv_dir`` (the cohort CSV's
+    its centre outside the series or less than ``min_in_image`` of it inside, :mod:`smart.data.crop_window`),
+    ``blank`` (True for a crop with one value in every voxel, :mod:`smart.data.blank`: kept, counted), ``regridded``
+    (True where the series' slice gaps were irregular and it was re-gridded by physical position,
+    :mod:`smart.data.slice_regrid`) and ``crop_center_{x,y,z}_mm`` (patient frame). ``image`` is written relative to ``csv_dir`` (the cohort CSV's
     folder) so the cohort can be moved as a whole. Each scan is read and resampled once; crops are written
     atomically.
     """

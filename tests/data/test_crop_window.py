@@ -18,7 +18,8 @@ def test_in_image_fraction_is_the_product_of_the_overlaps():
 
 def test_centre_outside_the_image_is_refused_whatever_the_fraction():
     # the centre half a voxel past the last slice: outside, although the crop still holds half image
-    with pytest.raises(CropHoldsNoImage, match=r"crop centre lies outside the image \(voxel index \(9\.6, 5\.0, 5\.0\)"):
+    with pytest.raises(CropHoldsNoImage,
+                       match=r"crop centre lies outside the image \(voxel index \(9\.6, 5\.0, 5\.0\)"):
         check_crop_holds_image((10, 10, 10), (2, 0, 0), (16, 10, 10), centre_index=(9.6, 5.0, 5.0))
     with pytest.raises(CropHoldsNoImage, match="outside"):
         check_crop_holds_image((10, 10, 10), (0, 0, 0), (4, 4, 4), centre_index=(2.0, -0.6, 2.0))
