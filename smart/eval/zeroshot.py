@@ -22,6 +22,7 @@ The ``random`` baseline replaces step 3 by a uniform random map on the same mask
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -269,6 +270,7 @@ def run_zeroshot(encoder: str, raters_csv: str | os.PathLike, out_dir: str | os.
                                          min_in_image))
         except CropHoldsNoImage as err:
             excluded.append({"case_id": str(row.case_id), "file": str(image), "reason": f"no image: {err.reason}"})
+            print(f"smart zeroshot: excluded case {row.case_id}: {image}: no image: {err.reason}", file=sys.stderr)
     if not results:
         raise ValueError(f"{raters_csv}: every case is excluded ({excluded[0]['file']}: {excluded[0]['reason']})")
     out = Path(out_dir)
