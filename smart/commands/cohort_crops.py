@@ -37,15 +37,15 @@ def main(args: argparse.Namespace) -> int:
                                         spacing=args.spacing, min_in_image=args.min_in_image)
     write_csv(args.out_dir / "rejected.csv", rejected)
     write_csv(args.out_dir / "cohort.csv", cohort)
+    blank = blank_summary(cohort)
     write_json(args.out_dir / "cohort.summary.json",
                {"input": str(args.cohort), "rows": len(table), "crops": len(cohort), "rejected": len(rejected),
-                "rejected_no_image": int(rejected["reason"].str.startswith("no image:").sum()),
-               "blank_crops": blank_summary(cohort),
-               "crop_size": args.crop_size, "spacing": args.spacing, "min_in_image": args.min_in_image,
+                "rejected_no_image": int(rejected["reason"].str.startswith("no image:").sum()), "blank_crops": blank,
+                "crop_size": args.crop_size, "spacing": args.spacing, "min_in_image": args.min_in_image,
                 "seconds": round(time.perf_counter() - started, 2), "provenance": provenance()})
-    if blank_summary(cohort)["count"]:
-        print("note: " + blank_note(str(args.out_dir / "cohort.csv"), blank_summary(cohort)["indices"], len(cohort),
-                                    "crops"), file=sys.stderr)
+    if blank["count"]:
+        print("note: " + blank_note(str(args.out_dir / "cohort.csv"), blank["indices"], len(cohort), "crops"),
+              file=sys.stderr)
     for _, r in rejected.iterrows():
         print(f"rejected {r['sample_id']}: {r['file']}: {r['reason']}", file=sys.stderr)
     print(f"wrote {args.out_dir / 'cohort.csv'}: {len(cohort)} crops ({args.crop_size}^3 at {args.spacing:g} mm), "

@@ -94,9 +94,9 @@ def main(args: argparse.Namespace) -> int:
               f"re-gridded for irregular slice gaps")
 
     write_csv(args.out, table)
-    if blank_summary(table)["count"]:
-        print("note: " + blank_note(str(args.out), blank_summary(table)["indices"], len(table), "crops"),
-              file=sys.stderr)
+    blank = blank_summary(table)
+    if blank["count"]:
+        print("note: " + blank_note(str(args.out), blank["indices"], len(table), "crops"), file=sys.stderr)
     counts = lidc.label_counts(table)
     summary = {"counts": counts, "scans": int(table["scan_id"].nunique()),
                "patients": int(table["patient_id"].nunique()),
@@ -104,7 +104,7 @@ def main(args: argparse.Namespace) -> int:
                "excluded_no_image": sum(v for k, v in exclusions.items() if k.startswith("no image:")),
                "min_in_image": args.min_in_image,
                "regridded_crops": int(table["regridded"].sum()) if "regridded" in table else 0,
-               "blank_crops": blank_summary(table),
+               "blank_crops": blank,
                "crop_size": args.crop_size if root is not None else None,
                "ambiguous": args.ambiguous, "table_seconds": round(table_s, 2),
                "total_seconds": round(time.perf_counter() - started, 2), "dicom_root": str(root) if root else None,

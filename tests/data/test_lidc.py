@@ -359,6 +359,7 @@ def test_nodule_in_slices_missing_from_the_download_is_excluded_not_padding(tmp_
     assert excluded.reason.str.startswith("no image: crop centre lies outside the image").all()
     summary = json.loads(out.with_suffix(".summary.json").read_text())
     assert summary["crops"] == 1 and summary["excluded_total"] == summary["excluded_no_image"] == 3
+    assert summary["blank_crops"] == {"count": 0, "indices": [], "sample_ids": []}  # the kept crop holds its nodule
     assert sorted(p.name for p in (tmp_path / "res" / "crops").iterdir()) == [f"{lowest['sample_id']}.nii.gz"]
     crop = sitk.GetArrayFromImage(sitk.ReadImage(str(out.parent / cohort.image.item())))
     assert crop[8, 8, 8] > 0  # the kept crop holds its nodule
