@@ -128,7 +128,8 @@ def _roi_contours(ds, path: str | os.PathLike, number: int, name: str) -> RoiCon
 
 def rasterise_contours(contours: Sequence[np.ndarray], reference: sitk.Image,
                        path: str | os.PathLike = "RTSTRUCT") -> np.ndarray:
-    """Binary mask ``(z, y, x)`` on ``reference``'s grid from closed planar contours in LPS mm (module notes).
+    """Binary mask ``(z, y, x)`` on ``reference``'s grid from closed planar contours in LPS mm of one ROI; contours
+    sharing a slice combine by nesting depth, a repeated contour counts once (module notes).
 
     Raises :class:`InputFileError` on ``path`` when a contour is not in a slice plane of the reference or lies
     entirely outside it.
