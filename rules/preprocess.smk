@@ -115,7 +115,7 @@ rule resample_shard:
     shell:
         "python -m smart resample --input {params.inputs} --out-dir {params.ct_dir:q} "
         "--manifest {output.manifest:q} --rejected {output.rejected:q} --spacing {params.spacing} "
-        "--shard {wildcards.shard} --shards {params.shards} > {log:q} 2>&1"
+        "--shard {wildcards.shard} --shards {params.shards} --mem-mb {resources.mem_mb} > {log:q} 2>&1"
 
 
 rule resample:

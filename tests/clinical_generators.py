@@ -272,21 +272,29 @@ def write_rtstruct(path, ct_slices: Sequence[Dataset], rois: dict[str, list[np.n
     return Path(path)
 
 
-def write_seg(path, ct_slices: Sequence[Dataset], segments: dict[str, np.ndarray], *,
-              series_description: str = "rater") -> Path:
-    """A binary DICOM SEG (highdicom) on the CT slices ``ct_slices`` with one segment per entry of ``segments``
-    ({label: bool array (z, y, x) on the CT grid, z in ``ct_slices`` order})."""
+def write_seg(path, ct_slices: Sequence[Dataset], segments: dict[str, np.ndarray] | Sequence[tuple[str, np.ndarray]],
+              *, series_description: str = "rater", fractional: str | None = None,
+              max_fractional_value: int = 255) -> Path:
+    """A DICOM SEG (highdicom) on the CT slices ``ct_slices`` with one segment per entry of ``segments``
+    ({label: array (z, y, x) on the CT grid, z in ``ct_slices`` order}, or (label, array) pairs, so that a label may
+    repeat). BINARY by default (arrays of 0/1); ``fractional`` = "PROBABILITY" or "OCCUPANCY" writes a FRACTIONAL SEG
+    whose arrays are fractions in [0, 1], stored as ``round(fraction * max_fractional_value)``."""
     import highdicom as hd
     from pydicom.sr.codedict import codes
 
+    pairs = list(segments.items()) if isinstance(segments, dict) else list(segments)
     descriptions = [hd.seg.SegmentDescription(
         segment_number=i + 1, segment_label=label,
         segmented_property_category=codes.SCT.MorphologicallyAbnormalStructure,
         segmented_property_type=codes.SCT.Neoplasm, algorithm_type=hd.seg.SegmentAlgorithmTypeValues.MANUAL)
-        for i, label in enumerate(segments)]
-    pixels = np.stack([np.asarray(m, dtype=np.uint8) for m in segments.values()], axis=-1)  # (z, y, x, segments)
+        for i, (label, _) in enumerate(pairs)]
+    dtype = np.float32 if fractional else np.uint8
+    pixels = np.stack([np.asarray(m, dtype=dtype) for _, m in pairs], axis=-1)  # (z, y, x, segments)
+    kind = {"segmentation_type": hd.seg.SegmentationTypeValues.BINARY} if not fractional else {
+        "segmentation_type": hd.seg.SegmentationTypeValues.FRACTIONAL, "fractional_type": fractional,
+        "max_fractional_value": max_fractional_value}
     seg = hd.seg.Segmentation(
-        source_images=list(ct_slices), pixel_array=pixels, segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
+        source_images=list(ct_slices), pixel_array=pixels, **kind,
         segment_descriptions=descriptions, series_instance_uid=generate_uid(UID_ROOT), series_number=100,
         sop_instance_uid=generate_uid(UID_ROOT), instance_number=1, manufacturer="smart-tests",
         manufacturer_model_name="generator", software_versions="1", device_serial_number="0")

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from smart.atomic import write_csv, write_json
+from smart.data.blank import blank_note, blank_summary
 from smart.commands._crop_options import add_crop_arguments, check_crop_arguments
 from smart.provenance import provenance
 
@@ -33,13 +34,18 @@ def main(args: argparse.Namespace) -> int:
         print(f"smart cohort-crops: {err}", file=sys.stderr)
         return 2
     cohort, rejected = cut_lesion_crops(table, args.cohort.parent, args.out_dir, crop_size=args.crop_size,
-                                        spacing=args.spacing)
+                                        spacing=args.spacing, min_in_image=args.min_in_image)
     write_csv(args.out_dir / "rejected.csv", rejected)
     write_csv(args.out_dir / "cohort.csv", cohort)
+    blank = blank_summary(cohort)
     write_json(args.out_dir / "cohort.summary.json",
                {"input": str(args.cohort), "rows": len(table), "crops": len(cohort), "rejected": len(rejected),
-                "crop_size": args.crop_size, "spacing": args.spacing,
+                "rejected_no_image": int(rejected["reason"].str.startswith("no image:").sum()), "blank_crops": blank,
+                "crop_size": args.crop_size, "spacing": args.spacing, "min_in_image": args.min_in_image,
                 "seconds": round(time.perf_counter() - started, 2), "provenance": provenance()})
+    if blank["count"]:
+        print("note: " + blank_note(str(args.out_dir / "cohort.csv"), blank["indices"], len(cohort), "crops"),
+              file=sys.stderr)
     for _, r in rejected.iterrows():
         print(f"rejected {r['sample_id']}: {r['file']}: {r['reason']}", file=sys.stderr)
     print(f"wrote {args.out_dir / 'cohort.csv'}: {len(cohort)} crops ({args.crop_size}^3 at {args.spacing:g} mm), "

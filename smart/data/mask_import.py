@@ -92,23 +92,25 @@ def _mask_for(source: MaskSource, ct_for, *, roi: str | None, roi_pattern: str |
     from smart.data.masks import mask_on_grid
 
     if source.kind == "RTSTRUCT":
-        from smart.data.rtstruct import rasterise_contours, read_rtstruct, referenced_series_uid, select_roi
+        from smart.data.rtstruct import rasterise_contours, read_rtstruct, referenced_series_uid, select_rois
 
         ds = read_rtstruct(source.path)
         uid = referenced_series_uid(ds, source.path)
-        chosen = select_roi(ds, source.path, name=roi, pattern=roi_pattern)
+        chosen = select_rois(ds, source.path, name=roi, pattern=roi_pattern)
         ct, folder = ct_for(uid, source.path)
-        mask, label = rasterise_contours(chosen.contours, ct, source.path), chosen.name
+        # ROIs sharing the name are pieces of one structure: each rasterised on its own, then united
+        mask = np.logical_or.reduce([rasterise_contours(piece.contours, ct, source.path) for piece in chosen])
+        label = chosen[0].name
         if not mask.any():
             raise InputFileError(source.path, f"ROI {label!r}: the contours enclose no voxel centre of the CT")
     else:
-        from smart.data.dicom_seg import read_seg, seg_referenced_series_uid, segment_image, select_segment
+        from smart.data.dicom_seg import read_seg, seg_referenced_series_uid, segment_image, select_segments
 
         seg = read_seg(source.path)
         uid = seg_referenced_series_uid(seg, source.path)
-        number, label = select_segment(seg, source.path, name=roi, pattern=roi_pattern)
+        numbers, label = select_segments(seg, source.path, name=roi, pattern=roi_pattern)
         ct, folder = ct_for(uid, source.path)
-        mask = mask_on_grid(segment_image(seg, number, source.path), ct, mask_name=source.path,
+        mask = mask_on_grid(segment_image(seg, numbers, source.path), ct, mask_name=source.path,
                             reference_name=f"CT series {uid}")
         if not mask.any():
             raise InputFileError(source.path, f"segment {label!r} is empty")

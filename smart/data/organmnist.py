@@ -9,10 +9,13 @@ S = 28 (``organmnist3d.npz``) or 64 (``organmnist3d_64.npz``), ``{train,val,test
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
+from smart.data.blank import blank_indices, blank_note
 from smart.data.validation import check_finite_voxels
 from smart.inputs import InputFileError
 
@@ -25,7 +28,10 @@ VALID_SPLITS = ("train", "val", "test")
 
 
 def load_organmnist3d(npz_path: str | os.PathLike, splits: tuple[str, ...] = VALID_SPLITS) -> tuple[np.ndarray, np.ndarray]:
-    """Images float32 (n, 1, S, S, S) scaled to [0, 1] and labels int64 (n,), ``splits`` concatenated in order."""
+    """Images float32 (n, 1, S, S, S) scaled to [0, 1] and labels int64 (n,), ``splits`` concatenated in order.
+
+    Blank volumes (one value in every voxel, :mod:`smart.data.blank`) are kept but reported: one line per split on
+    stderr with their count and indices within the split (:func:`organmnist_blank` gives them as data)."""
     path = Path(npz_path)
     if isinstance(splits, str):
         splits = (splits,)
@@ -65,7 +71,19 @@ def load_organmnist3d(npz_path: str | os.PathLike, splits: tuple[str, ...] = VAL
                 raise ValueError(f"{path}: {split}_labels outside 0-{N_CLASSES - 1} (min {lab.min()}, max {lab.max()})")
             images.append(_to_unit(img, path, split))
             labels.append(lab[:, 0].astype(np.int64))
+            blank = blank_indices(img)
+            if len(blank):
+                print("note: " + blank_note(f"{path} {split}_images", blank, len(img)), file=sys.stderr)
     return np.concatenate(images)[:, None], np.concatenate(labels)
+
+
+def organmnist_blank(images: np.ndarray, split_sizes: Sequence[int], splits: Sequence[str]) -> dict:
+    """``{"count": K, "indices": [...], "by_split": {split: [indices within the split]}}`` of the blank volumes of
+    :func:`load_organmnist3d`'s ``images`` (indices into the concatenation, then per split)."""
+    found = blank_indices(images).tolist()
+    starts = np.concatenate([[0], np.cumsum(split_sizes)])
+    by_split = {s: [i - int(starts[n]) for i in found if starts[n] <= i < starts[n + 1]] for n, s in enumerate(splits)}
+    return {"count": len(found), "indices": found, "by_split": by_split}
 
 
 def read_npz_member(data, key: str, path: Path) -> np.ndarray:

@@ -20,6 +20,7 @@ import pandas as pd
 from smart.atomic import write_csv
 from smart.data.discovery import assign_case_ids, discover_inputs
 from smart.data.resample import resample_file
+from smart.data.resample_memory import check_memory
 from smart.data.shards import check_shard, journal_path, shard_of
 from smart.data.validation import ImageReadError, ValidationRules
 
@@ -33,10 +34,14 @@ REJECTED_COLUMNS = ["file", "reason"]
 def resample_batch(inputs: Iterable[str | os.PathLike], out_dir: str | os.PathLike, manifest: str | os.PathLike,
                    rejected_path: str | os.PathLike, *, spacing: float | tuple[float, float, float],
                    rules: ValidationRules, series_uid: str | None = None, force: bool = False,
-                   progress: bool = True, shard: int = 0, shards: int = 1) -> dict[str, int]:
+                   progress: bool = True, shard: int = 0, shards: int = 1,
+                   mem_mb: float | None = None) -> dict[str, int]:
     """Resample every case of ``inputs`` (see ``smart.data.discovery.discover_inputs``) to
     ``out_dir/{case_id}.nii.gz`` at ``spacing`` mm, writing ``manifest`` (``MANIFEST_COLUMNS`` + fingerprint) and
     ``rejected_path`` (``REJECTED_COLUMNS``).
+
+    With ``mem_mb``, a CT whose peak memory estimated from its header exceeds it is rejected before it is read
+    (:func:`smart.data.resample_memory.check_memory`).
 
     With ``shards > 1`` only the cases whose id hashes to ``shard`` are handled (:mod:`smart.data.shards`);
     input-level rejections (missing paths, empty folders) are reported by shard 0 only.
@@ -77,6 +82,8 @@ def resample_batch(inputs: Iterable[str | os.PathLike], out_dir: str | os.PathLi
             counts["unchanged"] += 1
         else:
             try:
+                if mem_mb is not None:
+                    check_memory(src, mem_mb, uid)
                 rec = resample_file(src, dest, spacing=spacing, series_uid=uid, rules=rules)
             except ImageReadError as err:
                 dest.unlink(missing_ok=True)  # a stale output of an earlier, different source must not linger

@@ -6,7 +6,9 @@ Per case (docs/evaluation.md "Zero-shot DSC"):
    grid in physical space (nearest neighbour), whatever the consensus file's own geometry;
 2. one crop of the encoder's input size is taken, centred on the bounding box of the **body mask** (HU > -500,
    holes filled per axial slice so that the lungs are inside) and padded with air (-1000 HU) where the volume is smaller — the tumour label is never used to place the crop, so
-   the evaluation stays zero-shot. The fraction of consensus voxels inside the crop is recorded (``coverage``);
+   the evaluation stays zero-shot. The fraction of consensus voxels inside the crop is recorded (``coverage``).
+   A crop of which less than ``min_in_image`` lies inside the CT (a CT much smaller than the crop) is excluded
+   with its reason and counted — the one crop rule of :mod:`smart.data.crop_window`;
 3. the crop goes through the encoder (``hu_to_unit``); the SA map on the mask grid (Eq. 1) is upsampled trilinearly
    to the crop;
 4. the segmentation = voxels **inside the body mask** whose attention is above the 90th percentile of the attention
@@ -20,6 +22,7 @@ The ``random`` baseline replaces step 3 by a uniform random map on the same mask
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -28,6 +31,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from smart.data.crop_window import MIN_IN_IMAGE_FRACTION, CropHoldsNoImage, check_crop_holds_image, extract
 from smart.data.intensity import HU_MIN, hu_to_unit
 from smart.data.io import table_path
 from smart.downstream.metrics import dice
@@ -94,18 +98,6 @@ def crop_box(body: np.ndarray, crop: Sequence[int]) -> list[int]:
     return starts
 
 
-def extract(volume: np.ndarray, starts: Sequence[int], crop: Sequence[int], fill: float) -> np.ndarray:
-    """``volume[starts : starts+crop]`` with out-of-volume voxels set to ``fill``."""
-    out = np.full(tuple(crop), fill, dtype=volume.dtype)
-    src, dst = [], []
-    for st, k, s in zip(starts, crop, volume.shape):
-        lo, hi = max(st, 0), min(st + k, s)
-        src.append(slice(lo, hi))
-        dst.append(slice(lo - st, hi - st))
-    out[tuple(dst)] = volume[tuple(src)]
-    return out
-
-
 @dataclass
 class CaseResult:
     case_id: str
@@ -125,13 +117,16 @@ class CaseResult:
 
 
 def evaluate_case(case_id: str, hu: np.ndarray, consensus: np.ndarray, crop: Sequence[int], attention_fn,
-                  body_threshold: float = BODY_HU, q: float = PERCENTILE) -> CaseResult:
+                  body_threshold: float = BODY_HU, q: float = PERCENTILE,
+                  min_in_image: float = MIN_IN_IMAGE_FRACTION) -> CaseResult:
     """Steps 2-5 of the module docstring on arrays already at the evaluation spacing. ``attention_fn(hu_crop)``
-    returns ``(attention (N,), grid)``."""
+    returns ``(attention (N,), grid)``. Raises :class:`smart.data.crop_window.CropHoldsNoImage` when less than
+    ``min_in_image`` of the crop lies inside the CT."""
     if hu.shape != consensus.shape:
         raise ValueError(f"case {case_id}: CT {hu.shape} and consensus {consensus.shape} differ in shape")
     consensus = np.asarray(consensus) > 0
     starts = crop_box(body_mask(hu, body_threshold), crop)
+    check_crop_holds_image(hu.shape, starts, crop, min_fraction=min_in_image)  # the centre is inside by construction
     hu_c = extract(np.asarray(hu, dtype=np.float32), starts, crop, HU_MIN)
     cons_c = extract(consensus, starts, crop, False)
     att, grid = attention_fn(hu_c)
@@ -221,11 +216,13 @@ def plot_overlays(results: Sequence[CaseResult], path: str | os.PathLike, title:
 def run_zeroshot(encoder: str, raters_csv: str | os.PathLike, out_dir: str | os.PathLike,
                  crop: Sequence[int] = (128, 128, 128), spacing: float | None = 2.0, seed: int = 0,
                  body_threshold: float = BODY_HU, q: float = PERCENTILE, random_grid: Sequence[int] | None = None,
-                 device: str | torch.device = "cpu", name: str = "") -> dict[str, Any]:
+                 device: str | torch.device = "cpu", name: str = "",
+                 min_in_image: float = MIN_IN_IMAGE_FRACTION) -> dict[str, Any]:
     """``smart zeroshot``: DSC of the thresholded SA map (``encoder`` = encoder.pt) or of the random baseline
     (``encoder = "random"``, map on ``random_grid``, default ``crop // 16`` = the paper's mask grid) per case of
-    ``raters_csv``; writes ``dsc.csv``, ``summary.json`` and ``overlays.png`` (every case; titled with ``name``,
-    default the encoder's folder name = the workflow's variant)."""
+    ``raters_csv``; writes ``dsc.csv``, ``excluded.csv`` (``case_id, file, reason``: crops that hold too little
+    image, counted as ``n_excluded`` in the summary), ``summary.json`` and ``overlays.png`` (every case; titled with
+    ``name``, default the encoder's folder name = the workflow's variant). ValueError when every case is excluded."""
     import pandas as pd
 
     from smart.atomic import write_csv, write_json
@@ -262,20 +259,28 @@ def run_zeroshot(encoder: str, raters_csv: str | os.PathLike, out_dir: str | os.
             att, grid = encoder_attention_on(model, hu_crop, device)
             return att.cpu(), grid
 
-    results = []
+    results, excluded = [], []
     for row in frame.itertuples(index=False):
         uid = str(getattr(row, "series_uid", "") or "").strip()
-        hu, cons = load_case_arrays(table_path(row.image, raters_csv.parent),
-                                    table_path(row.consensus, raters_csv.parent),
+        image = table_path(row.image, raters_csv.parent)
+        hu, cons = load_case_arrays(image, table_path(row.consensus, raters_csv.parent),
                                     spacing, series_uid=uid if uid and uid != "nan" else None)
-        results.append(evaluate_case(str(row.case_id), hu, cons, crop, attention_fn, body_threshold, q))
+        try:
+            results.append(evaluate_case(str(row.case_id), hu, cons, crop, attention_fn, body_threshold, q,
+                                         min_in_image))
+        except CropHoldsNoImage as err:
+            excluded.append({"case_id": str(row.case_id), "file": str(image), "reason": f"no image: {err.reason}"})
+            print(f"smart zeroshot: excluded case {row.case_id}: {image}: no image: {err.reason}", file=sys.stderr)
+    if not results:
+        raise ValueError(f"{raters_csv}: every case is excluded ({excluded[0]['file']}: {excluded[0]['reason']})")
     out = Path(out_dir)
     table = pd.DataFrame([r.row() for r in results])
     write_csv(out / "dsc.csv", table)
+    write_csv(out / "excluded.csv", pd.DataFrame(excluded, columns=["case_id", "file", "reason"]))
     mean, std, n = mean_std(table["dsc"].tolist())
     settings = {"encoder": str(encoder), "crop": list(crop), "spacing": spacing, "percentile": q,
-                "body_hu": body_threshold, "seed": seed}
-    summary = {"method": method, "dsc_mean": mean, "dsc_std": std, "n_cases": n,
+                "body_hu": body_threshold, "seed": seed, "min_in_image": min_in_image}
+    summary = {"method": method, "dsc_mean": mean, "dsc_std": std, "n_cases": n, "n_excluded": len(excluded),
                "coverage_mean": float(table["coverage"].mean()), **settings,
                "provenance": provenance(settings, seed=seed)}
     write_json(out / "summary.json", summary)

@@ -58,3 +58,19 @@ def test_zeroshot_missing_column(tmp_path, capsys):
     # bad input: one line on stderr and exit status 2 (smart.cli), not a traceback
     assert main(["zeroshot", "--encoder", "random", "--raters", str(tmp_path / "r.csv"), "--out", str(tmp_path / "o")]) == 2
     assert "missing columns" in capsys.readouterr().err
+
+
+def test_zeroshot_crops_of_mostly_padding(raters, tmp_path, capsys):
+    # 36 slices under a 160-voxel crop: 22.5 % of the crop is image (< 25 %, smart.data.crop_window) for every case
+    args = ["zeroshot", "--encoder", "random", "--raters", str(raters), "--out", str(tmp_path / "o"), "--crop", "160",
+            "40", "40", "--spacing", "0"]
+    assert main(args) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[:2] == [f"smart zeroshot: excluded case case{c}: {tmp_path / f'ct{c}.nii.gz'}: no image: only 22.5% of "
+                       f"the crop (160, 40, 40) lies inside the image (36, 40, 40) (minimum 25%): the rest would be "
+                       f"padding" for c in range(2)]
+    assert err[2].startswith(f"smart zeroshot: error: {raters}: every case is excluded") and len(err) == 3
+    assert main(args[:-6] + ["--crop", "144", "40", "40", "--spacing", "0"]) == 0  # 36/144 = 25 %: kept
+    summary = json.loads((tmp_path / "o" / "summary.json").read_text())
+    assert summary["n_cases"] == 2 and summary["n_excluded"] == 0
+    assert pd.read_csv(tmp_path / "o" / "excluded.csv").empty

@@ -106,3 +106,39 @@ def test_cohort_crops_step(lesion_table, capsys):
 def test_cohort_crops_step_bad_table(tmp_path, capsys):
     rc = smart_main(["cohort-crops", "--cohort", str(tmp_path / "none.csv"), "--out-dir", str(tmp_path / "o")])
     assert rc == 2 and "lesion table not found" in capsys.readouterr().err
+
+
+def test_crops_that_hold_no_image_are_rejected_and_counted(tmp_path, capsys):
+    # Issue 20, item 7 (second example of the kind): the same rule for lesion / response crops. The CT resampled to
+    # 2 mm has 16 x 18 x 20 voxels (x, y, z); crops of 8^3 centred on the CT's first voxel keep 4/8 per axis.
+    import json
+
+    _ct(tmp_path / "ct1.nii.gz")
+    x0, y0, z0 = ORIGIN
+    mid_y, mid_z = y0 + 17.0, z0 + 18.0  # inner voxels of the 2 mm grid
+    rows = [("face", x0, mid_y, mid_z),      # centre on the x = 0 face: 1/2 inside -> kept
+            ("edge", x0, y0, mid_z),         # on an edge of two axes: 1/4 inside -> kept (the threshold is inclusive)
+            ("corner", x0, y0, z0),          # on a corner: 1/8 inside -> rejected
+            ("outside", x0 - 50.0, mid_y, mid_z)]  # 50 mm outside the CT -> rejected
+    pd.DataFrame([{"sample_id": s, "patient_id": "p1", "image": "ct1.nii.gz", "label": 1, "center_x": x,
+                   "center_y": y, "center_z": z} for s, x, y, z in rows]).to_csv(tmp_path / "t.csv", index=False)
+    out = tmp_path / "out"
+    assert smart_main(["cohort-crops", "--cohort", str(tmp_path / "t.csv"), "--out-dir", str(out),
+                       "--crop-size", "8"]) == 0
+    rejected = pd.read_csv(out / "rejected.csv").set_index("sample_id")
+    assert sorted(rejected.index) == ["corner", "outside"]
+    assert rejected.at["corner", "reason"] == ("no image: only 12.5% of the crop (8, 8, 8) lies inside the image "
+                                               "(20, 18, 16) (minimum 25%): the rest would be padding")
+    assert rejected.at["outside", "reason"].startswith("no image: crop centre lies outside the image (voxel index "
+                                                       "(9.0, 8.5, -25.0)")
+    assert rejected.at["corner", "file"].endswith("ct1.nii.gz")
+    cohort = read_cohort(out / "cohort.csv")
+    assert cohort.sample_id.tolist() == ["face", "edge"]
+    summary = json.loads((out / "cohort.summary.json").read_text())
+    assert summary["crops"] == 2 and summary["rejected"] == summary["rejected_no_image"] == 2
+    err = capsys.readouterr().err
+    assert "rejected corner: " in err and err.count("\n") == 2  # one line per rejection
+    # a stricter threshold from the command line moves the edge crop out too
+    assert smart_main(["cohort-crops", "--cohort", str(tmp_path / "t.csv"), "--out-dir", str(tmp_path / "o2"),
+                       "--crop-size", "8", "--min-in-image", "0.3"]) == 0
+    assert read_cohort(tmp_path / "o2" / "cohort.csv").sample_id.tolist() == ["face"]

@@ -331,3 +331,35 @@ def test_first_annotated_series_finds_a_db_series_and_only_one(tmp_path):
     assert lidc.first_annotated_series(tmp_path / "root") == folder
     uids = lidc.annotated_series_uids()
     assert len(uids) == lidc.nodule_table(lidc.read_database())["series_instance_uid"].nunique()
+
+
+def test_nodule_in_slices_missing_from_the_download_is_excluded_not_padding(tmp_path):
+    # Issue 20, item 7: an LIDC scan downloaded without the slices that hold a nodule. LIDC-IDRI-0078 (scan 1,
+    # 3 mm slices) has four nodules from z = 1480 to 1606 mm; the download keeps only 5 slices either side of the
+    # lowest one. Before the crop rule the three others became crops of pure padding (-1024 HU), listed with their
+    # malignancy label and status ok.
+    from smart.data.synthetic.lidc_dicom import write_lidc_dicom
+
+    db_path = _subset_db(tmp_path / "sub.sqlite", (1,))
+    db = lidc.read_database(db_path)
+    table = lidc.nodule_table(db)
+    lowest = table.nsmallest(1, "world_z_mm").iloc[0]
+    k = int(round(lowest["centroid_k"]))
+    missing = range(k + 6, len(db.slice_zvals[1]))
+    write_lidc_dicom(tmp_path / "LIDC-IDRI", [1], db, slab=5, drop={1: missing})
+    out = tmp_path / "res" / "cohort.csv"
+    assert _run_cli("--out", str(out), "--db", str(db_path), "--dicom-root", str(tmp_path / "LIDC-IDRI"),
+                    "--crop-size", "16") == 0
+    cohort = pd.read_csv(out, keep_default_na=False)
+    excluded = pd.read_csv(out.with_suffix(".excluded.csv")).set_index("sample_id")
+    assert cohort.sample_id.tolist() == [lowest["sample_id"]]
+    others = sorted(set(table.sample_id) - {lowest["sample_id"]})
+    assert sorted(excluded.index) == others
+    assert table.set_index("sample_id").loc[others, "label"].tolist() == [1, 0, 1]  # the labels that were at stake
+    assert excluded.reason.str.startswith("no image: crop centre lies outside the image").all()
+    summary = json.loads(out.with_suffix(".summary.json").read_text())
+    assert summary["crops"] == 1 and summary["excluded_total"] == summary["excluded_no_image"] == 3
+    assert summary["blank_crops"] == {"count": 0, "indices": [], "sample_ids": []}  # the kept crop holds its nodule
+    assert sorted(p.name for p in (tmp_path / "res" / "crops").iterdir()) == [f"{lowest['sample_id']}.nii.gz"]
+    crop = sitk.GetArrayFromImage(sitk.ReadImage(str(out.parent / cohort.image.item())))
+    assert crop[8, 8, 8] > 0  # the kept crop holds its nodule

@@ -145,7 +145,7 @@ def test_tree_to_raters_csv_and_consensus(tmp_path):
                                                        for r in ("rater_a", "rater_b", "rater_c")]
     reasons = dict(zip(rejected.file.map(lambda f: f.split("/")[-1]), rejected.reason))
     assert set(reasons) == {"ambiguous.dcm", "orphan.dcm"}
-    assert "2 ROIs ('GTV-1', 'gtv-2')" in reasons["ambiguous.dcm"]
+    assert "2 ROIs with 2 different names ('GTV-1', 'gtv-2')" in reasons["ambiguous.dcm"]
     assert "is not under" in reasons["orphan.dcm"] and orphan[0].SeriesInstanceUID in reasons["orphan.dcm"]
     raters = pd.read_csv(out / "raters.csv")
     assert raters.columns.tolist() == ["case_id", "image", "series_uid", "rater1", "rater2", "rater3"]

@@ -154,3 +154,35 @@ def test_run_counts_the_physical_consensus_and_rejects_no_overlap(tmp_path):
     sitk.WriteImage(far, str(tmp_path / "consensus.nrrd"))
     with pytest.raises(ImageReadError, match="does not overlap CT"):
         zeroshot.run_zeroshot("random", tmp_path / "raters.csv", tmp_path / "out2", crop=(16, 16, 16), spacing=None)
+
+
+def test_crop_of_mostly_padding_is_excluded_and_counted(tmp_path, capsys):
+    # Issue 20, item 7 (zero-shot crops): a CT of 3 slices gives a 16^3 crop that is 3/16 image (below the 25 % of
+    # smart.data.crop_window); the case is excluded with the reason, the others are evaluated, the summary counts it.
+    _case(tmp_path)
+    hu = np.full((3, 20, 24), -1000, np.int16)
+    hu[:, 3:17, 3:21] = 30
+    thin = sitk.GetImageFromArray(hu)
+    thin.SetSpacing((2.0, 2.0, 2.0))
+    sitk.WriteImage(thin, str(tmp_path / "thin.nii.gz"))
+    cons = sitk.GetImageFromArray((hu > 0).astype(np.uint8))
+    cons.CopyInformation(thin)
+    sitk.WriteImage(cons, str(tmp_path / "thin_consensus.nii.gz"))
+    pd.DataFrame([{"case_id": "c1", "image": "ct.nii.gz", "consensus": "consensus.nrrd"},
+                  {"case_id": "thin", "image": "thin.nii.gz", "consensus": "thin_consensus.nii.gz"}]).to_csv(
+        tmp_path / "raters.csv", index=False)
+    summary = zeroshot.run_zeroshot("random", tmp_path / "raters.csv", tmp_path / "out", crop=(16, 16, 16),
+                                    spacing=None)
+    assert summary["n_cases"] == 1 and summary["n_excluded"] == 1
+    assert pd.read_csv(tmp_path / "out" / "dsc.csv").case_id.tolist() == ["c1"]
+    excluded = pd.read_csv(tmp_path / "out" / "excluded.csv")
+    assert excluded.case_id.tolist() == ["thin"] and excluded.file.item() == str(tmp_path / "thin.nii.gz")
+    assert excluded.reason.item() == ("no image: only 18.8% of the crop (16, 16, 16) lies inside the image "
+                                      "(3, 20, 24) (minimum 25%): the rest would be padding")
+    assert capsys.readouterr().err == (f"smart zeroshot: excluded case thin: {tmp_path / 'thin.nii.gz'}: "
+                                       f"{excluded.reason.item()}\n")
+    pd.DataFrame([{"case_id": "thin", "image": "thin.nii.gz", "consensus": "thin_consensus.nii.gz"}]).to_csv(
+        tmp_path / "only_thin.csv", index=False)
+    with pytest.raises(ValueError, match="every case is excluded .*thin.nii.gz: no image: only 18.8%"):
+        zeroshot.run_zeroshot("random", tmp_path / "only_thin.csv", tmp_path / "out2", crop=(16, 16, 16),
+                              spacing=None)

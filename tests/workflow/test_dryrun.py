@@ -159,6 +159,9 @@ def test_paper_resampling_is_sharded(demo_workspace, tmp_path):
     assert counts["resample_shard"] == load_yaml(REPO / "config/paper.yaml")["preprocess"]["shards"] >= 2
     assert counts["resample"] == 1
     assert "--shard 63 --shards 64" in proc.stdout and "--out-dir results/preprocess/ct_2mm" in proc.stdout
+    # each shard refuses, with a line, a CT whose estimated peak exceeds the job's memory (data_preparation.md)
+    mem_mb = load_yaml(REPO / "config/paper.yaml")["resources"]["resample"]["mem_mb"]
+    assert proc.stdout.count(f"--mem-mb {mem_mb} ") == counts["resample_shard"]
     assert "output: results/preprocess/ct_2mm" not in proc.stdout
 
 
