@@ -28,6 +28,14 @@ Behaviour that downstream tooling relies on:
 * **Non-finite losses.** A step whose loss or gradient norm is not finite is skipped (no optimiser/EMA/centre update)
   and counted; ``train.max_nonfinite`` such steps *in a row* write ``checkpoint_last.pt`` and raise
   :class:`NonFiniteLossError`; ``smart pretrain`` exits with code **3**.
+* **Training health.** Every log record also carries the monitor's figures (:mod:`smart.ssl.health`), computed
+  on the logging step only (no cost, no host sync on the others): ``teacher_entropy/<loss>``,
+  ``teacher_spread/<loss>``, ``agreement/<loss>`` on the rows each loss uses (AMPD: masked tokens the noisy teacher
+  saw; ``.../ampd_dropped`` the masked tokens it dropped), ``mask_body_share``, and ``effective_rank/cls`` /
+  ``effective_rank/pooled`` over the student embeddings of the window's applied steps. The collapse rule
+  (:class:`smart.ssl.health.CollapseRule`, from the end of the LR warm-up on) prints one warning line per collapsed
+  head; with ``train.stop_on_collapse`` it writes ``checkpoint_last.pt`` and raises :class:`CollapseError`;
+  ``smart pretrain`` exits with code **4**.
 * **Precision.** bf16 autocast on CUDA, fp32 on CPU (fp16 SSL runs diverge: DINO #58, iBOT #19).
 """
 
@@ -49,6 +57,7 @@ from smart.models.factory import build_encoder
 from smart.preemption import EXIT_INTERRUPTED, StopFlag, TrainingInterrupted
 from smart.provenance import package_versions
 from smart.seeding import seed_everything
+from smart.ssl.health import CollapseRule, effective_rank
 from smart.ssl.self_distillation import SelfDistillation
 from smart.ssl.stabilisers import Stabilisers, epochs_to_steps, resolve_stabilisers, steps_per_epoch
 from smart.train import distributed as dist_utils
@@ -58,6 +67,7 @@ from smart.train.optim import build_optimizer, set_lr, set_weight_decay
 from smart.run_logging import RunLogger
 
 EXIT_NONFINITE = 3
+EXIT_COLLAPSE = 4
 _PURPOSE_RANK_RNG = 21
 # Keys that do not change what is trained: the step budget (raise it to extend a run) and bookkeeping.
 RESUME_IGNORED = frozenset({"train.steps", "train.checkpoint_every", "train.log_every", "data.num_workers"})
@@ -75,6 +85,20 @@ class NonFiniteLossError(RuntimeError):
     """``train.max_nonfinite`` consecutive non-finite steps; ``checkpoint_last.pt`` holds the last good weights."""
 
     exit_code = EXIT_NONFINITE
+
+
+class CollapseError(RuntimeError):
+    """The collapse rule fired under ``train.stop_on_collapse``; ``checkpoint_last.pt`` holds the weights then."""
+
+    exit_code = EXIT_COLLAPSE
+
+
+def window_ranks(window: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """``effective_rank/<name>`` of the embeddings ``name`` collected over a logging window (one dict per applied
+    step, :attr:`SelfDistillation.last_embeddings`), rows of every step stacked; ``{}`` for an empty window."""
+    names = sorted({name for step in window for name in step})
+    return {f"effective_rank/{name}": effective_rank(torch.cat([step[name] for step in window if name in step]))
+            for name in names}
 
 
 def _gather_rng(info: dist_utils.DistInfo) -> list[dict[str, Any]]:
@@ -254,6 +278,8 @@ class _Trainer:
         clip = float(cfg["optim"]["clip_grad"])
         max_bad = int(tcfg["max_nonfinite"])
         log_every, ckpt_every = int(tcfg["log_every"]), int(tcfg["checkpoint_every"])
+        collapse = CollapseRule(int(cfg["loss"]["out_dim"]), start_step=self.stab.warmup_steps)
+        embeddings: list[dict[str, torch.Tensor]] = []  # the window's student embeddings (effective_rank)
         sums: dict[str, torch.Tensor] = {}
         applied_in_window = 0
         window_start = time.perf_counter()
@@ -270,8 +296,10 @@ class _Trainer:
                 set_weight_decay(self.optimizer, self.stab.weight_decay_at(step))
                 u = batch["u"].to(self.device, non_blocking=True)
                 v = batch["v"].to(self.device, non_blocking=True)
+                # health figures on the steps that are logged for sure (a stop or abort log carries none)
+                monitor = (step + 1) % log_every == 0 or step + 1 == self.stop_at
                 with autocast:
-                    loss, stats = self.ddp(u, v, batch["position"], step)
+                    loss, stats = self.ddp(u, v, batch["position"], step, monitor=monitor)
                 # Always run backward (even on NaN) so every DDP rank takes part in the same gradient all-reduce.
                 loss.backward()
                 gnorm = torch.nn.utils.clip_grad_norm_(self.params, clip if clip > 0 else float("inf"))
@@ -295,19 +323,35 @@ class _Trainer:
                     applied_in_window += 1
                     for key, value in stats.items():
                         sums[key] = sums.get(key, 0.0) + value.detach().float()
+                    embeddings.append(self.model.last_embeddings)
                 self.step = step + 1
                 window_steps += 1
                 bar.update(1, samples=u.shape[0] * self.info.world_size, loss=loss.detach())
                 if self.step % log_every == 0 or self.step == self.stop_at or stopping or consecutive >= max_bad:
                     elapsed = time.perf_counter() - window_start
                     sums = self._global_mean(sums)
+                    # rank-local figures averaged over ranks (every rank logs at the same steps with the same keys)
+                    health = self._global_mean({**self.model.last_health, **window_ranks(embeddings)}
+                                               if monitor else {})
                     last_record = {"step": self.step, "lr": lr, "momentum": momentum,
                                    "weight_decay": self.stab.weight_decay_at(step),
                                    **{k: (s / applied_in_window).item() for k, s in sums.items()},
+                                   **{k: float(v) for k, v in health.items()},
                                    "time_per_step": elapsed / max(window_steps, 1), "nonfinite": self.nonfinite,
                                    "applied_steps": applied_in_window}
                     self.logger.log(last_record)
                     sums, applied_in_window, window_steps, window_start = {}, 0, 0, time.perf_counter()
+                    embeddings = []
+                    fired = collapse.update(last_record)
+                    for message in fired.values():
+                        if self.info.is_main:
+                            print(f"smart pretrain: WARNING collapse: {message}", file=sys.stderr)
+                    if fired and bool(tcfg["stop_on_collapse"]):
+                        self.save()
+                        raise CollapseError(
+                            f"train.stop_on_collapse: {'; '.join(fired.values())}. checkpoint_last.pt in "
+                            f"{self.out_dir} holds the weights at step {self.step}; see docs/ARCHITECTURE.md "
+                            f"'Training health' for the thresholds and the remedies")
                 if consecutive >= max_bad:
                     self.save()
                     raise NonFiniteLossError(
@@ -348,7 +392,8 @@ def pretrain(cfg: dict[str, Any], manifest: str | Path, out_dir: str | Path, max
     """Pretrain per ``cfg`` (``smart.config.load_config``) on the ``status == ok`` CTs of ``manifest``.
 
     Returns ``{"step", "nonfinite", "last" (the last metrics record), "world_size", "out_dir"}``. Raises
-    :class:`TrainingInterrupted` (exit 75) on SIGTERM/SIGUSR1, :class:`NonFiniteLossError` (exit 3), and
+    :class:`TrainingInterrupted` (exit 75) on SIGTERM/SIGUSR1, :class:`NonFiniteLossError` (exit 3),
+    :class:`CollapseError` (exit 4, only with ``train.stop_on_collapse``) and
     ``ValueError`` for bad inputs (before training starts). With ``resume`` and an existing
     ``out_dir/checkpoint_last.pt`` training continues from it; without one it starts fresh. ``run_info`` =
     ``{"preset", "config_yaml", "overrides"}`` as given on the command line, for ``MODEL_CARD.md``.
@@ -362,5 +407,6 @@ def pretrain(cfg: dict[str, Any], manifest: str | Path, out_dir: str | Path, max
         trainer.logger.close()
 
 
-__all__ = ["EXIT_INTERRUPTED", "EXIT_NONFINITE", "RESUME_IGNORED", "NonFiniteLossError", "TrainingInterrupted",
-           "config_differences", "manifest_digest", "pretrain", "resolve_epochs"]
+__all__ = ["EXIT_COLLAPSE", "EXIT_INTERRUPTED", "EXIT_NONFINITE", "RESUME_IGNORED", "CollapseError",
+           "NonFiniteLossError", "TrainingInterrupted", "config_differences", "manifest_digest", "pretrain",
+           "resolve_epochs", "window_ranks"]
