@@ -81,9 +81,9 @@ class SwinSMART(SwinTransformer):
 
     Args:
         in_chans: input channels.
-        embed_dim: patch-embedding channels (48, the MONAI/SMIT Swin-UNETR width; the paper states only the widths
-            that follow from it, e.g. 384 at the SA layer, Fig. 2 / Sec. IV-C). Stage k output has
-            ``embed_dim * 2**k`` channels.
+        embed_dim: patch-embedding channels; stage k output has ``embed_dim * 2**k`` channels. Default 48: the
+            paper gives "a feature embedding size of 384" (Sec. IV-C), which is the stage-3 output width 48·2³ that
+            the SA block reads (docs/ARCHITECTURE.md "Geometry"), not the patch-embedding width.
         depths: Swin blocks per stage (paper: (2, 2, 8, 2)).
         num_heads: attention heads per stage (paper: (4, 4, 8, 16)).
         window_size: window edge in tokens (paper: 4).
