@@ -158,8 +158,8 @@ class CollapseRule:
     ``effective_rank`` is logged but not part of the rule: RankMe of uncentred embeddings over a short window is
     already ~1.2-1.5 for a freshly initialised [CLS] in the ``tiny`` preset (a 12-step run, 4 rows per log), where it
     measures the common offset of the embeddings as much as their collapse, so a threshold would fire on healthy
-    starts. Logs before ``start_step`` (the LR warm-up, when a fresh teacher is near uniform by construction) do not count,
-    nor do the ``*_dropped`` figures (tokens the noisy teacher zeroed: near-constant targets by construction).
+    starts. Logs before ``start_step`` (the LR warm-up, when a fresh teacher is near uniform by construction) do not
+    count, nor do the ``*_dropped`` figures (tokens the noisy teacher zeroed: near-constant targets by construction).
 
     :meth:`update` takes one log record and returns one message per head that has *just* crossed the
     ``logs``-in-a-row mark (each head is reported once per episode; a healthy log resets it).

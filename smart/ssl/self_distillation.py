@@ -8,8 +8,9 @@ Per step, for views ``u, v`` (batched together as ``x = [u; v]``):
    (Sec. III-B), random/blockwise ones ignore it;
 3. the student sees ``ũ, ṽ`` (mask token at masked positions, drop path active);
 4. AMIP (Eq. 6) and AMPD (Eq. 5) compare within a view (AMPD on the stage-3 tokens *before* the patch merging by
-   default, ``loss.ampd_tokens``, with the mask-grid mask upsampled x2 to that grid), AITD (Eq. 2) and GITD (Eq. 4) across views; each loss is
-   averaged over both directions/views and weighted: ``L = w_AMIP·AMIP + λ_AMPD·AMPD + λ_AITD·AITD + λ_GITD·GITD``;
+   default, ``loss.ampd_tokens``, with the mask-grid mask upsampled x2 to that grid), AITD (Eq. 2) and GITD (Eq. 4)
+   across views; each loss is averaged over both directions/views and weighted:
+   ``L = w_AMIP·AMIP + λ_AMPD·AMPD + λ_AITD·AITD + λ_GITD·GITD``;
    with ``loss.koleo > 0`` (not in the paper; the CPU ``small`` preset) a KoLeo term on the AITD/GITD heads'
    bottlenecks is added (:mod:`smart.ssl.losses.koleo`).
 
@@ -48,7 +49,7 @@ from smart.ssl.noisy_teacher import patch_drop_mask
 from smart.ssl.stabilisers import Stabilisers, resolve_stabilisers
 
 LOSS_NAMES = ("amip", "ampd", "aitd", "gitd")
-# distillation loss -> (EncoderOutput field it reads, head name); AMPD's field follows loss.ampd_tokens (_ampd_field)
+# distillation loss -> (EncoderOutput field it reads, head name); AMPD's field follows loss.ampd_tokens (ampd_field)
 _DISTILL = {"ampd": ("tokens", "patch_head"), "aitd": ("cls", "cls_head"), "gitd": ("pooled", "pooled_head")}
 AMPD_TOKENS = ("pre_merge", "post_merge")
 _PURPOSE_DROP = 11

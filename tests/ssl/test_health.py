@@ -58,7 +58,8 @@ def test_effective_rank_is_rankme():
     # singular values 3 and 1: p = (0.75, 0.25) (+1e-7), RankMe = exp(-(0.75 ln 0.75 + 0.25 ln 0.25)) = 1.7548...
     p = torch.tensor([0.75, 0.25]) + 1e-7
     expected = math.exp(-float((p * p.log()).sum()))
-    assert float(effective_rank(torch.tensor([[3.0, 0.0], [0.0, 1.0], [0.0, 0.0]]))) == pytest.approx(expected, rel=1e-5)
+    matrix = torch.tensor([[3.0, 0.0], [0.0, 1.0], [0.0, 0.0]])
+    assert float(effective_rank(matrix)) == pytest.approx(expected, rel=1e-5)
     # r orthonormal rows: r equal singular values -> rank r; a rank-one matrix -> 1
     q, _ = torch.linalg.qr(torch.randn(16, 16, generator=torch.Generator().manual_seed(0)))
     assert float(effective_rank(q[:5])) == pytest.approx(5.0, rel=1e-4)

@@ -179,7 +179,8 @@ def test_monitor_step_reports_health_on_the_rows_each_loss_uses():
         drop = model._patch_drop(pos, (64, 64, 64), enc.patch_grid((64,) * 3), x.device)  # (4, 32, 32, 32)
         t_out = t_enc(x, patch_drop=drop)
         t_logits = model.teacher["patch_head"](t_out.pre_merge_tokens)
-        probs = torch.softmax((t_logits - model.centers["ampd"].center) / model.stabilisers.teacher_temp_at("ampd", 0), -1)
+        t_temp = model.stabilisers.teacher_temp_at("ampd", 0)
+        probs = torch.softmax((t_logits - model.centers["ampd"].center) / t_temp, -1)
     # masks (4, 4, 4, 4) -> pre-merge grid 8^3 by an explicit 2x repeat; a pre-merge token covers 4^3 patches
     masked = model.last_masks.repeat_interleave(2, 1).repeat_interleave(2, 2).repeat_interleave(2, 3).flatten(1)
     dropped = drop.reshape(4, 8, 4, 8, 4, 8, 4).all(dim=6).all(dim=4).all(dim=2).flatten(1)
@@ -226,6 +227,10 @@ def test_ampd_reads_the_pre_merge_tokens_with_the_mask_upsampled():
             s_logits = model.student["patch_head"](getattr(s_out, field))
         grid = s_out.pre_merge_grid if tokens == "pre_merge" else s_out.grid
         assert grid == ((4, 4, 4) if tokens == "pre_merge" else (2, 2, 2))
+        # AMIP, the SA block and the masks keep the mask grid (2^3 tokens of 16^3 voxels) under either setting
+        assert s_out.grid == (2, 2, 2) and tuple(model.last_masks.shape) == (4, 2, 2, 2)
+        assert model.recon_head.token_voxels == (16, 16, 16) and model.recon_head.proj.in_features == enc.token_dim
+        assert tuple(t_out.attention.shape) == (4, 8) and tuple(s_out.sa_tokens.shape) == (4, 8, enc.cls_dim)
         mask = model.last_masks
         if tokens == "pre_merge":
             mask = torch.from_numpy(np.kron(mask.numpy(), np.ones((1, 2, 2, 2), dtype=bool)))

@@ -444,8 +444,8 @@ def test_window_ranks_stack_every_step_of_the_window():
 
 def test_collapsed_teacher_warns_and_stop_on_collapse_exits_4_naming_the_head(manifest, tmp_path, capsys):
     """A teacher temperature of 100 makes every distillation target uniform (entropy ~ ln K): after the LR warm-up
-    (1 step) the rule needs COLLAPSE_LOGS logs in a row (log_every = 1). Without stop_on_collapse: one warning line per head and the
-    run finishes; with it: exit 4, checkpoint_last.pt written, the message names the head and its figures."""
+    (1 step) the rule needs COLLAPSE_LOGS logs in a row (log_every = 1). Without stop_on_collapse: one warning line
+    per head and the run finishes; with it: exit 4, checkpoint_last.pt written, the message names the head and its figures."""
     from smart.ssl.health import COLLAPSE_LOGS
 
     uniform = {"loss.teacher_temp": 100.0, "loss.warmup_teacher_temp": 100.0, "train.steps": COLLAPSE_LOGS + 2,
