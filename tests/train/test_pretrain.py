@@ -466,3 +466,19 @@ def test_collapsed_teacher_warns_and_stop_on_collapse_exits_4_naming_the_head(ma
     assert (tmp_path / "stop" / "checkpoint_last.pt").is_file()
     assert load_checkpoint(tmp_path / "stop" / "checkpoint_last.pt")["step"] == COLLAPSE_LOGS
     assert not (tmp_path / "stop" / "encoder.pt").exists()
+
+
+@pytest.mark.parametrize("method, sets, expected", [
+    ("smart", ["loss.ampd_tokens=merged"],
+     "config key 'loss.ampd_tokens': expected one of pre_merge, post_merge, got 'merged' (str)"),
+    ("attmask", ["loss.ampd_tokens=pre_merge"],
+     "config key 'loss.ampd_tokens'='pre_merge' needs a backbone with patch merging, but model.arch=vit has none "
+     "(AMPD reads its patch tokens); leave loss.ampd_tokens null"),
+])
+def test_bad_ampd_tokens_is_one_line_before_any_work(manifest, tmp_path, capsys, method, sets, expected):
+    out = tmp_path / "run"
+    code = cli.main(["pretrain", "--method", method, "--preset", "tiny", "--manifest", str(manifest), "--out", str(out),
+                     *[a for s in sets for a in ("--set", s)]])
+    assert code == 2
+    assert capsys.readouterr().err.splitlines() == [f"smart pretrain: error: {expected}"]
+    assert not out.exists()
