@@ -69,8 +69,10 @@ from smart.run_logging import RunLogger
 EXIT_NONFINITE = 3
 EXIT_COLLAPSE = 4
 _PURPOSE_RANK_RNG = 21
-# Keys that do not change what is trained: the step budget (raise it to extend a run) and bookkeeping.
-RESUME_IGNORED = frozenset({"train.steps", "train.checkpoint_every", "train.log_every", "data.num_workers"})
+# Keys that do not change what is trained: the step budget (raise it to extend a run) and bookkeeping (the collapse
+# rule only decides whether to stop).
+RESUME_IGNORED = frozenset({"train.steps", "train.checkpoint_every", "train.log_every", "data.num_workers",
+                            "train.stop_on_collapse"})
 
 
 def build_self_distillation(cfg: dict[str, Any], stabilisers: Stabilisers | None = None) -> SelfDistillation:

@@ -375,10 +375,13 @@ def test_finished_run_keeps_no_last_checkpoint_so_a_rerun_without_outputs_retrai
 
 def test_config_differences_ignores_only_the_step_budget_and_bookkeeping():
     a = _cfg()
-    b = _cfg(**{"train.steps": 99, "train.log_every": 5, "train.checkpoint_every": 7, "data.num_workers": 2})
+    b = _cfg(**{"train.steps": 99, "train.log_every": 5, "train.checkpoint_every": 7, "data.num_workers": 2,
+                "train.stop_on_collapse": "true"})
     assert config_differences(a, b) == []
     c = _cfg(**{"optim.lr": 1e-3, "loss.aitd": 0.0})
     assert config_differences(a, c) == ["loss.aitd", "optim.lr"]
+    # AMPD on other tokens trains another head (another width): a checkpoint of the other reading is not resumed
+    assert config_differences(a, _cfg(**{"loss.ampd_tokens": "post_merge"})) == ["loss.ampd_tokens"]
 
 
 @pytest.mark.parametrize("n, batch, expected", [(10412, 16, 651), (10412, 32, 326), (3, 2, 2), (16, 16, 1)])
