@@ -42,7 +42,7 @@ SCHEMA: dict[str, dict[str, str]] = {
         "amip": "float", "ampd": "float", "aitd": "float", "gitd": "float", "out_dim": "int", "student_temp": "float",
         "teacher_temp": "float", "warmup_teacher_temp": "float", "warmup_teacher_temp_steps": "int",
         "center_momentum": "float", "koleo": "float", "head_hidden_dim": "int", "head_bottleneck_dim": "int",
-        "head_nlayers": "int",
+        "head_nlayers": "int", "ampd_tokens": "?str:pre_merge|post_merge",
         "warmup_teacher_temp_epochs": "?float",
         **{f"{prefix}teacher_temp_{name}": "?float" for prefix in ("", "warmup_") for name in ("ampd", "aitd", "gitd")},
     },
@@ -51,7 +51,7 @@ SCHEMA: dict[str, dict[str, str]] = {
               "weight_decay_end": "?float", "lr_base_batch": "?int", "warmup_epochs": "?float",
               "freeze_last_layer_epochs": "float"},
     "train": {"steps": "int", "seed": "int", "checkpoint_every": "int", "log_every": "int", "max_nonfinite": "int",
-              "steps_per_epoch": "?int", "epochs": "?int", "compile": "bool"},
+              "steps_per_epoch": "?int", "epochs": "?int", "compile": "bool", "stop_on_collapse": "bool"},
 }
 
 # Defaults = the paper's SMART model (Sec. IV-C; the model table is smart.models.factory's, less the keys this config
@@ -81,6 +81,12 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "center_momentum": 0.9, "head_hidden_dim": 2048,
         # KoLeo regulariser weight (DINOv2; not in the paper, so 0): smart.ssl.losses.koleo.
         "koleo": 0.0, "head_bottleneck_dim": 256, "head_nlayers": 3,
+        # Which stage-3 tokens AMPD distils (Sec. III-C: "before performing patch merging of stage #3 output"):
+        # pre_merge = the stage's Swin-block output before MONAI's patch merging (192 ch on 16^3 at 128^3), post_merge
+        # = after it (384 ch on 8^3, the mask grid; kept for comparison). null = pre_merge on a backbone with patch
+        # merging (Swin), resolved by load_config and recorded in config.json; it must stay null on one without (ViT:
+        # AMPD reads its patch tokens). smart.ssl.self_distillation.
+        "ampd_tokens": None,
         # Per-loss teacher temperatures (null = the shared ones above) and the warm-up in epochs (null = the steps
         # key): smart.ssl.stabilisers.
         "warmup_teacher_temp_epochs": None,
@@ -94,8 +100,10 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     # `*_epochs` keys (null = use the `*_steps` key): the pretraining driver converts them to steps of the actual
     # run, steps_per_epoch (null = ceil(n_CTs / global batch)) per epoch (smart.train.pretrain.resolve_epochs).
     # compile: torch.compile the student encoder (opt-in; docs/ARCHITECTURE.md "GPU throughput").
+    # stop_on_collapse: end the run (exit 4) when the training-health monitor's collapse rule fires
+    # (smart.ssl.health); false = one warning line per collapsed head.
     "train": {"steps": 10000, "seed": 0, "checkpoint_every": 1000, "log_every": 20, "max_nonfinite": 10,
-              "steps_per_epoch": None, "epochs": None, "compile": False},
+              "steps_per_epoch": None, "epochs": None, "compile": False, "stop_on_collapse": False},
 }
 
 # Sec. IV-C: 800 epochs, 80 warm-up epochs, 4 GPUs. The paper pretrains on 10,412 CTs (7,289 lung + 3,123 other, Sec.
@@ -291,6 +299,14 @@ def _validate_sa_placement(m: Mapping[str, Any], mk: Mapping[str, Any], loss: Ma
                          f"loss.aitd > 0, or random masking")
 
 
+def _validate_ampd_tokens(m: Mapping[str, Any], loss: Mapping[str, Any]) -> None:
+    """``loss.ampd_tokens`` names a side of a patch merging, so it needs a backbone that merges patches."""
+    if loss["ampd_tokens"] is not None and not backbone(m["arch"]).patch_merging:
+        raise ValueError(f"config key 'loss.ampd_tokens'={loss['ampd_tokens']!r} needs a backbone with patch merging, "
+                         f"but model.arch={m['arch']} has none (AMPD reads its patch tokens); leave loss.ampd_tokens "
+                         f"null")
+
+
 def _validate_noise_unit(m: Mapping[str, Any], d: Mapping[str, Any], nt: Mapping[str, Any]) -> None:
     """``noisy_teacher.unit`` (voxels) must be a whole number of the encoder's patches and tile the crop exactly."""
     unit = nt["unit"]
@@ -353,6 +369,7 @@ def validate(cfg: dict[str, Any]) -> dict[str, Any]:
         raise ValueError(f"config key 'loss.koleo'={loss['koleo']} needs data.batch_size >= 2 (KoLeo spreads the images "
                          f"of one view on each process), got {d['batch_size']}")
     _validate_sa_placement(m, mk, loss)
+    _validate_ampd_tokens(m, loss)
     _validate_noise_unit(m, d, cfg["noisy_teacher"])
     positive = [("data.batch_size", d["batch_size"]), ("train.steps", cfg["train"]["steps"]),
                 ("train.checkpoint_every", cfg["train"]["checkpoint_every"]), ("train.log_every", cfg["train"]["log_every"]),
@@ -400,6 +417,8 @@ def load_config(method: str, preset: str | None = None, config_yaml: str | Path 
     m = cfg["model"]
     if has_sa(m) and m["sa_placement"] is None:
         m["sa_placement"] = "inline"  # recorded explicitly in config.json / encoder files
+    if backbone(m["arch"]).patch_merging and cfg["loss"]["ampd_tokens"] is None:
+        cfg["loss"]["ampd_tokens"] = "pre_merge"  # the paper's tokens (Sec. III-C), recorded in config.json
     return {"method": method, **cfg}
 
 

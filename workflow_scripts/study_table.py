@@ -1,8 +1,11 @@
 """Aggregate the `study` target (rules/study.smk) into results/study/study.{json,md}.
 
 Per arm: linear-probe test AUC (mean ± sample std over seeds, and each seed's DeLong 95 % CI), Table-I intra/inter
-cluster distances, zero-shot DSC (the `scratch` arm reports the random-attention baseline), and the teacher entropy
-/ ln K of each distillation loss at the last logged pretraining step (1.00 = uniform collapse).
+cluster distances, zero-shot DSC (the `scratch` arm reports the random-attention baseline), and the training-health
+figures of the last logged pretraining step (docs/ARCHITECTURE.md "Training health"): the teacher entropy / ln K of
+each distillation loss on the rows it uses (1.00 = uniform collapse; AMPD's masked tokens the noisy teacher dropped
+as `ampd_dropped`) and the effective rank (RankMe) of the student's [CLS] / pooled embeddings. The JSON also keeps
+every monitor figure of that step per seed (`health`).
 """
 
 from __future__ import annotations
@@ -17,7 +20,9 @@ from typing import Any
 
 from smart.atomic import write_json, write_text
 
-DISTILL = ("ampd", "aitd", "gitd")
+DISTILL = ("ampd", "ampd_dropped", "aitd", "gitd")
+RANKS = ("cls", "pooled")
+HEALTH_PREFIXES = ("teacher_entropy/", "teacher_spread/", "agreement/", "effective_rank/", "mask_body_share")
 
 
 def _read(path: Path) -> dict[str, Any] | None:
@@ -60,11 +65,14 @@ def collect(root: Path, arms: dict[str, str], seeds: list[int]) -> dict[str, Any
                            else None) for n in DISTILL}
             rows.append({"seed": seed, "auc": test.get("auc"), "auc_ci": test.get("auc_ci"), "n_test": test.get("n"),
                          "intra": clusters.get("intra_mean"), "inter": clusters.get("inter_mean"),
-                         "dsc": zeroshot.get("dsc_mean"), "entropy_over_lnK": entropy, "step": last.get("step")})
+                         "dsc": zeroshot.get("dsc_mean"), "entropy_over_lnK": entropy, "step": last.get("step"),
+                         "effective_rank": {n: last.get(f"effective_rank/{n}") for n in RANKS},
+                         "health": {key: value for key, value in last.items() if key.startswith(HEALTH_PREFIXES)}})
         out[arm] = {"method": method, "seeds": rows,
                     "auc": mean_std([r["auc"] for r in rows]), "intra": mean_std([r["intra"] for r in rows]),
                     "inter": mean_std([r["inter"] for r in rows]), "dsc": mean_std([r["dsc"] for r in rows]),
-                    "entropy_over_lnK": {n: mean_std([r["entropy_over_lnK"][n] for r in rows]) for n in DISTILL}}
+                    "entropy_over_lnK": {n: mean_std([r["entropy_over_lnK"][n] for r in rows]) for n in DISTILL},
+                    "effective_rank": {n: mean_std([r["effective_rank"][n] for r in rows]) for n in RANKS}}
     return out
 
 
@@ -74,16 +82,19 @@ def _fmt(stat: dict[str, float] | None, digits: int = 3) -> str:
 
 def markdown(table: dict[str, Any]) -> str:
     lines = ["| arm | method | probe test AUC | per-seed DeLong 95 % CI | intra ↓ | inter ↑ | zero-shot DSC | "
-             "H/ln K AMPD | AITD | GITD |", "|" + "---|" * 10]
+             "H/ln K AMPD | AMPD dropped | AITD | GITD | rank [CLS] | rank pooled |", "|" + "---|" * 13]
     for arm, rec in table.items():
         cis = "; ".join("—" if r["auc_ci"] is None else f"[{r['auc_ci'][0]:.2f}, {r['auc_ci'][1]:.2f}]"
                         for r in rec["seeds"])
-        ent = [_fmt(rec["entropy_over_lnK"][n], 2) for n in DISTILL]
+        ent = [_fmt(rec["entropy_over_lnK"][n], 2) for n in DISTILL] + [_fmt(rec["effective_rank"][n], 1)
+                                                                          for n in RANKS]
         lines.append(f"| {arm} | {rec['method']} | {_fmt(rec['auc'])} | {cis} | {_fmt(rec['intra'], 2)} | "
                      f"{_fmt(rec['inter'], 2)} | {_fmt(rec['dsc'])} | {' | '.join(ent)} |")
     lines.append("")
     lines.append("Mean ± sample std over seeds. `scratch` = random init (probe) and random attention (zero-shot). "
-                 "H/ln K: teacher entropy over ln K at the last logged pretraining step (1.00 = uniform collapse).")
+                 "H/ln K: teacher entropy over ln K at the last logged pretraining step (1.00 = uniform collapse), on "
+                 "the rows each loss uses (AMPD: masked tokens the noisy teacher saw; AMPD dropped: those it dropped). "
+                 "rank: RankMe of the student's [CLS] / pooled embeddings over the last logging window.")
     return "\n".join(lines) + "\n"
 
 

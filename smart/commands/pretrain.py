@@ -1,7 +1,7 @@
 """``smart pretrain``: self-supervised pretraining of SMART, a baseline or an ablation (docs/ARCHITECTURE.md "CLI").
 
 Exit codes: 0 done; 2 bad input (unknown method/key, missing manifest files, ...); 3 too many consecutive non-finite
-losses; 75 stopped by SIGTERM/SIGUSR1 after writing ``checkpoint_last.pt`` (rerun with ``--resume``).
+losses; 4 a head collapsed under ``train.stop_on_collapse`` (smart.ssl.health); 75 stopped by SIGTERM/SIGUSR1 after writing ``checkpoint_last.pt`` (rerun with ``--resume``).
 Multi-GPU: ``torchrun --nproc_per_node G -m smart pretrain ...``; ``data.batch_size`` is per process.
 
 Without ``--preset`` the run is at paper scale (the paper's network on 128³ crops, ``train.steps`` 10,000, 4 data
@@ -69,7 +69,7 @@ def run_header(cfg: dict, method: str, preset: str | None, cores: int | None = N
 def main(args: argparse.Namespace) -> int:
     from smart.config import load_config
     from smart.train import distributed
-    from smart.train.pretrain import NonFiniteLossError, TrainingInterrupted, pretrain
+    from smart.train.pretrain import CollapseError, NonFiniteLossError, TrainingInterrupted, pretrain
 
     try:
         cfg = load_config(args.method, args.preset, args.config, args.overrides)
@@ -81,7 +81,7 @@ def main(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"smart pretrain: error: {exc}", file=sys.stderr)
         return 2
-    except (TrainingInterrupted, NonFiniteLossError) as exc:
+    except (TrainingInterrupted, NonFiniteLossError, CollapseError) as exc:
         print(f"smart pretrain: {exc}", file=sys.stderr)
         return exc.exit_code
     finally:

@@ -89,7 +89,9 @@ class Backbone:
     ``label`` names it in the tables; ``cls_token``: it has a [CLS] without the SA block (the ViT); ``sa_block``: it
     can carry the semantic-attention block (``model.sa_stage`` / ``sa_placement`` apply: the Swin), so a Swin has a
     [CLS] only with ``sa_stage`` set; ``patch_key``: the ``model.*`` key of its patch edge in voxels (what the noisy
-    teacher's drop unit must be a multiple of). Config checks ask these properties, never the backbone's name."""
+    teacher's drop unit must be a multiple of); ``patch_merging``: its stages end in a patch merging, so AMPD can read
+    the tokens before or after it (``loss.ampd_tokens``, the Swin; a ViT has one token grid). Config checks ask these
+    properties, never the backbone's name."""
 
     module: type[nn.Module]
     build: Callable[[Mapping[str, Any]], nn.Module]
@@ -97,11 +99,14 @@ class Backbone:
     cls_token: bool
     sa_block: bool
     patch_key: str
+    patch_merging: bool
 
 
 BACKBONES: dict[str, Backbone] = {
-    "swin": Backbone(SwinSMART, _build_swin, "Swin", cls_token=False, sa_block=True, patch_key="patch_size"),
-    "vit": Backbone(ViT3D, _build_vit, "ViT", cls_token=True, sa_block=False, patch_key="vit_patch"),
+    "swin": Backbone(SwinSMART, _build_swin, "Swin", cls_token=False, sa_block=True, patch_key="patch_size",
+                     patch_merging=True),
+    "vit": Backbone(ViT3D, _build_vit, "ViT", cls_token=True, sa_block=False, patch_key="vit_patch",
+                    patch_merging=False),
 }
 
 

@@ -12,7 +12,8 @@ class EncoderOutput:
     """What an encoder hands to the losses, the heads and the evaluation code.
 
     Attributes:
-        tokens: ``(B, N, C_tok)`` tokens on the mask grid (Swin: stage-``mask_stage`` output; ViT: patch tokens),
+        tokens: ``(B, N, C_tok)`` tokens on the mask grid (Swin: stage-``mask_stage`` output, i.e. after that stage's
+            patch merging; ViT: patch tokens),
             row-major over ``grid`` with D slowest, i.e. the same order as ``mask.flatten(1)``.
         grid: the mask grid ``(D, H, W)``; ``N = D * H * W``.
         pooled: ``(B, C_last)`` global average of the last stage (Swin stage 4 / ViT patch tokens); GITD (Eq. 4)
@@ -25,6 +26,13 @@ class EncoderOutput:
         sa_tokens: Swin with SA only: ``(B, N, C_cls)`` the SA block's (final-LayerNorm'd) patch tokens. With
             ``sa_placement="inline"`` they are the SA-refined stage output that AMIP reconstructs from, so the SA
             block is trained by every loss; ``None`` without SA.
+        pre_merge_tokens: Swin only: ``(B, N_pre, C_pre)`` the mask stage's Swin-block output *before* MONAI's patch
+            merging at the end of that stage (layer-normalised like ``stages``), row-major over ``pre_merge_grid``
+            with D slowest: twice the mask grid per axis at half the width of ``tokens`` — 16³ x 192 at the paper's
+            128³ input, against 8³ x 384 for ``tokens``. AMPD reads them under ``loss.ampd_tokens=pre_merge`` (Sec.
+            III-C: "before performing patch merging of stage #3 output"); a mask-grid mask reaches this grid by
+            :func:`smart.models.swin.upsample_mask` with factor 2. ``None`` for a backbone without patch merging (ViT).
+        pre_merge_grid: the grid ``(D, H, W)`` of ``pre_merge_tokens``; ``None`` with them.
     """
 
     tokens: Tensor
@@ -34,3 +42,5 @@ class EncoderOutput:
     attention: Tensor | None = None
     stages: list[Tensor] | None = None
     sa_tokens: Tensor | None = None
+    pre_merge_tokens: Tensor | None = None
+    pre_merge_grid: tuple[int, int, int] | None = None

@@ -9,7 +9,11 @@ outside those keys.
 Forward order (MONAI's, plus the SMART inputs):
 patch_embed → masked patches := mask_token (mask upsampled from the mask grid) → dropped patches := 0 (noisy
 teacher, Sec. III-D) → pos_drop → layers1..4 (with the v2 conv blocks if enabled). Stage outputs 0..4 are
-layer-normalised as MONAI's ``proj_out(normalize=True)`` does.
+layer-normalised as MONAI's ``proj_out(normalize=True)`` does. MONAI's stage ``k`` (``layers{k}``) ends with its
+patch merging, so stage output ``k`` has ``2·C_{k-1}`` channels on a grid halved per axis; the *pre-merge* tokens of
+the mask stage (its Swin blocks' output before that merging: ``C_{k-1}`` channels on twice the mask grid, 192 on 16³ at
+the paper's 128³ input and ``embed_dim`` 48) are what AMPD reads by default (``loss.ampd_tokens``, Sec. III-C: "before
+performing patch merging of stage #3 output").
 
 SA placement (``sa_placement``, docs/ARCHITECTURE.md "SA placement"; the paper "inserts" the SA module after stage 3
 and computes AMPD on the stage-3 output "before the semantic attention layer", Sec. III-B/C):
@@ -54,11 +58,10 @@ def upsample_mask(mask: Tensor, factor: int | Sequence[int]) -> Tensor:
     is not 3 positive ints."""
     if mask.dim() != 4:
         raise ValueError(f"mask must be (B, D, H, W), got shape {tuple(mask.shape)}")
-    out = mask
-    for axis, f in enumerate(_triple(factor, "factor"), start=1):
-        if f != 1:
-            out = out.repeat_interleave(f, dim=axis)
-    return out
+    fd, fh, fw = _triple(factor, "factor")
+    b, d, h, w = mask.shape
+    # a broadcast view and one copy: no data-dependent output size, so no host synchronisation on a GPU
+    return mask[:, :, None, :, None, :, None].expand(b, d, fd, h, fh, w, fw).reshape(b, d * fd, h * fh, w * fw)
 
 
 def tokens_from_map(x: Tensor) -> Tensor:
@@ -77,7 +80,9 @@ class SwinSMART(SwinTransformer):
 
     Args:
         in_chans: input channels.
-        embed_dim: patch-embedding channels (paper: 48; stage k output has ``embed_dim * 2**k`` channels).
+        embed_dim: patch-embedding channels; stage k output has ``embed_dim * 2**k`` channels. Default 48: the
+            paper gives "a feature embedding size of 384" (Sec. IV-C), which is the stage-3 output width 48·2³ that
+            the SA block reads (docs/ARCHITECTURE.md "Geometry"), not the patch-embedding width.
         depths: Swin blocks per stage (paper: (2, 2, 8, 2)).
         num_heads: attention heads per stage (paper: (4, 4, 8, 16)).
         window_size: window edge in tokens (paper: 4).
@@ -198,6 +203,20 @@ class SwinSMART(SwinTransformer):
     def token_dim(self) -> int:
         return self.embed_dim * 2**self.mask_stage
 
+    # Pre-merge tokens (AMPD, Sec. III-C): the mask stage's Swin blocks run at the previous stage's width and twice
+    # the mask grid; MONAI's ``PatchMerging`` at the end of the stage then halves the grid and doubles the width.
+    has_patch_merging = True
+
+    def pre_merge_grid(self, spatial: Sequence[int]) -> tuple[int, int, int]:
+        """Token grid of the mask stage before its patch merging: twice the mask grid per axis (16³ at 128³, paper
+        config; 4³ at the 32³ ``tiny`` crop)."""
+        return tuple(g // 2 ** (self.mask_stage - 1) for g in self.patch_grid(spatial))  # type: ignore[return-value]
+
+    @property
+    def pre_merge_dim(self) -> int:
+        """Channels of the pre-merge tokens: ``embed_dim * 2**(mask_stage - 1)`` (192 at the paper config)."""
+        return self.embed_dim * 2 ** (self.mask_stage - 1)
+
     @property
     def cls_dim(self) -> int | None:
         return None if self.sa_stage is None else self.embed_dim * 2**self.sa_stage
@@ -256,6 +275,11 @@ class SwinSMART(SwinTransformer):
         """``x`` ``(B, in_chans, D, H, W)``; ``mask`` bool ``(B, *mask_grid)`` True = masked; ``patch_drop`` bool
         ``(B, *patch_grid)`` True = zeroed."""
         h = self.pos_drop(self.embed(x, mask, patch_drop))
+        # The mask stage's tokens before its patch merging (AMPD): MONAI's BasicLayer runs blocks and merging in one
+        # forward, so the merging's input is read by a pre-hook (keeps MONAI's parameter names and code untouched).
+        merged_input: list[Tensor] = []
+        merging = getattr(self, f"layers{self.mask_stage}")[0].downsample
+        tap = merging.register_forward_pre_hook(lambda _module, args: merged_input.append(args[0]))
         stages = [self.proj_out(h, normalize=True)]
         convs = (
             (self.layers1c, self.layers2c, self.layers3c, self.layers4c) if self.use_v2 else (None,) * N_STAGES
@@ -263,24 +287,32 @@ class SwinSMART(SwinTransformer):
         sa = self.semantic_attention
         cls = attention = sa_tokens = None
         last = None  # the normalised map that ``pooled`` averages when inline SA sits at stage 4
-        for stage, (layer, conv) in enumerate(zip((self.layers1, self.layers2, self.layers3, self.layers4), convs), 1):
-            if conv is not None:
-                h = conv[0](h.contiguous())
-            h = layer[0](h.contiguous())
-            stages.append(self.proj_out(h, normalize=True))
-            if sa is None or stage != self.sa_stage:
-                continue
-            if self.sa_placement == "branch":
-                cls, sa_tokens, attention = sa(tokens_from_map(stages[stage]), need_attention)
-                continue
-            stream, attention = sa.stream(tokens_from_map(h), need_attention)
-            normed = sa.norm(stream)
-            cls, sa_tokens = normed[:, 0], normed[:, 1:]
-            h = stream[:, 1:].transpose(1, 2).reshape(h.shape)  # back to (B, C, D, H, W) for the next stage
-            if stage == N_STAGES:
-                last = self.proj_out(h, normalize=True)
+        layers = (self.layers1, self.layers2, self.layers3, self.layers4)
+        try:
+            for stage, (layer, conv) in enumerate(zip(layers, convs), 1):
+                if conv is not None:
+                    h = conv[0](h.contiguous())
+                h = layer[0](h.contiguous())
+                stages.append(self.proj_out(h, normalize=True))
+                if sa is None or stage != self.sa_stage:
+                    continue
+                if self.sa_placement == "branch":
+                    cls, sa_tokens, attention = sa(tokens_from_map(stages[stage]), need_attention)
+                    continue
+                stream, attention = sa.stream(tokens_from_map(h), need_attention)
+                normed = sa.norm(stream)
+                cls, sa_tokens = normed[:, 0], normed[:, 1:]
+                h = stream[:, 1:].transpose(1, 2).reshape(h.shape)  # back to (B, C, D, H, W) for the next stage
+                if stage == N_STAGES:
+                    last = self.proj_out(h, normalize=True)
+        finally:  # the hook lives for this one forward only: no state is kept on the module
+            tap.remove()
         tokens = tokens_from_map(stages[self.mask_stage])
         grid = tuple(stages[self.mask_stage].shape[2:])
         pooled = (stages[N_STAGES] if last is None else last).mean(dim=(2, 3, 4))
+        pre = merged_input[-1]  # (B, D, H, W, C), channels last as MONAI's blocks leave it
+        # layer-normalised like every stage output (MONAI proj_out(normalize=True)), flattened D slowest
+        pre_merge_tokens = torch.nn.functional.layer_norm(pre, pre.shape[-1:]).flatten(1, 3)
         return EncoderOutput(tokens=tokens, grid=grid, pooled=pooled, cls=cls, attention=attention, stages=stages,
-                             sa_tokens=sa_tokens)
+                             sa_tokens=sa_tokens, pre_merge_tokens=pre_merge_tokens,
+                             pre_merge_grid=tuple(pre.shape[1:4]))

@@ -7,10 +7,15 @@ Per step, for views ``u, v`` (batched together as ``x = [u; v]``):
 2. student masks are drawn on the mask grid — attention strategies rank the *teacher's* SA/[CLS] map of the same view
    (Sec. III-B), random/blockwise ones ignore it;
 3. the student sees ``ũ, ṽ`` (mask token at masked positions, drop path active);
-4. AMIP (Eq. 6) and AMPD (Eq. 5) compare within a view, AITD (Eq. 2) and GITD (Eq. 4) across views; each loss is
-   averaged over both directions/views and weighted: ``L = w_AMIP·AMIP + λ_AMPD·AMPD + λ_AITD·AITD + λ_GITD·GITD``;
+4. AMIP (Eq. 6) and AMPD (Eq. 5) compare within a view (AMPD on the stage-3 tokens *before* the patch merging by
+   default, ``loss.ampd_tokens``, with the mask-grid mask upsampled x2 to that grid), AITD (Eq. 2) and GITD (Eq. 4)
+   across views; each loss is averaged over both directions/views and weighted:
+   ``L = w_AMIP·AMIP + λ_AMPD·AMPD + λ_AITD·AITD + λ_GITD·GITD``;
    with ``loss.koleo > 0`` (not in the paper; the CPU ``small`` preset) a KoLeo term on the AITD/GITD heads'
    bottlenecks is added (:mod:`smart.ssl.losses.koleo`).
+
+With ``monitor=True`` (the loop's logging steps) the step also fills :attr:`SelfDistillation.last_health` with the
+training-health figures of :mod:`smart.ssl.health`; on other steps it computes none of them.
 
 Losses with weight 0 are neither computed nor given heads. Every random draw (patch drop, masks) uses a generator
 seeded by ``(seed, sample position, view)``, so a sample's corruption does not depend on batch layout, rank count or
@@ -24,6 +29,7 @@ import copy
 from typing import Any, Callable, Mapping, Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from smart.data.views import derive_seed
@@ -31,6 +37,7 @@ from smart.models.heads import DINOHead, ReconstructionHead
 from smart.models.swin import upsample_mask
 from smart.ssl.centering import Center
 from smart.ssl.ema import ema_update_, momentum_at
+from smart.ssl.health import body_tokens, masked_body_share, teacher_collapse_stats, top1_agreement
 from smart.ssl.losses.aitd import aitd_loss
 from smart.ssl.losses.amip import amip_loss
 from smart.ssl.losses.ampd import ampd_loss
@@ -42,24 +49,11 @@ from smart.ssl.noisy_teacher import patch_drop_mask
 from smart.ssl.stabilisers import Stabilisers, resolve_stabilisers
 
 LOSS_NAMES = ("amip", "ampd", "aitd", "gitd")
-# distillation loss -> (EncoderOutput field it reads, head name)
+# distillation loss -> (EncoderOutput field it reads, head name); AMPD's field follows loss.ampd_tokens (ampd_field)
 _DISTILL = {"ampd": ("tokens", "patch_head"), "aitd": ("cls", "cls_head"), "gitd": ("pooled", "pooled_head")}
+AMPD_TOKENS = ("pre_merge", "post_merge")
 _PURPOSE_DROP = 11
 _PURPOSE_MASK = 12
-
-
-def teacher_collapse_stats(probs: Tensor) -> tuple[Tensor, Tensor]:
-    """Collapse diagnostics of teacher distributions ``probs`` ``(..., K)`` (rows = images or tokens).
-
-    Returns ``(entropy, spread)``: the mean row entropy ``-Σ_k p_k ln p_k`` (``ln K`` = uniform collapse, 0 = one-hot)
-    and the between-row spread ``mean_k std_rows(p_k)`` (0 = every row has the same target, i.e. the teacher ignores
-    its input, which is either collapse mode). DINO avoids both by balancing centring against sharpening; at demo
-    scale the balance can fail without any code bug, so the step logs both (see docs/results_seed_study.md).
-    """
-    rows = probs.detach().float().reshape(-1, probs.shape[-1])
-    entropy = -(rows * rows.clamp_min(1e-30).log()).sum(dim=-1).mean()
-    spread = rows.std(dim=0, unbiased=False).mean() if rows.shape[0] > 1 else rows.new_zeros(())
-    return entropy, spread
 
 
 def _per_sample(draw: Callable[[torch.Generator], Tensor], seeds: list[int]) -> Tensor:
@@ -80,6 +74,13 @@ class SelfDistillation(nn.Module):
 
     With ``model.sa_placement=inline`` AMIP reconstructs from the SA block's patch tokens (``sa_tokens``), so every
     loss but AMPD (read before the SA block, Sec. III-C) trains the SA block; with ``branch`` only AITD does.
+
+    AMPD's tokens (``loss.ampd_tokens``): ``pre_merge`` (default on the Swin) reads ``EncoderOutput.pre_merge_tokens``,
+    the mask stage's Swin-block output before MONAI's patch merging — the paper's "before performing patch merging
+    of stage #3 output" (Sec. III-C) — on twice the mask grid (16³ x 192 at 128³), the student's mask upsampled x2
+    per axis; ``post_merge`` reads ``tokens`` (8³ x 384, the mask grid itself). ``null`` (a backbone without patch
+    merging, the ViT) reads ``tokens``, its patch tokens. ``ValueError`` for ``pre_merge`` on an encoder without
+    pre-merge tokens, or another value.
     """
 
     def __init__(self, encoder: nn.Module, cfg: Mapping[str, Any], stabilisers: Stabilisers | None = None) -> None:
@@ -107,7 +108,16 @@ class SelfDistillation(nn.Module):
         if (self.needs_attention or self.weights["aitd"] > 0) and getattr(encoder, "cls_dim", None) is None:
             raise ValueError(f"masking.strategy={self.strategy!r} / loss.aitd={self.weights['aitd']} need an encoder "
                              f"with a [CLS]/SA block, but this encoder has none (model.sa_stage is null?)")
-        dims = {"ampd": encoder.token_dim, "aitd": encoder.cls_dim, "gitd": encoder.pooled_dim}
+        self.ampd_tokens = loss.get("ampd_tokens")
+        if self.ampd_tokens is not None and self.ampd_tokens not in AMPD_TOKENS:
+            raise ValueError(f"loss.ampd_tokens must be one of {AMPD_TOKENS} or null, got {self.ampd_tokens!r}")
+        pre_merge = self.ampd_tokens == "pre_merge"
+        if pre_merge and not getattr(encoder, "has_patch_merging", False):
+            raise ValueError(f"loss.ampd_tokens=pre_merge needs an encoder with patch merging, but "
+                             f"{type(encoder).__name__} has none; leave loss.ampd_tokens null")
+        self.ampd_field = "pre_merge_tokens" if pre_merge else "tokens"
+        dims = {"ampd": encoder.pre_merge_dim if pre_merge else encoder.token_dim, "aitd": encoder.cls_dim,
+                "gitd": encoder.pooled_dim}
         student = nn.ModuleDict({"encoder": encoder})
         for name, (_, head) in _DISTILL.items():
             if self.weights[name] > 0:
@@ -123,6 +133,11 @@ class SelfDistillation(nn.Module):
                                       for name in _DISTILL if self.weights[name] > 0})
         self._pending_centers: dict[str, Tensor] = {}
         self.last_masks: Tensor | None = None
+        # The last step's student [CLS] / pooled embeddings (detached, both views): the loop collects them over a
+        # logging window for effective_rank (smart.ssl.health) at no host-sync cost.
+        self.last_embeddings: dict[str, Tensor] = {}
+        # The training-health figures of the last monitor=True step (detached device scalars), else empty.
+        self.last_health: dict[str, Tensor] = {}
         self.train()
 
     def train(self, mode: bool = True) -> "SelfDistillation":
@@ -187,14 +202,16 @@ class SelfDistillation(nn.Module):
         return torch.cat(rows).to(device, non_blocking=True)
 
     # ---- one step --------------------------------------------------------------------------------------------
-    def forward(self, u: Tensor, v: Tensor, positions: Tensor | Sequence[int], step: int) -> tuple[Tensor, dict[str, Tensor]]:
+    def forward(self, u: Tensor, v: Tensor, positions: Tensor | Sequence[int], step: int,
+                monitor: bool = False) -> tuple[Tensor, dict[str, Tensor]]:
         """Losses for views ``u, v`` ``(B, 1, D, H, W)`` whose sample positions are ``positions`` (``B`` host ints, or
         a ``(B,)`` tensor).
 
         Returns ``(total, stats)``; ``stats`` holds detached 0-d device tensors ``loss/<name>`` (unweighted),
-        ``loss/total``, ``teacher_entropy/<name>``, ``teacher_spread/<name>``, ``mask_ratio`` and ``drop_ratio`` (the
-        teacher temperatures are schedule values: :meth:`teacher_temps`). Nothing in the step reads a device value
-        on the host.
+        ``loss/total``, ``mask_ratio`` and ``drop_ratio`` (the teacher temperatures are schedule values:
+        :meth:`teacher_temps`). With ``monitor`` the health figures of this step go to :attr:`last_health`
+        (:meth:`_health`); without it :attr:`last_health` is emptied. Nothing in the step reads a device value on the
+        host.
         """
         if u.shape != v.shape or u.dim() != 5:
             raise ValueError(f"views must both be (B, C, D, H, W) of one shape, got {tuple(u.shape)} and {tuple(v.shape)}")
@@ -213,6 +230,12 @@ class SelfDistillation(nn.Module):
         self.last_masks = masks.detach()  # (2B, *mask_grid), [u; v] order: for figures and tests
         s_out = encoder(x, mask=masks, need_attention=False)
 
+        self.last_embeddings = {name: value.detach() for name, value in (("cls", s_out.cls), ("pooled", s_out.pooled))
+                                if value is not None}
+        ampd_masks = masks
+        if self.ampd_field == "pre_merge_tokens":
+            # Mask-grid (SA-grid) mask -> the pre-merge grid: each masked token covers its 2x2x2 pre-merge tokens.
+            ampd_masks = upsample_mask(masks, [p // m for p, m in zip(s_out.pre_merge_grid, mgrid)])
         s_temp = float(self.cfg["loss"]["student_temp"])
         losses: dict[str, Tensor] = {}
         if self.recon_head is not None:
@@ -220,11 +243,12 @@ class SelfDistillation(nn.Module):
             voxel_mask = upsample_mask(masks, tuple(encoder.token_voxels))
             losses["amip"] = amip_loss(pred, x, voxel_mask)
         self._pending_centers = {}
-        collapse: dict[str, tuple[Tensor, Tensor]] = {}
+        pairs: dict[str, tuple[Tensor, Tensor]] = {}  # loss -> (student logits, the teacher targets it learns from)
         spread_rows: list[Tensor] = []
         for name, (field, head) in _DISTILL.items():
             if self.weights[name] <= 0:
                 continue
+            field = self.ampd_field if name == "ampd" else field
             if name != "ampd" and self.weights["koleo"] > 0:
                 s_logits, bottleneck = self.student[head](getattr(s_out, field), return_bottleneck=True)
                 spread_rows.append(bottleneck)
@@ -235,15 +259,16 @@ class SelfDistillation(nn.Module):
             t_temp = self.stabilisers.teacher_temp_at(name, step)
             probs = teacher_probs(t_logits, self.centers[name].center, t_temp)
             self._pending_centers[name] = t_logits.detach()
-            collapse[name] = teacher_collapse_stats(probs)
             if name == "ampd":
-                losses[name] = ampd_loss(s_logits, probs, masks.flatten(1), student_temp=s_temp)
+                losses[name] = ampd_loss(s_logits, probs, ampd_masks.flatten(1), student_temp=s_temp)
+                pairs[name] = (s_logits, probs)
             else:
                 # Cross-view: student(ũ) learns from teacher(v̂) and student(ṽ) from teacher(û); swapping the halves
                 # of the teacher batch pairs them, and the batch mean averages the two directions.
                 swapped = torch.cat([probs[batch:], probs[:batch]])
                 fn = aitd_loss if name == "aitd" else gitd_loss
                 losses[name] = fn(s_logits, swapped, student_temp=s_temp)
+                pairs[name] = (s_logits, swapped)
 
         if spread_rows:
             # KoLeo per view: the rows of one view are different images, so pushing them apart keeps the image-level
@@ -253,10 +278,9 @@ class SelfDistillation(nn.Module):
         total = sum(self.weights[n] * losses[n] for n in losses)
         stats = {f"loss/{n}": val.detach() for n, val in losses.items()}
         stats["loss/total"] = total.detach()
-        for name, (entropy, spread) in collapse.items():
-            stats[f"teacher_entropy/{name}"] = entropy
-            stats[f"teacher_spread/{name}"] = spread
         stats["mask_ratio"] = masks.float().mean()
+        self.last_health = (self._health(pairs, ampd_masks, drop, x, masks, s_out.pre_merge_grid
+                                         if self.ampd_field == "pre_merge_tokens" else mgrid) if monitor else {})
         stats["drop_ratio"] = drop.float().mean() if drop is not None else masks.new_zeros((), dtype=torch.float32)
         return total, stats
 
@@ -291,6 +315,37 @@ class SelfDistillation(nn.Module):
         # Every SA parameter but the final LayerNorm also feeds the next stage (in line); the LayerNorm feeds only the
         # [CLS] (AITD) and the SA patch tokens (AMIP in line), so it is the test for the whole block.
         return not (w["aitd"] > 0 or (encoder.sa_placement == "inline" and w["amip"] > 0))
+
+    @torch.no_grad()
+    def _health(self, pairs: Mapping[str, tuple[Tensor, Tensor]], ampd_masks: Tensor, drop: Tensor | None,
+                x: Tensor, masks: Tensor, ampd_grid: tuple[int, ...]) -> dict[str, Tensor]:
+        """This step's health figures (:mod:`smart.ssl.health`), each on exactly the rows its loss uses:
+
+        * AITD / GITD: every image, paired cross-view as the loss pairs them -> ``teacher_entropy/<loss>``,
+          ``teacher_spread/<loss>``, ``agreement/<loss>``;
+        * AMPD: the masked tokens (on the AMPD token grid) whose voxels the noisy teacher saw -> ``.../ampd``, and,
+          with a noisy teacher, the masked tokens it dropped entirely -> ``.../ampd_dropped`` (a token counts as
+          dropped when all its patches were; targets there barely depend on the input);
+        * ``mask_body_share``: the share of the student's masked mask-grid tokens inside the body
+          (:func:`smart.ssl.health.body_tokens`).
+        """
+        encoder = self.student["encoder"]
+        out: dict[str, Tensor] = {}
+        for name, (s_logits, t_probs) in pairs.items():
+            rows = {name: None}
+            if name == "ampd":
+                masked = ampd_masks.flatten(1).float()
+                if drop is None:
+                    rows = {name: masked}
+                else:
+                    factor = [p // a for p, a in zip(drop.shape[1:], ampd_grid)]
+                    dropped = F.avg_pool3d(drop.float().unsqueeze(1), factor, factor)[:, 0].flatten(1) == 1.0
+                    rows = {name: masked * (~dropped).float(), f"{name}_dropped": masked * dropped.float()}
+            for key, weights in rows.items():
+                out[f"teacher_entropy/{key}"], out[f"teacher_spread/{key}"] = teacher_collapse_stats(t_probs, weights)
+                out[f"agreement/{key}"] = top1_agreement(s_logits, t_probs, weights)
+        out["mask_body_share"] = masked_body_share(masks, body_tokens(x, encoder.token_voxels))
+        return out
 
     @torch.no_grad()
     def commit_centers(self, apply: Tensor | None = None) -> None:

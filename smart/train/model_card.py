@@ -60,6 +60,26 @@ def _architecture(model: Mapping[str, Any]) -> str:
             f"heads {list(model['num_heads'])}, window {model['window_size']}, patch {model['patch_size']}, {sa}")
 
 
+def _sa_note(model: Mapping[str, Any]) -> str:
+    """What a MONAI user gets of a backbone pretrained with an SA block (docs/ARCHITECTURE.md "SA placement")."""
+    k = model.get("sa_stage")
+    if k is None:
+        return ""
+    if model.get("sa_placement") == "branch" or k == 4:
+        where = "a side branch" if k != 4 else "in-line after the last stage (it refined only the pooled token)"
+        return (f"\nThe SA block (stage {k}) was {where}: MONAI's `SwinUNETR` reproduces every stage output "
+                "(`hidden_states_out[0..4]`) of the pretrained backbone.\n")
+    later = "stage output 4 (`hidden_states_out[4]`)" if k == 3 else (
+        f"stage outputs {k + 1}..4 (`hidden_states_out[{k + 1}..4]`)")
+    return (f"\n**Stage outputs after the SA block differ in MONAI.** This backbone was pretrained with the SA block "
+            f"in-line after stage {k} (`sa_placement: inline`): stage {k + 1} consumed the SA-refined tokens. MONAI's "
+            f"`SwinUNETR` has no SA block, so with these weights it reproduces stage outputs 0..{k} "
+            f"(`hidden_states_out[0..{k}]`) exactly, but {later} sees the tokens "
+            "without the SA residual — a shift of the size of the learnt LayerScale residual, which fine-tuning "
+            "absorbs. `smart.models.encoder_io.load_encoder` carries the SA block and reproduces the pretrained "
+            "network exactly.\n")
+
+
 def _monai_section(model: Mapping[str, Any]) -> str:
     if model.get("arch") == "vit":
         return "A ViT encoder has no MONAI SwinUNETR counterpart; load it with `smart.models.encoder_io.load_encoder`.\n"
@@ -72,7 +92,7 @@ def _monai_section(model: Mapping[str, Any]) -> str:
             "```bash\npython -m smart export --encoder encoder.pt --format monai-ssl --out monai_ssl.pt\n```\n\n"
             "```python\nimport torch\nfrom monai.networks.nets import SwinUNETR\n\n"
             f"model = SwinUNETR({args}, out_channels=2)  # out_channels: your classes incl. background\n"
-            "model.load_from(torch.load(\"monai_ssl.pt\", weights_only=True))\n```\n")
+            "model.load_from(torch.load(\"monai_ssl.pt\", weights_only=True))\n```\n" + _sa_note(model))
 
 
 def model_card_text(cfg: Mapping[str, Any], step: int, run: Mapping[str, Any], name: str = "") -> str:

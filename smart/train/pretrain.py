@@ -35,6 +35,14 @@ Behaviour that downstream tooling relies on:
   and the stop flag (SIGTERM/SIGUSR1) is read from the host signal handler — under DDP it is all-reduced with the
   logging interval's one host read, so a stop takes effect at the next logging step (``train.log_every`` steps must
   fit in the warning time of the scheduler's signal). ``tests/train/test_hot_loop.py`` counts the calls.
+* **Training health.** Every log record also carries the monitor's figures (:mod:`smart.ssl.health`), computed
+  on the logging step only (no cost, no host sync on the others): ``teacher_entropy/<loss>``,
+  ``teacher_spread/<loss>``, ``agreement/<loss>`` on the rows each loss uses (AMPD: masked tokens the noisy teacher
+  saw; ``.../ampd_dropped`` the masked tokens it dropped), ``mask_body_share``, and ``effective_rank/cls`` /
+  ``effective_rank/pooled`` over the student embeddings of the window's applied steps. The collapse rule
+  (:class:`smart.ssl.health.CollapseRule`, from the end of the LR warm-up on) prints one warning line per collapsed
+  head; with ``train.stop_on_collapse`` it writes ``checkpoint_last.pt`` and raises :class:`CollapseError`;
+  ``smart pretrain`` exits with code **4**.
 * **Precision and kernels.** bf16 autocast on CUDA, fp32 on CPU (fp16 SSL runs diverge: DINO #58, iBOT #19). On
   CUDA: fused AdamW, TF32 matmuls and convolutions, ``cudnn.benchmark`` (fixed crop sizes); ``train.compile``
   (opt-in) wraps the student encoder in ``torch.compile``. DDP's ``find_unused_parameters`` is set only when the
@@ -59,6 +67,7 @@ from smart.models.factory import build_encoder
 from smart.preemption import EXIT_INTERRUPTED, StopFlag, TrainingInterrupted
 from smart.provenance import package_versions
 from smart.seeding import seed_everything
+from smart.ssl.health import CollapseRule, effective_rank
 from smart.ssl.self_distillation import SelfDistillation
 from smart.ssl.stabilisers import Stabilisers, epochs_to_steps, resolve_stabilisers, steps_per_epoch
 from smart.train import distributed as dist_utils
@@ -68,10 +77,12 @@ from smart.train.optim import build_optimizer, guarded_step, set_lr, set_weight_
 from smart.run_logging import RunLogger
 
 EXIT_NONFINITE = 3
+EXIT_COLLAPSE = 4
 _PURPOSE_RANK_RNG = 21
-# Keys that do not change what is trained: the step budget (raise it to extend a run) and bookkeeping.
+# Keys that do not change what is trained: the step budget (raise it to extend a run) and bookkeeping (the collapse
+# rule only decides whether to stop).
 RESUME_IGNORED = frozenset({"train.steps", "train.checkpoint_every", "train.log_every", "data.num_workers",
-                            "train.compile"})
+                            "train.compile", "train.stop_on_collapse"})
 
 
 def build_self_distillation(cfg: dict[str, Any], stabilisers: Stabilisers | None = None) -> SelfDistillation:
@@ -86,6 +97,20 @@ class NonFiniteLossError(RuntimeError):
     """``train.max_nonfinite`` consecutive non-finite steps; ``checkpoint_last.pt`` holds the last good weights."""
 
     exit_code = EXIT_NONFINITE
+
+
+class CollapseError(RuntimeError):
+    """The collapse rule fired under ``train.stop_on_collapse``; ``checkpoint_last.pt`` holds the weights then."""
+
+    exit_code = EXIT_COLLAPSE
+
+
+def window_ranks(window: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """``effective_rank/<name>`` of the embeddings ``name`` collected over a logging window (one dict per applied
+    step, :attr:`SelfDistillation.last_embeddings`), rows of every step stacked; ``{}`` for an empty window."""
+    names = sorted({name for step in window for name in step})
+    return {f"effective_rank/{name}": effective_rank(torch.cat([step[name] for step in window if name in step]))
+            for name in names}
 
 
 def _gather_rng(info: dist_utils.DistInfo) -> list[dict[str, Any]]:
@@ -157,6 +182,8 @@ class _Window:
         self.steps = 0
         self.last_step = -1
         self.start = time.perf_counter()
+        self.embeddings: list[tuple[dict[str, torch.Tensor], torch.Tensor]] = []  # (student embeddings, skipped)
+        self.health: dict[str, torch.Tensor] = {}
 
     def add(self, stats: dict[str, torch.Tensor], bad: torch.Tensor, step: int, momentum: float) -> None:
         ok = (~bad).float()
@@ -172,21 +199,41 @@ class _Window:
         self.steps += 1
         self.last_step = step
 
+    def add_health(self, embeddings: dict[str, torch.Tensor], bad: torch.Tensor,
+                   health: dict[str, torch.Tensor] | None) -> None:
+        """Keep the step's student embeddings (for the window's effective rank) and, on a monitored step, its health
+        figures (:attr:`SelfDistillation.last_health`). Device tensors only: nothing is read here."""
+        self.embeddings.append((embeddings, bad))
+        if health is not None:
+            self.health = dict(health)
+
+    def _health_figures(self) -> dict[str, torch.Tensor]:
+        """The monitored step's figures plus ``effective_rank/<name>`` over the embeddings of the window's applied
+        steps (:func:`window_ranks`). Runs at the logging step, where reading the skip flags is allowed."""
+        applied = [emb for emb, bad in self.embeddings if not bool(bad)]
+        return {**self.health, **window_ranks(applied)} if self.health else {}
+
     def pack(self, stop_flag: float) -> torch.Tensor:
         self.keys = sorted(self.sums)
+        figures = self._health_figures()
+        self.health_keys = sorted(figures)
         head = torch.stack([torch.full((), stop_flag, device=self.device), self.applied, self.bad, self.run_max,
                             self.consecutive, self.momentum])
-        return torch.cat([head, *[self.sums[k].reshape(1) for k in self.keys]])
+        return torch.cat([head, *[self.sums[k].reshape(1) for k in self.keys],
+                          *[figures[k].detach().float().reshape(1) for k in self.health_keys]])
 
     def record(self, values: list[float], world_size: int, teacher_temps) -> tuple[dict[str, Any], int]:
         """The metrics record of the window from :meth:`pack`'s values (stop flag removed; sums over ranks when
         all-reduced, so counts are divided by ``world_size`` and losses become global-batch means)."""
         applied, bad, run_max, consecutive, momentum = (v / world_size for v in values[:5])
-        sums = dict(zip(self.keys, values[5:]))
+        sums = dict(zip(self.keys, values[5:5 + len(self.keys)]))
+        # rank-local health figures, averaged over ranks (every rank logs at the same steps with the same keys)
+        health = {k: v / world_size for k, v in zip(self.health_keys, values[5 + len(self.keys):])}
         elapsed = time.perf_counter() - self.start
         record: dict[str, Any] = {"momentum": momentum if momentum >= 0 else None}
         if applied > 0:
             record.update({k: s / world_size / applied for k, s in sums.items()})
+        record.update(health)
         record.update(teacher_temps(self.last_step))
         record.update({"time_per_step": elapsed / max(self.steps, 1), "applied_steps": int(round(applied)),
                        "_nonfinite": int(round(bad))})
@@ -239,6 +286,7 @@ class _Trainer:
             self.logger.truncate_after(0)  # a fresh run's metrics never continue an older run's file
         self.autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if self.device.type == "cuda" else nullcontext())
         self.clip = float(cfg["optim"]["clip_grad"])
+        self.log_every = int(cfg["train"]["log_every"])  # the monitored steps are the logged ones
         if cfg["train"].get("compile"):
             compile_student(self.model)
         self.ddp = self.model
@@ -327,8 +375,10 @@ class _Trainer:
         set_weight_decay(self.optimizer, self.stab.weight_decay_at(step))
         u = batch["u"].to(self.device, non_blocking=True)
         v = batch["v"].to(self.device, non_blocking=True)
+        # the health figures only on a step that logs for sure (a stop or abort log carries none): no cost elsewhere
+        monitor = (step + 1) % self.log_every == 0 or step + 1 == self.stop_at
         with self.autocast:
-            loss, stats = self.ddp(u, v, batch["position"], step)
+            loss, stats = self.ddp(u, v, batch["position"], step, monitor=monitor)
         # Always run backward (even on NaN) so every DDP rank takes part in the same gradient all-reduce.
         loss.backward()
         gnorm = torch.nn.utils.clip_grad_norm_(self.params, self.clip if self.clip > 0 else float("inf"))
@@ -343,6 +393,7 @@ class _Trainer:
         self.model.commit_centers(apply=~bad)
         momentum = self.model.update_teacher(step, self.total, apply=~bad)
         window.add(stats, bad, step, momentum)
+        window.add_health(self.model.last_embeddings, bad, self.model.last_health if monitor else None)
         self.step = step + 1
 
     def _log(self, stop: StopFlag) -> tuple[dict[str, Any], bool, int]:
@@ -362,6 +413,20 @@ class _Trainer:
         self.window = _Window(self.device, window)
         return record, stopping, consecutive
 
+    def _check_collapse(self, collapse: CollapseRule, record: dict[str, Any]) -> None:
+        """Feed a log record to the collapse rule: one warning line per collapsed head; under
+        ``train.stop_on_collapse`` write ``checkpoint_last.pt`` and raise :class:`CollapseError`."""
+        fired = collapse.update(record)
+        for message in fired.values():
+            if self.info.is_main:
+                print(f"smart pretrain: WARNING collapse: {message}", file=sys.stderr)
+        if fired and bool(self.cfg["train"]["stop_on_collapse"]):
+            self.save()
+            raise CollapseError(
+                f"train.stop_on_collapse: {'; '.join(fired.values())}. checkpoint_last.pt in {self.out_dir} holds "
+                f"the weights at step {self.step}; see docs/ARCHITECTURE.md 'Training health' for the thresholds and "
+                f"the remedies")
+
     def run(self) -> dict[str, Any]:
         cfg, tcfg = self.cfg, self.cfg["train"]
         self.logger.write_config(cfg, {"world_size": self.info.world_size,
@@ -370,8 +435,9 @@ class _Trainer:
                                        "manifest_sha256": self.manifest_sha256})
         loader = self._loader()
         max_bad = int(tcfg["max_nonfinite"])
-        log_every, ckpt_every = int(tcfg["log_every"]), int(tcfg["checkpoint_every"])
+        log_every, ckpt_every = self.log_every, int(tcfg["checkpoint_every"])
         self.window = _Window(self.device)
+        collapse = CollapseRule(int(cfg["loss"]["out_dim"]), start_step=self.stab.warmup_steps)
         last_record: dict[str, Any] = {}
         bar = self.logger.progress(self.stop_at, initial=self.step)
         with StopFlag() as stop:
@@ -386,6 +452,7 @@ class _Trainer:
                     last_record, stopping, consecutive = self._log(stop)
                     self.logger.log(last_record)
                     shown = {"loss": last_record["loss/total"]} if "loss/total" in last_record else {}
+                    self._check_collapse(collapse, last_record)
                 bar.update(1, samples=batch["u"].shape[0] * self.info.world_size, **shown)
                 if consecutive >= max_bad:
                     self.save()
@@ -428,7 +495,8 @@ def pretrain(cfg: dict[str, Any], manifest: str | Path, out_dir: str | Path, max
     """Pretrain per ``cfg`` (``smart.config.load_config``) on the ``status == ok`` CTs of ``manifest``.
 
     Returns ``{"step", "nonfinite", "last" (the last metrics record), "world_size", "out_dir"}``. Raises
-    :class:`TrainingInterrupted` (exit 75) on SIGTERM/SIGUSR1, :class:`NonFiniteLossError` (exit 3), and
+    :class:`TrainingInterrupted` (exit 75) on SIGTERM/SIGUSR1, :class:`NonFiniteLossError` (exit 3),
+    :class:`CollapseError` (exit 4, only with ``train.stop_on_collapse``) and
     ``ValueError`` for bad inputs (before training starts). With ``resume`` and an existing
     ``out_dir/checkpoint_last.pt`` training continues from it; without one it starts fresh. ``run_info`` =
     ``{"preset", "config_yaml", "overrides"}`` as given on the command line, for ``MODEL_CARD.md``.
@@ -442,5 +510,6 @@ def pretrain(cfg: dict[str, Any], manifest: str | Path, out_dir: str | Path, max
         trainer.logger.close()
 
 
-__all__ = ["EXIT_INTERRUPTED", "EXIT_NONFINITE", "RESUME_IGNORED", "NonFiniteLossError", "TrainingInterrupted",
-           "config_differences", "manifest_digest", "pretrain", "resolve_epochs"]
+__all__ = ["EXIT_COLLAPSE", "EXIT_INTERRUPTED", "EXIT_NONFINITE", "RESUME_IGNORED", "CollapseError",
+           "NonFiniteLossError", "TrainingInterrupted", "config_differences", "manifest_digest", "pretrain",
+           "resolve_epochs", "window_ranks"]

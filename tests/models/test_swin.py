@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -54,6 +56,48 @@ def test_paper_config_geometry_and_forward_at_64(paper_swin):
         (48, 32, 32, 32), (96, 16, 16, 16), (192, 8, 8, 8), (384, 4, 4, 4), (768, 2, 2, 2)]
     assert tuple(out.tokens.shape) == (1, 64, 384) and tuple(out.cls.shape) == (1, 384)
     torch.testing.assert_close(out.attention.sum(1), torch.ones(1))
+    # AMPD's pre-merge tokens (Sec. III-C): stage 3's blocks before the merging, 192 channels on 16^3 at 128^3 input
+    assert enc.pre_merge_grid((128, 128, 128)) == (16, 16, 16) and enc.pre_merge_dim == 192
+    assert out.pre_merge_grid == (8, 8, 8) and tuple(out.pre_merge_tokens.shape) == (1, 512, 192)
+
+
+@pytest.mark.parametrize("size", [64, 128])
+def test_pre_merge_tokens_are_stage_3_blocks_before_monai_patch_merging(tiny_swin, size):
+    """Paper grid logic (patch 2, window 4, SA at stage 3) at a narrow width: at 64^3 the pre-merge grid is 8^3 (mask
+    grid 4^3), at 128^3 16^3 (mask grid 8^3), at half the width of the merged tokens. The tokens equal MONAI's
+    stage-3 blocks applied to the stage-2 output with the merging left out, layer-normalised as ``stages``."""
+    enc = tiny_swin(img_size=size)
+    x = torch.rand(1, 1, size, size, size)
+    stage2 = []
+    hook = enc.layers2[0].register_forward_hook(lambda _m, _a, out: stage2.append(out))
+    with torch.no_grad():
+        out = enc(x)
+    hook.remove()
+    grid = (size // 8,) * 3
+    assert out.pre_merge_grid == grid == enc.pre_merge_grid(x.shape[2:])
+    assert out.grid == tuple(g // 2 for g in grid) == enc.mask_grid(x.shape[2:])
+    assert tuple(out.pre_merge_tokens.shape) == (1, (size // 8) ** 3, 48) == (1, (size // 8) ** 3, enc.pre_merge_dim)
+    assert enc.token_dim == 2 * enc.pre_merge_dim
+    blocks = copy.deepcopy(enc.layers3[0])
+    blocks.downsample = None
+    with torch.no_grad():
+        ref = tokens_from_map(enc.proj_out(blocks(stage2[0].contiguous()), normalize=True))
+    torch.testing.assert_close(out.pre_merge_tokens, ref)
+    # the tap is removed after every forward, also one that failed
+    assert not enc.layers3[0].downsample._forward_pre_hooks
+    with pytest.raises(ValueError):
+        enc(torch.rand(1, 2, size, size, size))
+    assert not enc.layers3[0].downsample._forward_pre_hooks
+
+
+def test_pre_merge_tokens_follow_the_mask_stage(tiny_swin):
+    """Without SA the mask stage is 3; with SA at stage k it is k: the pre-merge tokens are stage k's."""
+    for sa_stage, stage in ((None, 3), (2, 2), (4, 4)):
+        enc = tiny_swin(sa_stage=sa_stage, img_size=64)
+        with torch.no_grad():
+            out = enc(torch.rand(1, 1, 64, 64, 64))
+        assert out.pre_merge_grid == tuple(2 * g for g in out.grid) == (64 // (2 * 2 ** (stage - 1)),) * 3
+        assert out.pre_merge_tokens.shape[-1] == 12 * 2 ** (stage - 1)
 
 
 def test_backbone_loads_strictly_into_monai_swinunetr_and_matches_it(paper_swin):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -155,35 +156,108 @@ def test_teacher_stays_in_eval_mode():
     assert not any(m.training for m in model.teacher.modules())
 
 
-def test_teacher_collapse_stats_formulas():
-    from smart.ssl.self_distillation import teacher_collapse_stats
-
-    k = 8
-    uniform = torch.full((5, k), 1.0 / k)
-    entropy, spread = teacher_collapse_stats(uniform)
-    assert float(entropy) == pytest.approx(math.log(k), abs=1e-6)  # uniform collapse reads exactly ln K
-    assert float(spread) == pytest.approx(0.0, abs=1e-7)
-    onehot = torch.eye(k)[[0, 3]]  # two rows, different prototypes
-    entropy, spread = teacher_collapse_stats(onehot)
-    assert float(entropy) == pytest.approx(0.0, abs=1e-6)
-    # per prototype: column values {1,0} (2 cols) or {0,0}; population std of {1,0} is 0.5 -> mean 2*0.5/8
-    assert float(spread) == pytest.approx(2 * 0.5 / k, abs=1e-6)
-    p = torch.tensor([[0.5, 0.25, 0.25, 0.0]])
-    assert float(teacher_collapse_stats(p)[0]) == pytest.approx(-(0.5 * math.log(0.5) + 0.5 * math.log(0.25)))
-
-
-def test_step_reports_teacher_entropy_per_distillation_loss():
-    cfg = _cfg("smart")
+def test_monitor_step_reports_health_on_the_rows_each_loss_uses():
+    """Issue 19: teacher figures on exactly the rows the loss uses. AMPD: the masked pre-merge tokens whose voxels
+    the noisy teacher saw (``ampd``) and those it dropped (``ampd_dropped``), recomputed here from the heads, the
+    upsampled student mask and the teacher's drop; AITD/GITD: every image, paired cross-view."""
+    cfg = _cfg("smart", crop=64)
     torch.manual_seed(0)
     model = build_self_distillation(cfg)
-    u, v = _views()
-    _, stats = model(u, v, torch.tensor([0, 1]), step=0)
-    k = cfg["loss"]["out_dim"]
-    for name in ("ampd", "aitd", "gitd"):
-        h = float(stats[f"teacher_entropy/{name}"])
-        assert 0.0 <= h <= math.log(k) + 1e-5
-        assert float(stats[f"teacher_spread/{name}"]) >= 0.0
-    assert not any(key.endswith("/amip") for key in stats if key.startswith("teacher_"))  # AMIP has no teacher
+    model.eval()
+    u, v = _views(crop=64)
+    pos = torch.tensor([0, 1])
+    _, stats = model(u, v, pos, step=0)
+    assert model.last_health == {} and not any(k.startswith(("teacher_entropy", "agreement")) for k in stats)
+    _, stats = model(u, v, pos, step=0, monitor=True)
+    health = model.last_health
+    expected_keys = {f"{kind}/{name}" for kind in ("teacher_entropy", "teacher_spread", "agreement")
+                     for name in ("ampd", "ampd_dropped", "aitd", "gitd")} | {"mask_body_share"}
+    assert set(health) == expected_keys
+    x = torch.cat([u, v])
+    enc, t_enc = model.student["encoder"], model.teacher["encoder"]
+    with torch.no_grad():
+        drop = model._patch_drop(pos, (64, 64, 64), enc.patch_grid((64,) * 3), x.device)  # (4, 32, 32, 32)
+        t_out = t_enc(x, patch_drop=drop)
+        t_logits = model.teacher["patch_head"](t_out.pre_merge_tokens)
+        t_temp = model.stabilisers.teacher_temp_at("ampd", 0)
+        probs = torch.softmax((t_logits - model.centers["ampd"].center) / t_temp, -1)
+    # masks (4, 4, 4, 4) -> pre-merge grid 8^3 by an explicit 2x repeat; a pre-merge token covers 4^3 patches
+    masked = model.last_masks.repeat_interleave(2, 1).repeat_interleave(2, 2).repeat_interleave(2, 3).flatten(1)
+    dropped = drop.reshape(4, 8, 4, 8, 4, 8, 4).all(dim=6).all(dim=4).all(dim=2).flatten(1)
+    k = probs.shape[-1]
+    for key, rows in (("ampd", masked & ~dropped), ("ampd_dropped", masked & dropped)):
+        sel = probs[rows]
+        assert sel.shape[0] > 0
+        entropy = float(-(sel * sel.clamp_min(1e-30).log()).sum(-1).mean())
+        spread = float(sel.std(dim=0, unbiased=False).mean())
+        assert float(health[f"teacher_entropy/{key}"]) == pytest.approx(entropy, rel=1e-4)
+        assert float(health[f"teacher_spread/{key}"]) == pytest.approx(spread, rel=1e-4, abs=1e-9)
+        assert 0.0 <= float(health[f"agreement/{key}"]) <= 1.0
+    assert int(masked.sum()) == 8 * int(model.last_masks.sum())  # each masked token -> 8 pre-merge tokens
+    for name in ("aitd", "gitd"):
+        assert float(health[f"teacher_entropy/{name}"]) <= math.log(k) + 1e-5
+    assert set(model.last_embeddings) == {"cls", "pooled"}
+    assert tuple(model.last_embeddings["cls"].shape) == (4, enc.cls_dim)
+
+
+def test_ampd_reads_the_pre_merge_tokens_with_the_mask_upsampled():
+    """Sec. III-C, "before performing patch merging of stage #3 output": AMPD recomputed from the pre-merge tokens
+    (twice the mask grid, half the width) and the student mask repeated 2x per axis; ``post_merge`` reads the
+    merged tokens on the mask grid itself. Each number differs from the other reading."""
+    values = {}
+    for tokens in ("pre_merge", "post_merge"):
+        cfg = _cfg("smart", **{"loss.ampd_tokens": tokens})
+        assert cfg["loss"]["ampd_tokens"] == tokens
+        torch.manual_seed(0)
+        model = build_self_distillation(cfg)
+        model.eval()
+        enc = model.student["encoder"]
+        width = enc.pre_merge_dim if tokens == "pre_merge" else enc.token_dim
+        assert model.student["patch_head"].mlp[0].in_features == width == (48 if tokens == "pre_merge" else 96)
+        u, v = _views()
+        pos = torch.tensor([0, 1])
+        _, stats = model(u, v, pos, step=0)
+        x = torch.cat([u, v])
+        field = "pre_merge_tokens" if tokens == "pre_merge" else "tokens"
+        with torch.no_grad():
+            drop = model._patch_drop(pos, (32, 32, 32), (16, 16, 16), x.device)
+            t_out = model.teacher["encoder"](x, patch_drop=drop)
+            s_out = enc(x, mask=model.last_masks)
+            t_logits = model.teacher["patch_head"](getattr(t_out, field))
+            s_logits = model.student["patch_head"](getattr(s_out, field))
+        grid = s_out.pre_merge_grid if tokens == "pre_merge" else s_out.grid
+        assert grid == ((4, 4, 4) if tokens == "pre_merge" else (2, 2, 2))
+        # AMIP, the SA block and the masks keep the mask grid (2^3 tokens of 16^3 voxels) under either setting
+        assert s_out.grid == (2, 2, 2) and tuple(model.last_masks.shape) == (4, 2, 2, 2)
+        assert model.recon_head.token_voxels == (16, 16, 16) and model.recon_head.proj.in_features == enc.token_dim
+        assert tuple(t_out.attention.shape) == (4, 8) and tuple(s_out.sa_tokens.shape) == (4, 8, enc.cls_dim)
+        mask = model.last_masks
+        if tokens == "pre_merge":
+            mask = torch.from_numpy(np.kron(mask.numpy(), np.ones((1, 2, 2, 2), dtype=bool)))
+        mask = mask.flatten(1).float()
+        target = torch.softmax(t_logits / model.stabilisers.teacher_temp_at("ampd", 0), -1)  # centre 0 at step 0
+        ce = -(target * torch.log_softmax(s_logits / cfg["loss"]["student_temp"], -1)).sum(-1)
+        expected = float(((ce * mask).sum(1) / mask.sum(1).clamp(min=1)).mean())
+        assert float(stats["loss/ampd"]) == pytest.approx(expected, rel=1e-4)
+        values[tokens] = expected
+    assert abs(values["pre_merge"] - values["post_merge"]) > 1e-3
+
+
+def test_ampd_tokens_bad_values_fail_before_any_work():
+    with pytest.raises(ValueError, match=r"config key 'loss.ampd_tokens': expected one of pre_merge, post_merge"):
+        _cfg("smart", **{"loss.ampd_tokens": "pre-merge"})
+    with pytest.raises(ValueError, match=r"'loss.ampd_tokens'='pre_merge' needs a backbone with patch merging, but "
+                                         r"model.arch=vit has none"):
+        _cfg("attmask", **{"loss.ampd_tokens": "pre_merge"})
+    assert _cfg("attmask")["loss"]["ampd_tokens"] is None and _cfg("smit")["loss"]["ampd_tokens"] == "pre_merge"
+    # the engine refuses the same combination when handed a config that skipped load_config's checks
+    cfg = _cfg("attmask")
+    cfg["loss"]["ampd_tokens"] = "pre_merge"
+    with pytest.raises(ValueError, match="loss.ampd_tokens=pre_merge needs an encoder with patch merging"):
+        build_self_distillation(cfg)
+    cfg["loss"]["ampd_tokens"] = "merged"
+    with pytest.raises(ValueError, match=r"loss.ampd_tokens must be one of \('pre_merge', 'post_merge'\) or null"):
+        build_self_distillation(cfg)
 
 
 def test_gitd_matches_dino_semantics_with_a_nonzero_centre():

@@ -58,6 +58,23 @@ def test_card_holds_the_run_facts(run):
     assert f"torch {torch.__version__}" in _row(card, "Versions") and "monai " in _row(card, "Versions")
     assert "embed_dim 12, depths [1, 1, 1, 1]" in _row(card, "Architecture")
     assert "## Intended use" in card and "Not a medical device" in card
+    # issue 19 item 5: the stage-4 difference a MONAI user gets from an in-line SA backbone
+    assert ("MONAI's `SwinUNETR` has no SA block, so with these weights it reproduces stage outputs 0..3 "
+            "(`hidden_states_out[0..3]`) exactly, but stage output 4 (`hidden_states_out[4]`) sees the tokens "
+            "without the SA residual") in card.replace("\n", " ")
+
+
+def test_card_sa_note_follows_the_placement():
+    from smart.config import load_config
+    from smart.train.model_card import model_card_text
+
+    def card(method, *sets):
+        return model_card_text(load_config(method, "tiny", None, list(sets)), 1, {"n_images": 1})
+
+    assert "differ in MONAI" in card("smart")
+    assert "was a side branch: MONAI's `SwinUNETR` reproduces every stage output" in card(
+        "smart", "model.sa_placement=branch")
+    assert "SA block" not in card("smit").split("## Load it")[1].replace("backbone + SA block + mask token", "")
 
 
 def test_card_monai_recipe_runs(run, tmp_path, monkeypatch):

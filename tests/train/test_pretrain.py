@@ -375,10 +375,13 @@ def test_finished_run_keeps_no_last_checkpoint_so_a_rerun_without_outputs_retrai
 
 def test_config_differences_ignores_only_the_step_budget_and_bookkeeping():
     a = _cfg()
-    b = _cfg(**{"train.steps": 99, "train.log_every": 5, "train.checkpoint_every": 7, "data.num_workers": 2})
+    b = _cfg(**{"train.steps": 99, "train.log_every": 5, "train.checkpoint_every": 7, "data.num_workers": 2,
+                "train.stop_on_collapse": "true"})
     assert config_differences(a, b) == []
     c = _cfg(**{"optim.lr": 1e-3, "loss.aitd": 0.0})
     assert config_differences(a, c) == ["loss.aitd", "optim.lr"]
+    # AMPD on other tokens trains another head (another width): a checkpoint of the other reading is not resumed
+    assert config_differences(a, _cfg(**{"loss.ampd_tokens": "post_merge"})) == ["loss.ampd_tokens"]
 
 
 @pytest.mark.parametrize("n, batch, expected", [(10412, 16, 651), (10412, 32, 326), (3, 2, 2), (16, 16, 1)])
@@ -408,3 +411,77 @@ def test_epoch_schedule_in_a_run(manifest, tmp_path):
     assert written["provenance"]["steps_per_epoch"] == 2 and written["provenance"]["n_cts"] == 3
     lrs = [r["lr"] for r in read_metrics(tmp_path / "run" / "metrics.jsonl")]
     assert lrs[0] < lrs[1]  # still warming up over the first epoch (2 steps)
+
+
+def test_two_step_run_records_pre_merge_ampd_and_the_health_monitor(manifest, tmp_path):
+    """Issue 19 "done when": config.json has loss.ampd_tokens=pre_merge and metrics.jsonl the monitor's figures on
+    the logging steps (log_every=2: step 1 is not logged and carries no figure, step 2 is)."""
+    out = tmp_path / "run"
+    pretrain(_cfg(**{"train.steps": 2, "train.log_every": 2}), manifest, out)
+    conf = json.loads((out / "config.json").read_text())
+    assert conf["loss"]["ampd_tokens"] == "pre_merge" and conf["train"]["stop_on_collapse"] is False
+    records = read_metrics(out / "metrics.jsonl")
+    assert [r["step"] for r in records] == [2]
+    last = records[0]
+    health = {f"{kind}/{name}" for kind in ("teacher_entropy", "teacher_spread", "agreement")
+              for name in ("ampd", "ampd_dropped", "aitd", "gitd")}
+    health |= {"effective_rank/cls", "effective_rank/pooled", "mask_body_share"}
+    assert health <= set(last)
+    # RankMe of the window's 2 steps x 2 views x batch 2 = 8 student embeddings: between 1 and 8
+    assert 1.0 <= last["effective_rank/cls"] <= 8.0 and 1.0 <= last["effective_rank/pooled"] <= 8.0
+    k = conf["loss"]["out_dim"]
+    assert all(0.0 <= last[f"teacher_entropy/{n}"] <= math.log(k) + 1e-5 for n in ("ampd", "aitd", "gitd"))
+
+
+def test_window_ranks_stack_every_step_of_the_window():
+    from smart.ssl.health import effective_rank
+    from smart.train.pretrain import window_ranks
+
+    eye = torch.eye(4)
+    window = [{"cls": eye[:2], "pooled": eye[:2]}, {"cls": eye[2:], "pooled": eye[:2]}]
+    ranks = window_ranks(window)
+    assert float(ranks["effective_rank/cls"]) == pytest.approx(4.0, rel=1e-4)  # 4 orthonormal rows over 2 steps
+    assert float(ranks["effective_rank/pooled"]) == pytest.approx(float(effective_rank(torch.cat([eye[:2]] * 2))))
+    assert window_ranks([]) == {}
+
+
+def test_collapsed_teacher_warns_and_stop_on_collapse_exits_4_naming_the_head(manifest, tmp_path, capsys):
+    """A teacher temperature of 100 makes every distillation target uniform (entropy ~ ln K): after the LR warm-up
+    (1 step) the rule needs COLLAPSE_LOGS logs in a row (log_every = 1). Without stop_on_collapse: one warning line
+    per head and the run finishes; with it: exit 4, checkpoint_last.pt written, the message names the head and its figures."""
+    from smart.ssl.health import COLLAPSE_LOGS
+
+    uniform = {"loss.teacher_temp": 100.0, "loss.warmup_teacher_temp": 100.0, "train.steps": COLLAPSE_LOGS + 2,
+               "train.checkpoint_every": 100}
+    code = cli.main(["pretrain", "--method", "smart", "--preset", "tiny", "--manifest", str(manifest), "--out",
+                     str(tmp_path / "warn"), *_sets(**uniform)])
+    err = capsys.readouterr().err
+    assert code == 0
+    warnings = [line for line in err.splitlines() if "WARNING collapse" in line]
+    assert sorted(line.split("collapse: ")[1].split(":")[0] for line in warnings) == ["aitd", "ampd", "gitd"]
+    # logs at steps 1, 2, ... all count (warm-up: 1 step), so the rule fires at the COLLAPSE_LOGS-th
+    assert all(line.endswith(f"for {COLLAPSE_LOGS} logs in a row (step {COLLAPSE_LOGS})") for line in warnings)
+    code = cli.main(["pretrain", "--method", "smart", "--preset", "tiny", "--manifest", str(manifest), "--out",
+                     str(tmp_path / "stop"), *_sets(**uniform, **{"train.stop_on_collapse": "true"})])
+    err = capsys.readouterr().err
+    assert code == 4
+    assert "train.stop_on_collapse: " in err and "aitd: teacher_entropy/aitd=" in err and " ln K" in err
+    assert (tmp_path / "stop" / "checkpoint_last.pt").is_file()
+    assert load_checkpoint(tmp_path / "stop" / "checkpoint_last.pt")["step"] == COLLAPSE_LOGS
+    assert not (tmp_path / "stop" / "encoder.pt").exists()
+
+
+@pytest.mark.parametrize("method, sets, expected", [
+    ("smart", ["loss.ampd_tokens=merged"],
+     "config key 'loss.ampd_tokens': expected one of pre_merge, post_merge, got 'merged' (str)"),
+    ("attmask", ["loss.ampd_tokens=pre_merge"],
+     "config key 'loss.ampd_tokens'='pre_merge' needs a backbone with patch merging, but model.arch=vit has none "
+     "(AMPD reads its patch tokens); leave loss.ampd_tokens null"),
+])
+def test_bad_ampd_tokens_is_one_line_before_any_work(manifest, tmp_path, capsys, method, sets, expected):
+    out = tmp_path / "run"
+    code = cli.main(["pretrain", "--method", method, "--preset", "tiny", "--manifest", str(manifest), "--out", str(out),
+                     *[a for s in sets for a in ("--set", s)]])
+    assert code == 2
+    assert capsys.readouterr().err.splitlines() == [f"smart pretrain: error: {expected}"]
+    assert not out.exists()

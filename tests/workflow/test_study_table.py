@@ -22,7 +22,9 @@ def _arm(root: Path, arm: str, seed: int, auc: float, entropy: float, k: int = 2
     _write(base / "probe" / "metrics.json", {"test": {"auc": auc, "auc_ci": [auc - 0.05, auc + 0.05], "n": 300}})
     _write(base / "cluster" / "clusters.json", {"intra_mean": 1.0 + seed, "inter_mean": 4.0 - seed})
     _write(base / "pretrain" / "config.json", {"loss": {"out_dim": k}})
-    lines = [{"step": s, "loss/ampd": 5.0 - s / 100, **{f"teacher_entropy/{n}": entropy for n in ("ampd", "aitd", "gitd")}}
+    lines = [{"step": s, "loss/ampd": 5.0 - s / 100, **{f"teacher_entropy/{n}": entropy for n in ("ampd", "aitd", "gitd")},
+              "teacher_entropy/ampd_dropped": entropy / 2, "teacher_spread/ampd": 0.01, "effective_rank/cls": 2.0 + seed,
+              "effective_rank/pooled": 10.0 * (seed + 1)}
              for s in steps]
     (base / "pretrain" / "metrics.jsonl").write_text("\n".join(json.dumps(r) for r in lines) + "\n")
     _write(root / arm / f"seed_{seed}" / "zeroshot" / "summary.json", {"dsc_mean": 0.2 + seed / 10})
@@ -37,6 +39,14 @@ def test_collect_means_seeds_and_normalises_entropy(tmp_path):
     smart = table["smart"]
     assert smart["auc"]["mean"] == pytest.approx(0.65) and smart["auc"]["std"] == pytest.approx(0.0707107, rel=1e-5)
     assert smart["entropy_over_lnK"]["aitd"]["mean"] == pytest.approx(0.5)
+    assert smart["entropy_over_lnK"]["ampd_dropped"]["mean"] == pytest.approx(0.25)
+    assert smart["effective_rank"]["cls"] == {"mean": 2.5, "std": pytest.approx(math.sqrt(0.5)), "n": 2}
+    assert smart["seeds"][1]["health"] == {"teacher_entropy/ampd": 0.5 * math.log(256),
+                                           "teacher_entropy/aitd": 0.5 * math.log(256),
+                                           "teacher_entropy/gitd": 0.5 * math.log(256),
+                                           "teacher_entropy/ampd_dropped": 0.25 * math.log(256),
+                                           "teacher_spread/ampd": 0.01, "effective_rank/cls": 3.0,
+                                           "effective_rank/pooled": 20.0}
     assert smart["intra"]["mean"] == pytest.approx(1.5) and smart["seeds"][1]["step"] == 20
     rnd = table["random_init"]
     assert rnd["auc"] == {"mean": 0.5, "std": 0.0, "n": 1}  # seed 1 missing: n counts what exists
@@ -44,6 +54,8 @@ def test_collect_means_seeds_and_normalises_entropy(tmp_path):
     md = markdown(table)
     assert "| smart | smart | 0.650 ± 0.071 (n=2) | [0.55, 0.65]; [0.65, 0.75] |" in md
     assert "| random_init | scratch | 0.500 ± 0.000 (n=1) | —; — | — |" in md
+    assert "| 0.50 ± 0.00 (n=2) | 0.25 ± 0.00 (n=2) | 0.50 ± 0.00 (n=2) | 0.50 ± 0.00 (n=2) | 2.5 ± 0.7 (n=2) | " \
+           "15.0 ± 7.1 (n=2) |" in md
     assert mean_std([None]) is None
 
 

@@ -3,6 +3,13 @@
 ``L_AMPD = -Σ_i m_i · Σ_k P_t^Patch(û_i)[k] · log P_s^Patch(ũ_i)[k]``: for the *same* view, the teacher's patch token
 distributions (noisy view û) supervise the student's (masked view ũ) at the masked tokens only (m_i = 1).
 
+Which tokens: the paper computes ``P^Patch`` "using stage #3 output of the Swin before the semantic attention layer"
+and "before performing patch merging of stage #3 output" (Sec. III-C). With ``loss.ampd_tokens=pre_merge`` (the
+Swin default) the caller passes the stage-3 blocks' tokens before MONAI's patch merging (16³ tokens of 8³ voxels at
+the paper's 128³ input, ``EncoderOutput.pre_merge_tokens``) and the student's mask-grid mask upsampled ×2 per axis;
+``post_merge`` passes the merged mask-grid tokens (8³ of 16³ voxels). This function is the same for both: ``N`` is
+whatever grid the tokens and the mask share (:class:`smart.ssl.self_distillation.SelfDistillation`).
+
 Normalisation (the paper's Σ_i leaves it open): per sample the masked-token cross-entropies are averaged,
 ``Σ_i m_i·CE_i / max(Σ_i m_i, 1)``, then the batch mean is taken — iBOT's choice, which keeps the loss scale
 independent of the grid size and mask ratio. A sample without masked tokens contributes 0 to that mean.
