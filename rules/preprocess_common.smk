@@ -72,14 +72,7 @@ check_ct_paths()
 check_lidc_roots()
 
 
-# Fine-tuning crop edge when finetune.set does not give one (smart.eval.downstream's default crop_size; the paper
-# config sets 128^3, Sec. IV-C).
-FINETUNE_DEFAULT_CROP = 64
-
-
 def pylidc_crop_size(wildcards):
-    """LIDC crops are cut at the task's fine-tuning crop size (the largest edge of crop_size in finetune.set or the
-    task's set), so no input is mostly padding."""
-    sets = {**config["finetune"]["set"], **config["tasks"][wildcards.task]["set"]}
-    crop = sets.get("crop_size", FINETUNE_DEFAULT_CROP)
-    return max(crop) if isinstance(crop, (list, tuple)) else int(crop)
+    """LIDC crops are cut at the task's resolved fine-tuning crop edge (the largest of its crop_size, resolved by
+    smart.downstream.protocol before any job: smart.workflow.plan), so no input is mostly padding."""
+    return PLAN.crop_edge[wildcards.task]
