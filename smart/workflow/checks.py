@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from smart.workflow.inputs import check_ct_paths, check_lidc_roots
 from smart.workflow.overrides import check_pretraining_key_shape
 from smart.workflow.placeholders import placeholder_report
 from smart.workflow.plan import Plan
@@ -47,8 +48,9 @@ def check_data_sources(config: Mapping[str, Any]) -> None:
 
 def check_before_any_job(config: Mapping[str, Any], config_files: Iterable[str] = (),
                          targets: Sequence[str] | None = None) -> Plan:
-    """Every check of the validated, default-filled workflow config, then the resolution of every variant, task and
-    study arm through the package (imports torch); returns the :class:`Plan` the rules read.
+    """Every check of the validated, default-filled workflow config (cross-key checks, placeholders, the data
+    inputs exist), then the resolution of every variant, task and study arm through the package (imports torch);
+    returns the :class:`Plan` the rules read. A further check before any job is one more call here.
 
     ``config_files``: the config file(s) given (named by the placeholder report); ``targets``: the requested
     targets (``[]`` = the default target, ``None`` = unknown). ``ValueError``: the first problem, one line naming
@@ -65,4 +67,6 @@ def check_before_any_job(config: Mapping[str, Any], config_files: Iterable[str] 
     check_resources(config)
     check_segmentation(config)
     check_study_sets(config)
+    check_ct_paths(config)
+    check_lidc_roots(config)
     return resolve_plan(config)
