@@ -4,6 +4,9 @@ ablation_<name>). Paths are relative to the workflow's working directory."""
 
 from __future__ import annotations
 
+import contextlib
+import io
+
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -29,7 +32,8 @@ def requested_targets(argv: Sequence[str]) -> list[str] | None:
     try:
         from snakemake.cli import get_argument_parser
 
-        return list(get_argument_parser().parse_known_args(list(argv))[0].targets or [])
+        with contextlib.redirect_stderr(io.StringIO()):  # Snakemake itself reports a command line it cannot read
+            return list(get_argument_parser().parse_known_args(list(argv))[0].targets or [])
     except BaseException:  # argparse exits (SystemExit) on words it cannot read: not ours to judge here
         return None
 

@@ -190,6 +190,7 @@ def test_targets(demo):
     (["-n"], []),
     (["-n", "segmentation", "--cores", "2"], ["segmentation"]),
     (["study", "--configfile", "config/paper.yaml", "--profile", "slurm"], ["study"]),
+    (["--cores"], None),   # unreadable: every target family counts as planned
 ])
 def test_requested_targets(argv, expected):
     assert targets.requested_targets(argv) == expected
