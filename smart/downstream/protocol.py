@@ -268,14 +268,20 @@ def select_fold(frame: pd.DataFrame, splits_path: str | os.PathLike, fold: int, 
                     val=val, test=test, selected_on=selected_on)
 
 
-def build_scratch_encoder(cfg: Mapping[str, Any]) -> tuple[torch.nn.Module, dict]:
-    """The random-init encoder of ``encoder none`` (fixed seed): architecture of ``scratch_method`` at
-    ``scratch_preset`` plus ``scratch_model`` overrides."""
+def scratch_config(cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """The resolved pretraining config whose model ``encoder none`` builds: ``scratch_method`` at
+    ``scratch_preset`` plus the ``scratch_model`` overrides (the workflow resolves it before any job)."""
     from smart.config import load_config
-    from smart.models.factory import build_encoder
 
     overrides = {f"model.{k}": v for k, v in (cfg.get("scratch_model") or {}).items()}
-    model_cfg = copy.deepcopy(dict(load_config(cfg["scratch_method"], cfg["scratch_preset"], None, overrides)["model"]))
+    return load_config(cfg["scratch_method"], cfg["scratch_preset"], None, overrides)
+
+
+def build_scratch_encoder(cfg: Mapping[str, Any]) -> tuple[torch.nn.Module, dict]:
+    """The random-init encoder of ``encoder none`` (fixed seed): the model of :func:`scratch_config`."""
+    from smart.models.factory import build_encoder
+
+    model_cfg = copy.deepcopy(dict(scratch_config(cfg)["model"]))
     torch.manual_seed(int(cfg["seed"]))
     return build_encoder(model_cfg), {"method": "none", "model_config": model_cfg}
 

@@ -49,7 +49,12 @@ DEMO_EXPECTED = {
     "zeroshot_all": {"zeroshot": N_SA + 1, "attention_maps": N_SA, "pretrain": N_SA, "synth_raters": 1,
                      "raters_consensus": 1},
     "tables": {"tables": 1, "variants_json": 1, "tasks_json": 1, "finetune": N_VARIANTS * 3 * FOLDS, "zeroshot": 3, "umap": 3},
-    "all": {"tables": 1, "lidc_nodules": 1, "pretrain": N_PRETRAINED},
+    # the whole job table of the default target (issue 21: unchanged by moving the plan into smart.workflow)
+    "all": {"synth_ct": 1, "synth_cohort": 2, "synth_organs": 1, "synth_raters": 1, "raters_consensus": 1,
+            "resample_shard": SHARDS, "resample": 1, "lidc_nodules": 1, "splits": 2, "pretrain": N_PRETRAINED,
+            "finetune": N_VARIANTS * (2 + 1) * FOLDS, "linear_probe": 2 * N_VARIANTS * FOLDS,
+            "embed": N_PRETRAINED, "umap": N_PRETRAINED, "zeroshot": N_SA + 1, "attention_maps": N_SA,
+            "variants_json": 1, "tasks_json": 1, "tables": 1, "all": 1},
     # segmentation.variants [smart, smit, scratch]: two exports of pretrained encoders, three SwinUNETR runs
     "segmentation": {"pretrain": 2, "monai_ssl_export": 2, "synth_segmentation": 1, "segmentation_finetune": 3,
                      "segmentation_table": 1, "synth_ct": 1, "resample_shard": SHARDS, "resample": 1,
@@ -64,11 +69,16 @@ DEMO_EXPECTED = {
 }
 
 
+DEMO_EXPECTED["all"]["total"] = sum(DEMO_EXPECTED["all"].values())
+
+
 @pytest.mark.parametrize("target", sorted(DEMO_EXPECTED))
 def test_demo_targets_plan(demo_workspace, target):
     counts = dry_run(demo_workspace, target)
     for rule, n in DEMO_EXPECTED[target].items():
         assert counts.get(rule) == n, (target, rule, counts)
+    if target == "all":
+        assert counts == DEMO_EXPECTED["all"]
 
 
 def test_segmentation_is_off_in_all_unless_enabled(demo_workspace):
@@ -121,14 +131,19 @@ def paper_expected() -> dict[str, int]:
     folds = cfg["splits"]["folds"]
     ft = sum(len(spec["fractions"]) for spec in cfg["tasks"].values()) * heads * folds
     probe = len(cfg["tasks"]) * len(variants) * len(cfg["probe"]["fractions"]) * folds
-    return {"pretrain": len(pretrained), "finetune": ft, "linear_probe": probe, "embed": len(pretrained),
-            "lidc_cohort": 1, "resample": 1, "resample_shard": cfg["preprocess"]["shards"], "tables": 1,
-            "raters_consensus": 1, "response_crops": 1}
+    with_sa = [v for v in pretrained if variants[v].get("sa", True)]
+    expected = {"pretrain": len(pretrained), "finetune": ft, "linear_probe": probe, "embed": len(pretrained),
+                "umap": len(pretrained), "zeroshot": len(with_sa) + 1,
+                "attention_maps": len(with_sa) * len(cfg["evaluate"]["attention_tasks"]),
+                "lidc_cohort": 1, "lidc_nodules": 1, "resample": 1, "resample_shard": cfg["preprocess"]["shards"],
+                "splits": len(cfg["tasks"]), "tables": 1, "variants_json": 1, "tasks_json": 1, "raters_consensus": 1,
+                "response_crops": 1, "all": 1}
+    return {**expected, "total": sum(expected.values())}
 
 
 def test_paper_all_plans(demo_workspace, tmp_path):
     counts = dry_run(demo_workspace, configfiles=("config/paper.yaml", str(paper_overlay(tmp_path))))
-    assert paper_expected() == {k: counts.get(k) for k in paper_expected()}
+    assert counts == paper_expected()  # the whole job table
     # the paper has 22 pretrained variants: 5 methods + 17 ablation/sweep/generalisation variants
     assert counts["pretrain"] == 22
 
@@ -196,6 +211,55 @@ def test_paper_bad_data_input_is_refused_before_any_job(demo_workspace, tmp_path
                          str(bad), timeout=300)
     assert proc.returncode != 0 and message in proc.stdout + proc.stderr
     assert "Job stats" not in proc.stdout
+
+
+PAPER_PLACEHOLDERS = [
+    "config data.ct.paths[0] = '/data/REPLACE_ME/pretrain_ct/lung' is a placeholder",
+    "config data.ct.paths[1] = '/data/REPLACE_ME/pretrain_ct/other' is a placeholder",
+    "config data.organmnist.npz = '/data/REPLACE_ME/medmnist/organmnist3d_64.npz' is a placeholder",
+    "config data.raters.csv = '/data/REPLACE_ME/5R/raters.csv' is a placeholder",
+    "config tasks.lidc.dicom_root = '/data/REPLACE_ME/LIDC-IDRI' is a placeholder",
+    "config tasks.response.cohort = '/data/REPLACE_ME/immunotherapy/cohort.csv' is a placeholder"]
+SEGMENTATION_PLACEHOLDER = "config segmentation.csv = '/data/REPLACE_ME/segmentation/segmentation.csv' is a placeholder"
+
+
+def assert_one_message(out: str) -> None:
+    """A config error ends the run with its message: no traceback through the rule files, no job planned."""
+    assert "Traceback" not in out and 'File "' not in out and ".smk" not in out, out[-3000:]
+    assert "Job stats" not in out
+
+
+@pytest.mark.parametrize("targets, expected", [
+    ((), PAPER_PLACEHOLDERS),                                          # `all`: segmentation is off in it
+    (("segmentation",), PAPER_PLACEHOLDERS + [SEGMENTATION_PLACEHOLDER]),
+])
+def test_paper_placeholders_are_reported_at_once_for_the_file_given(demo_workspace, targets, expected):
+    copy = demo_workspace / "my paper.yaml"  # a copy: the report names it, not config/paper.yaml
+    copy.write_text((demo_workspace / "config/paper.yaml").read_text())
+    proc = run_snakemake(demo_workspace, "-n", *targets, "--configfile", copy.name, timeout=300)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert f"my paper.yaml: {len(expected)} value(s) still hold the placeholder REPLACE_ME" in out, out[-3000:]
+    assert re.findall(r"^  (config .* is a placeholder)$", out, flags=re.M) == expected
+    assert "config/paper.yaml" not in out
+    assert_one_message(out)
+
+
+def test_paper_smart_no_sa_with_aitd_fails_before_any_job(demo_workspace, tmp_path):
+    """Before issue 21 the w/o-SA ablation kept AITD on and failed only when its GPU job started; resolving every
+    variant through smart.config before any job makes it a config-time error naming the variant and the key."""
+    text = (demo_workspace / "config/paper.yaml").read_text()
+    fixed = "{model.sa_stage: null, masking.strategy: random, loss.aitd: 0.0}"
+    assert text.count(fixed) == 1
+    broken = tmp_path / "paper_aitd_on.yaml"
+    broken.write_text(text.replace(fixed, "{model.sa_stage: null, masking.strategy: random}"))
+    proc = run_snakemake(demo_workspace, "-n", "--configfile", str(broken), str(paper_overlay(tmp_path)),
+                         timeout=300)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    line = next(line for line in out.splitlines() if "config variants.smart_no_sa" in line)
+    assert line.startswith("SMART config error: config variants.smart_no_sa (method 'smart'): ") and "loss.aitd" in line
+    assert_one_message(out)
 
 
 def test_paper_without_data_refuses_to_plan(demo_workspace):

@@ -1,0 +1,123 @@
+"""Every planned variant, task and study arm resolved through the package's own config resolution before any job:
+``smart.config.load_config`` (what ``smart pretrain`` runs) and ``smart.downstream.protocol.load_downstream_config``
+(what ``smart finetune`` / ``smart linear-probe`` run), with exactly the ``--config`` / ``--set`` words the rules
+pass. A variant that could not start (``smart_no_sa`` with AITD still on: ``loss.aitd > 0 needs a [CLS] token``) is
+a config-time error naming the variant and the key, not a failed GPU job.
+
+The resolution imports ``smart.config`` and so torch: call it only after config/schema.yaml validated the config
+(rules/common.smk does), so a typo is reported without that import.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from smart.workflow.overrides import downstream_sets, pretraining_sets, set_items
+from smart.workflow.plan import Plan
+from smart.workflow.segmentation import check_segmentation, segmentation_variants
+from smart.workflow.study import arm_sets, study_arms
+from smart.workflow.tasks import downstream_overrides
+from smart.workflow.variants import is_pretrained, pretraining_overrides, scratch_overrides, variant_heads
+
+
+def check_override_owners(config: Mapping[str, Any]) -> None:
+    """A pretraining ``set`` holds only ``section.key`` keys of ``smart.config``; a fine-tuning ``set`` none of
+    them. A key given to the wrong step fails here, naming where it belongs."""
+    from smart.config import SCHEMA
+
+    def is_pretrain_key(key: Any) -> bool:
+        section, _, name = str(key).partition(".")
+        return name in SCHEMA.get(section, {})
+
+    for where, overrides in pretraining_sets(config):
+        for key in overrides:
+            if not is_pretrain_key(key):
+                raise ValueError(f"config {where}: {key!r} is not a pretraining key (smart.config, "
+                                 f"docs/ARCHITECTURE.md 'Pretraining config keys'); fine-tuning keys go under "
+                                 f"finetune.set")
+    for where, overrides in downstream_sets(config):
+        for key in overrides:
+            if is_pretrain_key(key):
+                raise ValueError(f"config {where}: {key!r} is a pretraining key; put it under pretrain.set or a "
+                                 f"variant's set")
+
+
+def resolve_variant(config: Mapping[str, Any], variant: str) -> dict[str, Any]:
+    """The resolved pretraining config of ``variant``; for a scratch variant the config of the encoder
+    ``--encoder none`` builds (``smart.downstream.protocol.scratch_config``). ``ValueError`` naming the variant."""
+    from smart.config import load_config
+    from smart.downstream.protocol import load_downstream_config, scratch_config
+
+    spec = config["variants"][variant]
+    try:
+        if is_pretrained(config, variant):
+            pre = config["pretrain"]
+            return load_config(spec["method"], pre["preset"], pre["config_yaml"],
+                               set_items(pretraining_overrides(config, variant)))
+        downstream = load_downstream_config(config["finetune"]["config_yaml"],
+                                            set_items(scratch_overrides(config, variant)))
+        return scratch_config(downstream)
+    except ValueError as err:
+        raise ValueError(f"config variants.{variant} (method {spec['method']!r}): {err}") from None
+
+
+def resolve_task(config: Mapping[str, Any], task: str, variant: str) -> dict[str, Any]:
+    """The resolved downstream config of fine-tuning / probing ``variant`` on ``task``; ``ValueError`` naming both."""
+    from smart.downstream.protocol import load_downstream_config
+
+    try:
+        return load_downstream_config(config["finetune"]["config_yaml"],
+                                      set_items(downstream_overrides(config, task, variant)))
+    except ValueError as err:
+        raise ValueError(f"config tasks.{task} (fine-tuning variant {variant!r}): {err}") from None
+
+
+def resolve_study_arm(config: Mapping[str, Any], arm: str) -> dict[str, Any]:
+    """The resolved pretraining config of a pretrained study arm (its method, the study preset, its study.sets)."""
+    from smart.config import load_config
+
+    study = config["study"]
+    try:
+        return load_config(study["methods"][arm], study["preset"], None, set_items(arm_sets(config, arm)))
+    except ValueError as err:
+        raise ValueError(f"config study.methods.{arm} ({study['methods'][arm]!r}): {err}") from None
+
+
+def check_variant_features(config: Mapping[str, Any], variant: str, cls_token: bool) -> None:
+    """``sa`` and every head that reads the [CLS] token need an encoder that has one (smart.models.classifier
+    HEADS ``feature``)."""
+    from smart.models.classifier import HEADS
+
+    if cls_token:
+        return
+    spec = config["variants"][variant]
+    needs = [h for h in variant_heads(config, variant) if HEADS[h].feature == "cls"]
+    if needs:
+        raise ValueError(f"config variants.{variant}.heads: {needs} read the [CLS] token, which this variant's "
+                         f"encoder has not (model.sa_stage null on a Swin); use heads: [pooled]")
+    if is_pretrained(config, variant) and spec.get("sa", True):
+        raise ValueError(f"config variants.{variant}.sa = true, but its encoder has no [CLS] attention map "
+                         f"(model.sa_stage null on a Swin); set sa: false")
+
+
+def resolve_plan(config: Mapping[str, Any]) -> Plan:
+    """Resolve every variant (all of them: any ablation target may plan any), every task with every variant, and
+    every pretrained study arm; the facts the rules read, as a :class:`Plan`. ``ValueError`` (one line naming the
+    variant / task / arm and the key) for the first that does not resolve."""
+    from smart.models.factory import has_cls
+
+    check_override_owners(config)
+    arch, cls_token = {}, {}
+    for variant in config["variants"]:
+        model = resolve_variant(config, variant)["model"]
+        arch[variant], cls_token[variant] = model["arch"], has_cls(model)
+        check_variant_features(config, variant, cls_token[variant])
+    crop_edge = {}
+    for task in config["tasks"]:  # every task: a converter (LIDC crops) may be asked for by path
+        crops = [resolve_task(config, task, variant)["crop_size"] for variant in config["variants"]]
+        crop_edge[task] = max(int(c) for crop in crops for c in crop)
+    check_segmentation(config, arch)
+    study_sa = [a for a in study_arms(config, True) if has_cls(resolve_study_arm(config, a)["model"])]
+    return Plan(arch=arch, cls_token=cls_token, crop_edge=crop_edge, study_sa_arms=study_sa,
+                segmentation_variants=segmentation_variants(config, arch))

@@ -1,0 +1,145 @@
+"""Every shipped config resolves through the package before any job (smart.workflow.resolve / checks), and a
+variant that could not start is a config-time error naming the variant and the key."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from plan_configs import SHIPPED, filled, shipped
+from smart.workflow.checks import check_before_any_job, check_raw_config
+from smart.workflow.resolve import resolve_plan
+
+PAPER_SWIN = ["smart", "smit", "ibot", "scratch", "smart_no_nt", "smart_no_sa", "loss_amip", "loss_amip_ampd",
+              "loss_amip_ampd_aitd", "loss_amip_aitd_gitd", "loss_ampd_aitd_gitd", "smart_sa1", "smart_sa2",
+              "smart_sa4", "ibot_smart", "pdr_01", "pdr_03", "pdr_05", "pdr_09"]
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.name)
+def test_every_shipped_config_resolves_every_variant_and_task(path):
+    config = shipped(path.name)
+    plan = resolve_plan(config)   # placeholders (data paths) are not read by the resolution
+    assert set(plan.arch) == set(config["variants"]) and set(plan.crop_edge) == set(config["tasks"])
+    for variant, spec in config["variants"].items():
+        if spec.get("sa", True) and spec["method"] != "scratch":
+            assert plan.cls_token[variant], variant
+
+
+def test_paper_plan_values():
+    plan = resolve_plan(shipped("paper.yaml"))
+    assert sorted(v for v, a in plan.arch.items() if a == "swin") == sorted(PAPER_SWIN)
+    assert sorted(v for v, a in plan.arch.items() if a == "vit") == ["attmask", "mst", "smart_vit", "smit_vit"]
+    # no SA on a Swin = no [CLS]; the ViT always has one (smart.models.factory.BACKBONES)
+    assert sorted(v for v, c in plan.cls_token.items() if not c) == ["ibot", "smart_no_sa", "smit"]
+    assert plan.crop_edge == {"lidc": 128, "response": 128}          # finetune.set crop_size [128, 128, 128]
+    assert plan.segmentation_variants == ["smart", "smit", "scratch"]
+
+
+def test_demo_plan_values():
+    from smart.downstream.protocol import DEFAULTS
+
+    plan = resolve_plan(shipped("config.yaml"))
+    assert plan.arch == {"smart": "swin", "smit": "swin", "smart_no_nt": "swin", "scratch": "swin"}
+    assert plan.cls_token == {"smart": True, "smit": False, "smart_no_nt": True, "scratch": True}
+    # no crop_size in finetune.set: the downstream default
+    assert plan.crop_edge == {"lidc": max(DEFAULTS["crop_size"]), "response": max(DEFAULTS["crop_size"])}
+    # study defaults (config/schema.yaml): smart_no_sa and smit have no SA
+    assert plan.study_sa_arms == ["smart", "smart_no_nt", "amip"]
+
+
+@pytest.mark.parametrize("name", ["paper.yaml", "rehearsal.yaml"])
+def test_smart_no_sa_with_aitd_on_fails_at_config_time(name):
+    """The shipped w/o-SA ablation before its fix: AITD distils a [CLS] the variant has not."""
+    config = shipped(name)
+    del config["variants"]["smart_no_sa"]["set"]["loss.aitd"]
+    with pytest.raises(ValueError) as err:
+        resolve_plan(config)
+    # the variant and the key named here; the reason is smart.config's own message
+    message = str(err.value)
+    assert message.startswith("config variants.smart_no_sa (method 'smart'): ") and "loss.aitd" in message, message
+    assert "[CLS]" in message and "\n" not in message
+
+
+def test_a_cls_head_without_cls_fails():
+    config = shipped("config.yaml")
+    config["variants"]["smit"]["heads"] = ["pooled", "random_sa"]
+    with pytest.raises(ValueError, match=r"^config variants.smit.heads: \['random_sa'\] read the \[CLS\] token"):
+        resolve_plan(config)
+    config = shipped("config.yaml")
+    config["variants"]["smit"]["sa"] = True
+    with pytest.raises(ValueError, match=r"^config variants.smit.heads: \['cls'\] read the \[CLS\] token"):
+        resolve_plan(config)
+
+
+def test_sa_flag_without_attention_map_fails():
+    config = shipped("config.yaml")
+    config["variants"]["smit"].update(sa=True, heads=["pooled"])
+    with pytest.raises(ValueError, match=r"^config variants.smit.sa = true, but its encoder has no \[CLS\]"):
+        resolve_plan(config)
+
+
+@pytest.mark.parametrize("edit, prefix, key", [
+    (lambda c: c["tasks"]["lidc"]["set"].update(crop_size=[64, 64]),
+     "config tasks.lidc (fine-tuning variant 'smart'): ", "crop_size"),
+    (lambda c: c["study"]["sets"].update(smart={"masking.ratio": 1.5}), "config study.methods.smart ('smart'): ",
+     "masking.ratio"),
+])
+def test_package_errors_name_where_and_the_key(edit, prefix, key):
+    """The reason is the package's own message (smart.config / smart.downstream.protocol); the workflow names
+    where in the workflow config it came from."""
+    config = shipped("config.yaml")
+    edit(config)
+    with pytest.raises(ValueError) as err:
+        resolve_plan(config)
+    assert str(err.value).startswith(prefix) and key in str(err.value), str(err.value)
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda c: c["finetune"]["set"].update({"loss.aitd": 0}),
+     "config finetune.set: 'loss.aitd' is a pretraining key; put it under pretrain.set or a variant's set"),
+    (lambda c: c["variants"]["smart"].update(set={"model.sa_stag": 2}),
+     "config variants.smart.set: 'model.sa_stag' is not a pretraining key (smart.config, docs/ARCHITECTURE.md "
+     "'Pretraining config keys'); fine-tuning keys go under finetune.set"),
+    (lambda c: c["pretrain"]["set"].update({"model.arch": "vit"}) or c["segmentation"].update(variants=["smart"]),
+     "config segmentation.variants: 'smart' is not a Swin encoder (model.arch 'vit'); SwinUNETR needs one"),
+])
+def test_resolution_errors_name_the_key(edit, message):
+    config = shipped("config.yaml")
+    edit(config)
+    with pytest.raises(ValueError) as err:
+        resolve_plan(config)
+    assert str(err.value) == message
+
+
+def test_raw_checks_run_before_the_schema():
+    with pytest.raises(ValueError, match=r"^config pretrain.set: 'epochs' is not a pretraining key"):
+        check_raw_config({"pretrain": {"set": {"epochs": 5}}})
+    with pytest.raises(ValueError, match=r"^config finetune.resources: resources now live in one block"):
+        check_raw_config({"finetune": {"resources": {}}})
+    check_raw_config({"variants": {"a": {"set": {"model.arch": "vit"}}}, "pretrain": "not a mapping"})
+
+
+def test_check_before_any_job_returns_the_plan_and_reports_every_placeholder():
+    demo = shipped("config.yaml")
+    assert check_before_any_job(demo, ["config/config.yaml"], []) == resolve_plan(demo)
+    paper = shipped("paper.yaml")
+    with pytest.raises(ValueError) as err:
+        check_before_any_job(paper, ["my/paper copy.yaml"], [])
+    lines = str(err.value).splitlines()
+    assert lines[0].startswith("my/paper copy.yaml: 6 value(s) still hold the placeholder REPLACE_ME")
+    assert lines[1:] == [
+        "  config data.ct.paths[0] = '/data/REPLACE_ME/pretrain_ct/lung' is a placeholder",
+        "  config data.ct.paths[1] = '/data/REPLACE_ME/pretrain_ct/other' is a placeholder",
+        "  config data.organmnist.npz = '/data/REPLACE_ME/medmnist/organmnist3d_64.npz' is a placeholder",
+        "  config data.raters.csv = '/data/REPLACE_ME/5R/raters.csv' is a placeholder",
+        "  config tasks.lidc.dicom_root = '/data/REPLACE_ME/LIDC-IDRI' is a placeholder",
+        "  config tasks.response.cohort = '/data/REPLACE_ME/immunotherapy/cohort.csv' is a placeholder"]
+
+
+def test_filled_config_is_not_mutated_by_resolution():
+    config = shipped("paper.yaml")
+    before = copy.deepcopy(config)
+    resolve_plan(config)
+    assert config == before
+    assert filled(before) == before   # filling is idempotent
