@@ -160,6 +160,8 @@ def _check_config():
         raise ValueError(f"config finetune.folds={n_folds} exceeds splits.folds={config['splits']['folds']}")
     _check_placeholders(config, "")
     _check_resources()
+    from smart.resources.fit import workflow_check  # each GPU rule's predicted peak vs its card (`smart plan`)
+    workflow_check(config)
 
 
 def _check_placeholders(node, where):

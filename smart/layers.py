@@ -18,6 +18,7 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"config"}),                           # pretraining config: presets, method overrides, validation
     frozenset({"train", "downstream"}),              # pretraining loop; fine-tuning / linear probe
     frozenset({"eval"}),                             # clustering, zero-shot DSC, attention figures, tables
+    frozenset({"resources"}),                        # GPU card table, measured memory model, `smart plan`
     frozenset({"bench"}),                            # benchmarks
     frozenset({"commands"}),                         # one thin module per CLI step
     frozenset({"cli", "layers"}),                    # the CLI's step table and parser; this declaration
