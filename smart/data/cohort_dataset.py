@@ -10,6 +10,7 @@ import pandas as pd
 import torch
 
 from smart.data.cohort import load_crop
+from smart.data.views import derive_seed
 
 
 class CohortDataset(torch.utils.data.Dataset):
@@ -17,7 +18,8 @@ class CohortDataset(torch.utils.data.Dataset):
 
     Loaded crops are cached in memory (crops are small: 64^3 float32 = 1 MiB). ``augment`` adds random flips on each
     axis and integer shifts of up to ``max_shift`` voxels (pad with air, random crop back), via MONAI transforms;
-    ``seed`` makes the augmentation stream reproducible.
+    ``seed`` makes the augmentation stream reproducible; after :meth:`set_augmentation_seed` each item draws from its
+    own seed instead, so a ``DataLoader`` gives the same samples whatever its ``num_workers``.
     """
 
     def __init__(self, frame: pd.DataFrame, crop_size: Sequence[int] = (64, 64, 64), augment: bool = False,
@@ -37,6 +39,7 @@ class CohortDataset(torch.utils.data.Dataset):
         self.cache = cache
         self._cache: dict[int, np.ndarray] = {}
         self._transform = self._build_augmentation(crop_size, max_shift, seed) if augment else None
+        self._item_seed: int | None = None
 
     @staticmethod
     def _build_augmentation(crop_size, max_shift, seed):
@@ -52,10 +55,11 @@ class CohortDataset(torch.utils.data.Dataset):
         return transform
 
     def set_augmentation_seed(self, seed: int) -> None:
-        """Restart the augmentation stream from ``seed`` (fine-tuning reseeds it per epoch, so a resumed run draws
-        the same flips and shifts as an uninterrupted one). No-op without ``augment``."""
-        if self._transform is not None:
-            self._transform.set_random_state(seed=int(seed))
+        """From now on item ``i`` is augmented from ``derive_seed(seed, i)`` (fine-tuning calls this per epoch, so a
+        resumed run draws the same flips and shifts as an uninterrupted one). A per-item seed rather than one stream:
+        data-loader workers each hold a copy of the dataset, and a shared stream would depend on which worker loads
+        which item. No-op without ``augment``."""
+        self._item_seed = int(seed)
 
     def __len__(self) -> int:
         return len(self.images)
@@ -71,6 +75,8 @@ class CohortDataset(torch.utils.data.Dataset):
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         x = torch.from_numpy(self._volume(index).copy()).unsqueeze(0)  # copy: callers may modify the item in place
         if self._transform is not None:
+            if self._item_seed is not None:
+                self._transform.set_random_state(seed=derive_seed(self._item_seed, index))
             out = self._transform(x)
             x = out.as_tensor() if hasattr(out, "as_tensor") else torch.as_tensor(out)  # plain tensor, not MetaTensor
         return x.float().contiguous(), self.labels[index]

@@ -9,6 +9,12 @@ Model selection (``selection``): ``best_val_auc`` keeps the weights of the epoch
 (first such epoch on ties; when the validation fold holds one class, AUC is undefined and the last epoch is used);
 ``last`` keeps the last epoch. The test set is evaluated once, with the selected weights.
 
+Fitting a GPU (docs/evaluation.md "Fitting a GPU"; issue 18): ``batch_size`` is the effective batch of one optimiser
+step (40 in the paper); ``micro_batch_size`` samples at a time go through the model and their gradients accumulate
+into exactly the whole batch's (:func:`accumulate_gradients`); ``activation_checkpointing`` recomputes each Swin/ViT
+block in backward; ``precision`` ``auto`` runs bf16 autocast on CUDA and fp32 on CPU; ``num_workers`` loader processes
+prepare the next batch (augmentation draws depend on ``(seed, epoch, sample)`` only, not on the worker count).
+
 Resume (like pretraining, ``smart.train.pretrain``): every ``checkpoint_every`` epochs and on SIGTERM/SIGUSR1 (after
 the current epoch; exit code 75) the run writes ``out_dir/checkpoint_last.pt`` atomically: model, optimiser, history,
 the best epoch's weights so far. Every random stream (shuffle order, augmentation, dropout / drop path) is reseeded
@@ -36,33 +42,52 @@ from torch.utils.data import DataLoader
 from smart.atomic import atomic_path
 from smart.data.views import derive_seed
 from smart.downstream.metrics import binary_metrics
-from smart.downstream.protocol import (FoldData, load_any_encoder, resolve_device, select_fold, set_seed,
-                                       write_metrics)
+from smart.downstream.protocol import (FoldData, autocast_dtype, load_any_encoder, resolve_device, select_fold,
+                                       set_seed, write_metrics)
+from smart.models.activation_checkpointing import set_activation_checkpointing
 from smart.preemption import StopFlag, TrainingInterrupted
 from smart.provenance import file_sha256
 from smart.run_logging import RunLogger
 
 CHECKPOINT = "checkpoint_last.pt"
 FORMAT = "smart-finetune-checkpoint/1"
-# Keys that do not change what is trained: the epoch budget (raise it to extend a run) and bookkeeping.
-RESUME_IGNORED = frozenset({"epochs", "num_workers", "checkpoint_every"})
+# Keys that do not change what is trained: the epoch budget (raise it to extend a run), bookkeeping, and the memory
+# knobs that keep the effective batch (a requeued job may land on a smaller card; the result then differs from an
+# uninterrupted run by float summation order only).
+RESUME_IGNORED = frozenset({"epochs", "num_workers", "checkpoint_every", "micro_batch_size",
+                            "activation_checkpointing"})
 _PURPOSE_EPOCH = 41
 
 
-def _loader(frame: pd.DataFrame, cfg: Mapping[str, Any], train: bool, generator: torch.Generator | None = None) -> DataLoader:
+def _loader(frame: pd.DataFrame, cfg: Mapping[str, Any], train: bool, device: torch.device,
+            generator: torch.Generator | None = None) -> DataLoader:
+    """Training batches are the effective ``batch_size`` (split into micro-batches by :func:`accumulate_gradients`);
+    evaluation batches are ``micro_batch_size`` (what fits with gradients fits without). Workers are not persistent:
+    the per-epoch augmentation seed (``set_augmentation_seed``) reaches them when each epoch's iterator starts."""
     from smart.data.cohort_dataset import CohortDataset
 
     ds = CohortDataset(frame, crop_size=tuple(cfg["crop_size"]), augment=bool(cfg["augment"]) and train,
                        seed=int(cfg["seed"]))
-    return DataLoader(ds, batch_size=int(cfg["batch_size"]), shuffle=train, generator=generator,
-                      num_workers=int(cfg["num_workers"]), drop_last=False)
+    batch = int(cfg["batch_size"]) if train else micro_batch_size(cfg)
+    return DataLoader(ds, batch_size=batch, shuffle=train, generator=generator, num_workers=int(cfg["num_workers"]),
+                      pin_memory=device.type == "cuda", drop_last=False)
+
+
+def micro_batch_size(cfg: Mapping[str, Any]) -> int:
+    """Samples per forward/backward pass: ``micro_batch_size``, or ``batch_size`` when it is null."""
+    micro = cfg.get("micro_batch_size")
+    return int(cfg["batch_size"]) if micro is None else int(micro)
 
 
 @torch.no_grad()
-def predict(model: nn.Module, loader: DataLoader, device: torch.device) -> np.ndarray:
-    """P(label 1) for every sample of ``loader`` in order (eval mode)."""
+def predict(model: nn.Module, loader: DataLoader, device: torch.device, amp_dtype: torch.dtype | None = None) -> np.ndarray:
+    """P(label 1) for every sample of ``loader`` in order (eval mode; under ``amp_dtype`` autocast when given)."""
     model.eval()
-    probs = [torch.softmax(model(x.to(device).float()), dim=1)[:, 1].float().cpu() for x, _ in loader]
+    probs = []
+    for x, _ in loader:
+        with torch.autocast(device.type, dtype=amp_dtype or torch.bfloat16, enabled=amp_dtype is not None):
+            logits = model(x.to(device, non_blocking=True).float())
+        probs.append(torch.softmax(logits.float(), dim=1)[:, 1].cpu())
     return torch.cat(probs).numpy() if probs else np.zeros(0)
 
 
@@ -73,22 +98,55 @@ def class_weights(labels: np.ndarray, n_classes: int = 2) -> torch.Tensor:
     return torch.tensor(weights, dtype=torch.float32)
 
 
-def train_epoch(model: nn.Module, loader: DataLoader, optimizer: torch.optim.Optimizer, device: torch.device,
-                weight: torch.Tensor | None = None) -> float:
-    model.train()
-    total, n = 0.0, 0
-    for x, y in loader:
-        x, y = x.to(device).float(), torch.as_tensor(y, device=device).long()
-        loss = F.cross_entropy(model(x), y, weight=weight)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"non-finite fine-tuning loss {loss.item()} (lower lr?)")
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        total += float(loss.detach()) * len(y)
-        n += len(y)
-    return total / max(n, 1)
+def accumulate_gradients(model: nn.Module, x: torch.Tensor, y: torch.Tensor, device: torch.device,
+                         micro_batch: int, weight: torch.Tensor | None = None,
+                         amp_dtype: torch.dtype | None = None) -> torch.Tensor:
+    """Backpropagate the cross-entropy of one effective batch ``x`` ``(B, C, D, H, W)``, ``y`` ``(B,)`` in
+    micro-batches of ``micro_batch`` samples, adding into ``.grad``; returns the batch loss (detached, on ``device``).
 
+    The loss is that of ``F.cross_entropy(model(x), y, weight=weight)`` on the whole batch: the (class-weighted) mean
+    ``Σ w_yi·l_i / Σ w_yi`` with the denominator taken over all ``B`` samples, not per micro-batch (a per-micro-batch
+    weighted mean would weigh micro-batches of different class mixes unequally). So the accumulated gradients equal
+    the whole batch's for a model whose samples do not interact (LayerNorm / InstanceNorm, no BatchNorm), up to
+    float summation order; stochastic layers (drop path, dropout) draw other, equally distributed samples per
+    micro-batch. Logits are cast to fp32 before the loss under autocast; ``x`` keeps its dtype (float32 from the
+    loader; the tests run float64).
+    """
+    y = y.to(device, non_blocking=True).long()
+    dtype = torch.float32 if amp_dtype is not None else x.dtype
+    w = torch.ones(y.shape, device=device, dtype=dtype) if weight is None else weight.to(device, dtype)[y]
+    denominator = w.sum()
+    total = torch.zeros((), device=device, dtype=dtype)
+    for xs, ys, ws in zip(x.split(micro_batch), y.split(micro_batch), w.split(micro_batch)):
+        with torch.autocast(device.type, dtype=amp_dtype or torch.bfloat16, enabled=amp_dtype is not None):
+            logits = model(xs.to(device, non_blocking=True))
+        logits = logits if amp_dtype is None else logits.float()
+        part = (F.cross_entropy(logits, ys, reduction="none") * ws.to(logits.dtype)).sum() / denominator
+        part.backward()
+        total += part.detach()
+    return total
+
+
+def train_epoch(model: nn.Module, loader: DataLoader, optimizer: torch.optim.Optimizer, device: torch.device,
+                weight: torch.Tensor | None = None, micro_batch: int | None = None,
+                amp_dtype: torch.dtype | None = None) -> float:
+    """One epoch, one optimiser step per batch of the loader; returns the sample-weighted mean training loss.
+
+    The loss stays on the device during the epoch (no host sync per step); a non-finite epoch loss raises
+    ``FloatingPointError`` before anything is logged or checkpointed."""
+    model.train()
+    total, n = torch.zeros((), dtype=torch.float64, device=device), 0
+    for x, y in loader:
+        y = torch.as_tensor(y)
+        optimizer.zero_grad(set_to_none=True)
+        loss = accumulate_gradients(model, x, y, device, micro_batch or len(y), weight, amp_dtype)
+        optimizer.step()
+        total += loss.double() * len(y)
+        n += len(y)
+    mean = float(total) / max(n, 1)
+    if not np.isfinite(mean):
+        raise FloatingPointError(f"non-finite fine-tuning loss {mean} (lower lr?)")
+    return mean
 
 
 def run_inputs(encoder: str, cohort: str | os.PathLike, splits: str | os.PathLike, fold: int, fraction: float,
@@ -149,9 +207,12 @@ def finetune(encoder: str, cohort: str | os.PathLike, splits: str | os.PathLike,
     device = resolve_device(str(cfg["device"]))
     enc, meta = load_any_encoder(encoder, cfg)
     model = EncoderClassifier(enc, head=head, n_classes=2).to(device)
+    if cfg["activation_checkpointing"]:
+        set_activation_checkpointing(model.encoder)
+    amp_dtype, micro = autocast_dtype(str(cfg["precision"]), device), micro_batch_size(cfg)
     optimizer = torch.optim.AdamW(model.parameters(), lr=float(cfg["lr"]), weight_decay=float(cfg["weight_decay"]))
-    train_loader = _loader(data.train, cfg, train=True, generator=generator)
-    val_loader = _loader(data.val, cfg, train=False)
+    train_loader = _loader(data.train, cfg, train=True, device=device, generator=generator)
+    val_loader = _loader(data.val, cfg, train=False, device=device)
     val_labels = data.val["label"].astype(int).to_numpy()
     weight = class_weights(data.train["label"].to_numpy()).to(device) if cfg["class_balance"] else None
 
@@ -190,8 +251,8 @@ def finetune(encoder: str, cohort: str | os.PathLike, splits: str | os.PathLike,
                 set_seed(epoch_seed)
                 generator.manual_seed(epoch_seed)
                 train_loader.dataset.set_augmentation_seed(epoch_seed)
-                loss = train_epoch(model, train_loader, optimizer, device, weight)
-                val_auc = binary_metrics(val_labels, predict(model, val_loader, device))["auc"]
+                loss = train_epoch(model, train_loader, optimizer, device, weight, micro, amp_dtype)
+                val_auc = binary_metrics(val_labels, predict(model, val_loader, device, amp_dtype))["auc"]
                 history.append({"epoch": epoch, "train_loss": loss, "val_auc": val_auc})
                 logger.log({"step": epoch, "train_loss": loss, "val_auc": val_auc})
                 bar.update(1, samples=len(data.train), loss=loss, val_auc=val_auc)
@@ -214,8 +275,8 @@ def finetune(encoder: str, cohort: str | os.PathLike, splits: str | os.PathLike,
         # the fine-tuned encoder in the shared encoder format, so `smart attention-maps` can draw Fig. 4 after FT
         export_encoder(model.encoder, Path(out_dir) / "encoder_finetuned.pt", model_config=enc.model_config,
                        method=f"{meta.get('method', 'unknown')}+finetune", step=selected)
-    val_probs = predict(model, val_loader, device)
-    test_probs = predict(model, _loader(data.test, cfg, train=False), device)
+    val_probs = predict(model, val_loader, device, amp_dtype)
+    test_probs = predict(model, _loader(data.test, cfg, train=False, device=device), device, amp_dtype)
     record = write_metrics(out_dir, kind="finetune", data=data, val_probs=val_probs, test_probs=test_probs, cfg=cfg,
                            encoder=encoder, encoder_meta=meta, fold=fold, fraction=fraction,
                            extra={"head": head, "selected_epoch": selected, "history": history})

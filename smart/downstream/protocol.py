@@ -37,7 +37,13 @@ DEFAULTS: dict[str, Any] = {
     # probe, so the 0.5 threshold behind AP50/AR50 is not swamped by the majority class. false = plain loss.
     "class_balance": True,
     "selection": "best_val_auc",      # or "last"
-    "num_workers": 0,
+    "num_workers": 0,                 # fine-tuning data-loader worker processes (0 = load in the training process)
+    # Memory knobs of fine-tuning (issue 18; docs/evaluation.md "Fitting a GPU"). batch_size stays the effective
+    # batch of one optimiser step; micro_batch_size samples go through the model at a time and their gradients are
+    # accumulated (null = the whole batch at once). None of the three changes what is optimised.
+    "micro_batch_size": None,
+    "activation_checkpointing": False,  # recompute each Swin / ViT block in backward instead of saving activations
+    "precision": "auto",              # auto = bf16 autocast on CUDA, fp32 elsewhere | bf16 | fp32
     "device": "auto",                 # auto = cuda when available
     "save_encoder": False,            # fine-tuning: also write the selected encoder (attention maps after FT, Fig. 4)
     "checkpoint_every": 10,           # fine-tuning: write checkpoint_last.pt every N epochs (resume with --resume)
@@ -49,6 +55,7 @@ DEFAULTS: dict[str, Any] = {
     "scratch_model": {},              # ... with these model.* overrides
 }
 SELECTIONS = ("best_val_auc", "last")
+PRECISIONS = ("auto", "bf16", "fp32")
 FRACTIONS_HINT = "0 < fraction <= 1 (the paper uses 0.25, 0.5, 1.0)"
 
 
@@ -89,6 +96,20 @@ def _validate(cfg: dict) -> None:
     crop = cfg["crop_size"]
     if not isinstance(crop, (list, tuple)) or len(crop) != 3 or any(int(c) < 1 for c in crop):
         raise ValueError(f"downstream config 'crop_size' must be 3 positive ints, got {crop!r}")
+    if not isinstance(cfg["num_workers"], int) or isinstance(cfg["num_workers"], bool) or cfg["num_workers"] < 0:
+        raise ValueError(f"downstream config 'num_workers' must be an integer >= 0, got {cfg['num_workers']!r}")
+    micro = cfg["micro_batch_size"]
+    if micro is not None:
+        if not isinstance(micro, int) or isinstance(micro, bool) or micro < 1:
+            raise ValueError(f"downstream config 'micro_batch_size' must be null or an integer >= 1, got {micro!r}")
+        if cfg["batch_size"] % micro:
+            raise ValueError(f"downstream config 'micro_batch_size' {micro} does not divide 'batch_size' "
+                             f"{cfg['batch_size']}: the effective batch must be a whole number of micro-batches")
+    if not isinstance(cfg["activation_checkpointing"], bool):
+        raise ValueError(f"downstream config 'activation_checkpointing' must be true or false, "
+                         f"got {cfg['activation_checkpointing']!r}")
+    if cfg["precision"] not in PRECISIONS:
+        raise ValueError(f"downstream config 'precision' must be one of {PRECISIONS}, got {cfg['precision']!r}")
     if not cfg["probe_C"] or any(float(c) <= 0 for c in cfg["probe_C"]):
         raise ValueError(f"downstream config 'probe_C' must be a non-empty list of positive numbers, got {cfg['probe_C']!r}")
 
@@ -97,6 +118,17 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
+
+
+def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype of ``precision`` on ``device``: bf16 for ``"bf16"`` and for ``"auto"`` on CUDA, ``None``
+    (plain fp32) for ``"fp32"`` and for ``"auto"`` elsewhere. bf16 rather than fp16: same exponent range as fp32, so no
+    loss scaling (pretraining makes the same choice, ``smart.train.pretrain``). ``ValueError`` for another name."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    if precision == "fp32" or (precision == "auto" and device.type != "cuda"):
+        return None
+    return torch.bfloat16
 
 
 @dataclass

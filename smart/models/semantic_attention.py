@@ -21,10 +21,12 @@ Decisions the paper leaves open:
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from monai.networks.blocks import MLPBlock
 from monai.networks.layers import DropPath
 from torch import Tensor, nn
+from torch.utils.checkpoint import checkpoint
+
+from smart.models.attention_kernels import fused_sdpa
 
 
 def class_attention_map(q_cls: Tensor, k: Tensor) -> Tensor:
@@ -62,7 +64,7 @@ class SelfAttention(nn.Module):
     def forward(self, x: Tensor, return_cls_attention: bool = False) -> tuple[Tensor, Tensor | None]:
         """``x`` ``(B, 1+N, C)`` → (output ``(B, 1+N, C)``, Eq. 1 map ``(B, N)`` of query 0 if requested)."""
         q, k, v = self._heads(x)
-        out = F.scaled_dot_product_attention(q, k, v)
+        out = fused_sdpa(q, k, v)  # no bias: flash-eligible under bf16 (attention_kernels.py)
         out = self.proj(out.transpose(1, 2).reshape(x.shape))
         # The fused kernel never materialises the attention matrix, so the one row Eq. 1 needs is recomputed from
         # the same q/k: O(N) extra work instead of O(N²) memory.
@@ -80,7 +82,12 @@ class TransformerBlock(nn.Module):
         qkv_bias: bias on the q/k/v projections (the paper's ``b_q, b_k, b_v``).
         drop_path: stochastic-depth rate of both residual branches.
         layer_scale_init: initial LayerScale value (CaiT); ``None`` = no LayerScale (plain ViT block).
+
+    ``use_checkpoint`` (attribute, default off; ``smart.models.activation_checkpointing``) recomputes the block in
+    backward instead of saving its activations.
     """
+
+    use_checkpoint: bool = False
 
     def __init__(
         self,
@@ -115,6 +122,11 @@ class TransformerBlock(nn.Module):
         return x if gamma is None else x * gamma
 
     def forward(self, x: Tensor, return_cls_attention: bool = False) -> tuple[Tensor, Tensor | None]:
+        if self.use_checkpoint and torch.is_grad_enabled():
+            return checkpoint(self._forward, x, return_cls_attention, use_reentrant=False)
+        return self._forward(x, return_cls_attention)
+
+    def _forward(self, x: Tensor, return_cls_attention: bool) -> tuple[Tensor, Tensor | None]:
         y, attn = self.attn(self.norm1(x), return_cls_attention)
         x = x + self.drop_path(self._scale(y, self.gamma_1))
         x = x + self.drop_path(self._scale(self.mlp(self.norm2(x)), self.gamma_2))

@@ -12,9 +12,10 @@ Same parameters, buffers and names as MONAI's class, so state dicts load strictl
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from monai.networks.nets.swin_unetr import WindowAttention
 from torch import Tensor, nn
+
+from smart.models.attention_kernels import fused_sdpa
 
 __all__ = ["SDPA_WITH_GRAD", "FusedWindowAttention", "fuse_window_attention"]
 
@@ -31,7 +32,9 @@ class FusedWindowAttention(WindowAttention):
       "window attention"): the relative-position bias is a learnable ``attn_mask``, and PyTorch's fused CPU kernel
       cannot return a mask gradient, so SDPA falls back to its math path, 1.1-1.25x *slower* than MONAI's explicit
       path. On CUDA the memory-efficient kernel supports a bias gradient and avoids storing the
-      ``(windows, heads, n, n)`` softmax for backward.
+      ``(windows, heads, n, n)`` softmax for backward; the head dim is zero-padded to a multiple of 8 there so that
+      every stage is eligible for it under bf16 (:func:`smart.models.attention_kernels.fused_sdpa`; which kernel
+      PyTorch picks is derived from its rules by ``sdpa_backend_report``, not measured).
     * ``"always"``: SDPA whenever the flag is set (used by the tests to check the CUDA maths on CPU).
     * ``"never"``: MONAI's behaviour (explicit path with grad).
 
@@ -70,7 +73,9 @@ class FusedWindowAttention(WindowAttention):
         else:
             bias = bias.unsqueeze(0)
         dropout = self.attn_drop.p if self.training else 0.0
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias.to(q.dtype), dropout_p=dropout, scale=self.scale)
+        # fused_sdpa pads the head dim to a multiple of 8 on CUDA: with a bias only the memory-efficient kernel is
+        # fused, and it needs that alignment under bf16 (stage 1 of the paper has head dim 12; attention_kernels.py)
+        out = fused_sdpa(q, k, v, attn_mask=bias.to(q.dtype), dropout_p=dropout, scale=self.scale)
         return self.proj_drop(self.proj(out.transpose(1, 2).reshape(b, n, c)))
 
 

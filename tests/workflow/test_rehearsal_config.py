@@ -8,7 +8,7 @@ from workflow_workspace import REPO, load_yaml
 # Where the rehearsal may differ from the paper (each change is commented in config/rehearsal.yaml).
 ALLOWED = ("data.ct.paths", "data.organmnist.npz", "data.raters.csv", "tasks.lidc.dicom_root", "tasks.lidc.test_size",
            "tasks.lidc.set.epochs", "tasks.response.cohort", "tasks.response.set.epochs", "preprocess.shards",
-           "pretrain.set.", "finetune.set.batch_size", "finetune.set.probe_max_iter", "resources.",
+           "pretrain.set.", "finetune.set.batch_size", "finetune.set.micro_batch_size", "finetune.set.probe_max_iter", "resources.",
            "segmentation.csv")
 
 
