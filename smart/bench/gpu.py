@@ -5,8 +5,8 @@
    MONAI's SwinUNETR-SSL step (:func:`smart.bench.pretrain.monai_step_fn`) on the same encoder config, crop and batch,
    timed round-robin in one process; model FLOPs per step (``torch.utils.flop_counter``), achieved TFLOP/s and MFU
    against the card's dense bf16 peak from the card table (:mod:`smart.resources.cards`).
-2. **Peak memory vs the memory model**: ``torch.cuda.max_memory_allocated`` of a steady-state pretraining and
-   fine-tuning step (CPU: the live-tensor peak, :class:`smart.bench.memory.LiveBytes`) beside the prediction of
+2. **Peak memory vs the memory model**: ``torch.cuda.max_memory_allocated`` of a steady-state pretraining step and
+   a fine-tuning step as config/paper.yaml runs it (micro-batch 4, activation checkpointing) (CPU: the live-tensor peak, :class:`smart.bench.memory.LiveBytes`) beside the prediction of
    :mod:`smart.resources.memory` — which holds paper-width coefficients, so the prediction is given at ``paper``
    only.
 3. **bf16 vs fp32 loss agreement**: the same seeded SMART run, 20 steps each way; the largest relative difference.
@@ -25,7 +25,7 @@ from typing import Any
 
 import torch
 
-from smart.bench.memory import GIB, LiveBytes, existing_bytes, finetune_step, pretrain_step
+from smart.bench.memory import GIB, LiveBytes, existing_bytes, finetune_step, pretrain_step, variant_key
 from smart.bench.pretrain import ANCHOR, monai_step_fn, smart_step_fn, step_flops
 from smart.bench.timing import interleaved_medians, summarize, synchronize
 
@@ -67,14 +67,17 @@ def memory_rows(preset: str, device: torch.device, finetune_batch: int) -> list[
     edge, batch = int(cfg["data"]["crop_size"][0]), int(cfg["data"]["batch_size"])
     precision = "bf16" if device.type == "cuda" else "fp32"
     rows = []
-    for name, build, n in (("pretrain", pretrain_step, batch), ("finetune", finetune_step, finetune_batch)):
-        settings = {"precision": precision, "device": str(device), "preset": preset}
+    # fine-tuning as config/paper.yaml runs it: micro-batches with activation checkpointing
+    for name, build, n, ckpt in (("pretrain", pretrain_step, batch, False),
+                                 ("finetune", finetune_step, finetune_batch, True)):
+        settings = {"precision": precision, "device": str(device), "preset": preset, "activation_checkpointing": ckpt}
+        variant = variant_key(settings)
         step, tracked = build(edge, n, settings)
         measured = step_peak_bytes(step, tracked, device)
         predicted = None
         if preset == "paper":
-            predicted = predicted_peak_bytes(name, precision, [edge] * 3, n, load_coefficients())
-        rows.append({"step": name, "crop": edge, "batch": n, "precision": precision,
+            predicted = predicted_peak_bytes(name, variant, [edge] * 3, n, load_coefficients())
+        rows.append({"step": name, "crop": edge, "batch": n, "precision": variant,
                      "measured_gib": measured / GIB, "predicted_gib": None if predicted is None else predicted / GIB,
                      "relative_error": None if predicted is None else (predicted - measured) / measured,
                      "measured_with": "torch.cuda.max_memory_allocated" if device.type == "cuda" else "LiveBytes (CPU)"})
@@ -97,7 +100,7 @@ def loss_agreement(preset: str, device: torch.device, steps: int = LOSS_STEPS) -
             "final_relative_difference": rel[-1]}
 
 
-def run_gpu_bench(preset: str, device: str | None, repeats: int = 5, warmup: int = 2, finetune_batch: int = 2,
+def run_gpu_bench(preset: str, device: str | None, repeats: int = 5, warmup: int = 2, finetune_batch: int = 4,
                   loader_batches: int = 10, loss_steps: int = LOSS_STEPS, workdir: str | None = None) -> dict[str, Any]:
     """Every figure of the module docstring at ``preset`` on ``device`` (default: CUDA when available)."""
     if repeats < 1 or warmup < 0 or loss_steps < 1 or finetune_batch < 1:

@@ -8,7 +8,8 @@ saved-tensor hooks counting the bytes the backward pass keeps (each storage once
 
 * ``pretrain``: :func:`smart.bench.pretrain.smart_step_fn` (SMART at the ``paper`` preset: both views through student
   and teacher, backward, clip, AdamW, EMA) — the trainer's step;
-* ``finetune``: :func:`smart.downstream.finetune.train_epoch` on one batch of ``EncoderClassifier`` (head ``cls``);
+* ``finetune``: :func:`smart.downstream.finetune.train_epoch` on one micro-batch of ``EncoderClassifier`` (head
+  ``cls``) under ``precision`` fp32 / bf16, with and without ``activation_checkpointing``;
 * ``features`` (rules ``linear_probe`` and ``embed``): :func:`smart.downstream.features.extract_features`;
 * ``attention`` (rules ``zeroshot`` and ``attention_maps``): :func:`smart.eval.attention_maps.attention_volumes`;
 * ``segmentation``: SwinUNETR (:func:`smart.train.segmentation.build_model`) + DiceCE + AdamW, one step.
@@ -164,20 +165,26 @@ def _paper_encoder(edge: int, preset: str = PAPER):
 
 
 def finetune_step(edge: int, batch: int, settings: dict[str, Any]) -> Step:
+    """One optimiser step of :func:`smart.downstream.finetune.train_epoch` on ``batch`` samples = one micro-batch
+    (accumulation keeps one micro-batch in flight; the effective batch waits on the host), with the run's
+    ``precision`` (``amp_dtype``) and ``activation_checkpointing``."""
     from smart.downstream.finetune import train_epoch
+    from smart.downstream.protocol import autocast_dtype
+    from smart.models.activation_checkpointing import set_activation_checkpointing
     from smart.models.classifier import EncoderClassifier
 
     device = torch.device(settings.get("device", "cpu"))
     torch.manual_seed(0)
     model = EncoderClassifier(_paper_encoder(edge, settings.get("preset", PAPER)), head="cls", n_classes=2).to(device)
+    if settings.get("activation_checkpointing"):
+        set_activation_checkpointing(model, True)
     optimizer = torch.optim.AdamW(model.parameters(), lr=2e-4)
     x = torch.rand((batch, 1, *_cube(edge)), generator=torch.Generator().manual_seed(0)).to(device)
     y = (torch.arange(batch) % 2).to(device)
-    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=settings["precision"] == "bf16")
+    amp = autocast_dtype(settings["precision"], device)
 
     def step() -> None:
-        with autocast:
-            train_epoch(model, [(x, y)], optimizer, device)
+        train_epoch(model, [(x, y)], optimizer, device, micro_batch=batch, amp_dtype=amp)
 
     return step, (model, optimizer, x)
 
@@ -227,7 +234,9 @@ def segmentation_step(edge: int, batch: int, settings: dict[str, Any]) -> Step:
 # coefficient key -> (step builder, settings variants measured, fit points, held-out point)
 STEPS: dict[str, tuple[Callable[[int, int, dict[str, Any]], Step], tuple[dict[str, Any], ...], tuple, tuple]] = {
     "pretrain": (pretrain_step, ({"precision": "bf16"},), FIT_POINTS, HELD_OUT),
-    "finetune": (finetune_step, ({"precision": "fp32"}, {"precision": "bf16"}), FIT_POINTS, HELD_OUT),
+    "finetune": (finetune_step, ({"precision": "fp32"}, {"precision": "bf16"},
+                                 {"precision": "bf16", "activation_checkpointing": True},
+                                 {"precision": "fp32", "activation_checkpointing": True}), FIT_POINTS, HELD_OUT),
     "features": (features_step, ({"precision": "fp32"},), FIT_POINTS, HELD_OUT),
     "attention": (attention_step, ({"precision": "fp32"},), FIT_POINTS, HELD_OUT),
     "segmentation": (segmentation_step, ({"precision": "fp32"},), FIT_POINTS, HELD_OUT),
@@ -336,6 +345,7 @@ def run_memory_bench(rules: Sequence[str] | None = None, out: str | os.PathLike 
         for settings in STEPS[key][1]:
             variants[variant_key(settings)] = measure_rule(key, settings, log)
         data["steps"][key] = variants
+        write_json(path, data)  # after each step: a long run interrupted keeps what it measured
     data.update({"command": COMMAND, "torch": torch.__version__, "platform": platform.platform(),
                  "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                  "load_avg": list(os.getloadavg()),

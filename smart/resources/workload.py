@@ -67,6 +67,9 @@ def _encoder_multiple(model: Mapping[str, Any]) -> int:
 
 
 def pretrain_workload(config: Mapping[str, Any]) -> Workload:
+    """The largest pretraining job over the variants. The memory model measures SMART's step (Swin, SA at stage 3),
+    so each variant is resolved as SMART at ``pretrain.preset`` with only its ``data.*`` overrides (crop, batch per
+    GPU); the rest of a variant's config is validated by its own job (and the workflow's variant checks)."""
     from smart.config import load_config
 
     pre = config["pretrain"]
@@ -74,17 +77,26 @@ def pretrain_workload(config: Mapping[str, Any]) -> Workload:
     for name, spec in config["variants"].items():
         if spec["method"] == "scratch":
             continue
-        cfg = load_config(spec["method"], pre["preset"], pre["config_yaml"], _set_words(pre["set"], spec.get("set")))
+        sets = {**(pre["set"] or {}), **(spec.get("set") or {})}
+        try:
+            cfg = load_config("smart", pre["preset"], pre["config_yaml"],
+                              _set_words({k: v for k, v in sets.items() if str(k).startswith("data.")}))
+        except ValueError as err:
+            raise ValueError(f"config pretrain.set / variants.{name}.set: {err}") from None
         where = f"variants.{name} (pretrain.preset {pre['preset']!r} + sets) data.crop_size"
-        crop = _check_crop(cfg["data"]["crop_size"], _encoder_multiple(cfg["model"]), where)
+        arch = sets.get("model.arch", cfg["model"].get("arch"))
+        model = {**cfg["model"], **{k.split(".", 1)[1]: v for k, v in sets.items() if str(k).startswith("model.")}}
+        crop = _check_crop(cfg["data"]["crop_size"], _encoder_multiple(model), where)
         batch = int(cfg["data"]["batch_size"])
         w = Workload("pretrain", "pretrain", crop, batch, "bf16",
                      knobs={"pretrain.set data.batch_size": batch, "pretrain.set data.crop_size": crop},
                      effective_batch=batch)
-        if cfg["model"].get("arch") == "vit":
+        if arch == "vit":
             w.notes.append(f"variant {name} (ViT) predicted with the Swin step's coefficients")
         if best is None or crop[0] * crop[1] * crop[2] * batch > best.crop[0] * best.crop[1] * best.crop[2] * best.batch:
             best = w
+        elif arch == "vit":
+            best.notes.extend(w.notes)
     if best is None:
         raise ValueError("config variants: no pretrained variant, so no pretraining job to plan")
     return best
@@ -94,9 +106,14 @@ def _downstream_configs(config: Mapping[str, Any]) -> list[tuple[str, dict[str, 
     from smart.downstream.protocol import load_downstream_config
 
     ft = config["finetune"]
-    tasks = ft["tasks"] or list(config["tasks"])
-    return [(task, load_downstream_config(ft["config_yaml"], _set_words(ft["set"], config["tasks"][task]["set"])))
-            for task in tasks]
+    out = []
+    for task in ft["tasks"] or list(config["tasks"]):
+        try:
+            out.append((task, load_downstream_config(ft["config_yaml"],
+                                                     _set_words(ft["set"], config["tasks"][task]["set"]))))
+        except ValueError as err:
+            raise ValueError(f"config finetune.set / tasks.{task}.set: {err}") from None
+    return out
 
 
 def _precision(cfg: Mapping[str, Any]) -> str:
@@ -149,7 +166,10 @@ def segmentation_workload(config: Mapping[str, Any]) -> Workload:
     sets = dict(seg.get("set") or {})
     if config["pretrain"]["preset"] and "model_preset" not in sets:
         sets["model_preset"] = config["pretrain"]["preset"]
-    cfg = load_segmentation_config(None, _set_words(sets))
+    try:
+        cfg = load_segmentation_config(None, _set_words(sets))
+    except ValueError as err:
+        raise ValueError(f"config segmentation.set: {err}") from None
     crop = [int(c) for c in cfg["crop_size"]]
     batch = int(cfg["batch_size"])
     return Workload("segmentation", "segmentation", crop, batch, "fp32",
