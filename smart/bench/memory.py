@@ -340,18 +340,33 @@ def run_memory_bench(rules: Sequence[str] | None = None, out: str | os.PathLike 
     except ValueError:
         data = {"steps": {}}
     torch.set_num_threads(1)
+    data.update({"command": COMMAND, "torch": torch.__version__, "platform": platform.platform(),
+                 "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                 "fit_points": {k: {"fit": v[2], "held_out": v[3]} for k, v in STEPS.items()}})
     for key in rules or STEPS:
         variants = {}
         for settings in STEPS[key][1]:
             variants[variant_key(settings)] = measure_rule(key, settings, log)
         data["steps"][key] = variants
+        data["load_avg"] = list(os.getloadavg())
         write_json(path, data)  # after each step: a long run interrupted keeps what it measured
-    data.update({"command": COMMAND, "torch": torch.__version__, "platform": platform.platform(),
-                 "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                 "load_avg": list(os.getloadavg()),
-                 "fit_points": {k: {"fit": v[2], "held_out": v[3]} for k, v in STEPS.items()}})
-    write_json(path, data)
     return data
 
 
-__all__ = ["COMMAND", "STEPS", "LiveBytes", "SavedBytes", "existing_bytes", "fit_line", "fit_points", "measure_point", "measure_rule", "run_memory_bench"]
+def held_out_table(data: dict[str, Any]) -> str:
+    """Markdown rows of every measured step and variant: the fitted line, the held-out size, measured vs predicted."""
+    rows = ["| step | settings | fitted at (crop^3 x batch) | fixed (GiB) | per 128^3 volume (GiB) | optimiser phase (GiB) "
+            "| held out | measured (GiB) | predicted (GiB) | error |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for step, variants in data["steps"].items():
+        for variant, c in variants.items():
+            h = c["held_out"]
+            fitted = ", ".join(f"{p['crop']} x {p['batch']}" for p in c["fit"])
+            rows.append(f"| {step} | {variant} | {fitted} | {c['fixed_bytes'] / GIB:.3f} | "
+                        f"{c['bytes_per_voxel'] * 128**3 / GIB:.3f} | {c['optimizer_bytes'] / GIB:.3f} | "
+                        f"{h['crop']} x {h['batch']} | {h['peak_bytes'] / GIB:.3f} | {h['predicted_bytes'] / GIB:.3f} | "
+                        f"{100 * h['relative_error']:+.1f} % |")
+    return "\n".join(rows)
+
+
+__all__ = ["COMMAND", "STEPS", "LiveBytes", "SavedBytes", "existing_bytes", "fit_line", "fit_points", "held_out_table",
+           "measure_point", "measure_rule", "run_memory_bench", "variant_key"]

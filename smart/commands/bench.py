@@ -83,8 +83,10 @@ def main(args: argparse.Namespace) -> int:
     if args.what == "memory":
         from smart.bench.memory import run_memory_bench
 
+        from smart.bench.memory import held_out_table
+
         result = run_memory_bench(args.rules, args.out, log=lambda line: print(line, file=sys.stderr, flush=True))
-        print(json.dumps({k: v for k, v in result.items() if k != "steps"}, indent=2))
+        print(held_out_table(result))
         return 0
     if args.what == "gpu":
         from smart.bench.gpu import run_gpu_bench, write_gpu_bench
