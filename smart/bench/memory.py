@@ -353,12 +353,13 @@ def run_memory_bench(rules: Sequence[str] | None = None, out: str | os.PathLike 
     return data
 
 
-def held_out_table(data: dict[str, Any]) -> str:
-    """Markdown rows of every measured step and variant: the fitted line, the held-out size, measured vs predicted."""
+def held_out_table(data: dict[str, Any], steps: Sequence[str] | None = None) -> str:
+    """Markdown rows of ``steps`` (default: all in ``data``), every variant: the fitted line, the held-out size,
+    measured vs predicted."""
     rows = ["| step | settings | fitted at (crop^3 x batch) | fixed (GiB) | per 128^3 volume (GiB) | optimiser phase (GiB) "
             "| held out | measured (GiB) | predicted (GiB) | error |", "|---|---|---|---|---|---|---|---|---|---|"]
-    for step, variants in data["steps"].items():
-        for variant, c in variants.items():
+    for step in steps or list(data["steps"]):
+        for variant, c in data["steps"][step].items():
             h = c["held_out"]
             fitted = ", ".join(f"{p['crop']} x {p['batch']}" for p in c["fit"])
             rows.append(f"| {step} | {variant} | {fitted} | {c['fixed_bytes'] / GIB:.3f} | "

@@ -86,7 +86,7 @@ def main(args: argparse.Namespace) -> int:
         from smart.bench.memory import held_out_table
 
         result = run_memory_bench(args.rules, args.out, log=lambda line: print(line, file=sys.stderr, flush=True))
-        print(held_out_table(result))
+        print(held_out_table(result, args.rules))
         return 0
     if args.what == "gpu":
         from smart.bench.gpu import run_gpu_bench, write_gpu_bench

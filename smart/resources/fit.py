@@ -48,9 +48,11 @@ def _suggestions(w: Workload, limit_bytes: float, predicted: float, data: dict[s
         if fitting:
             out.append(f"finetune.set micro_batch_size: {fitting[0]} (divides batch_size {w.effective_batch}; the "
                        f"effective batch stays {w.effective_batch})")
-        for variant, setting in (("bf16+checkpointing", "precision: bf16 and activation_checkpointing: true"),
+        bf16 = w.variant.startswith("bf16")
+        for variant, setting in (("bf16+checkpointing", "activation_checkpointing: true" if bf16 else
+                                  "precision: bf16 and activation_checkpointing: true"),
                                  ("fp32+checkpointing", "activation_checkpointing: true")):
-            if variant == w.variant:
+            if variant == w.variant or (bf16 and variant.startswith("fp32")):
                 continue
             try:
                 alt = largest_batch_that_fits(w.step, variant, w.crop, limit_bytes, data)

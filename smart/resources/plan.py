@@ -90,8 +90,11 @@ def job_samples(group: str, config: Mapping[str, Any], samples: Mapping[str, int
     if group == "pretrain":
         from smart.config import load_config
 
+        from smart.resources.workload import _set_words
+
         pre = config["pretrain"]
-        cfg = load_config("smart", pre["preset"], pre["config_yaml"], None)
+        schedule = {k: v for k, v in (pre["set"] or {}).items() if str(k).split(".")[0] in ("data", "train")}
+        cfg = load_config("smart", pre["preset"], pre["config_yaml"], _set_words(schedule))
         gpus = int(config["resources"]["pretrain"]["gpu"]) * int(config["resources"]["pretrain"]["nodes"])
         global_batch = int(cfg["data"]["batch_size"]) * max(gpus, 1)
         epochs = cfg["train"].get("epochs")
@@ -184,8 +187,8 @@ def make_plan(config: Mapping[str, Any], counts: Mapping[str, int], samples: Map
             lengths = max(1, math.ceil(per_job * 60 / int(res["runtime"])))
             rules[rule] = {
                 "jobs": jobs, "gpus": gpus, "gpu_model": fit.gpu_model, "gpu_mem_limit_gb": fit.gpu_mem_limit_gb,
-                "predicted_peak_gb": fit.predicted_peak_gb, "fits": fit.fits, "gpu_hours": round(total, 1),
-                "gpu_hours_basis": basis, "hours_per_job": round(per_job, 2), "runtime_min": int(res["runtime"]),
+                "predicted_peak_gb": fit.predicted_peak_gb, "fits": fit.fits, "gpu_hours": round(total, 3),
+                "gpu_hours_basis": basis, "hours_per_job": round(per_job, 4), "runtime_min": int(res["runtime"]),
                 "runtime_lengths": lengths, "retries_needed": lengths - 1,
                 "retries_ok": None if retries is None else retries >= lengths - 1,
                 "step": fit.workload.step, "crop": fit.workload.crop, "batch_in_flight": fit.workload.batch,
@@ -205,8 +208,8 @@ def render(plan: Mapping[str, Any]) -> str:
     rows = [head]
     for rule, r in plan["rules"].items():
         rows.append((rule, str(r["jobs"]), str(r["gpus"]), r["gpu_model"], f"{r['gpu_mem_limit_gb']:g}",
-                     f"{r['predicted_peak_gb']:.1f}", "yes" if r["fits"] else "NO", f"{r['gpu_hours']:,.1f}",
-                     f"{r['hours_per_job']:.2f}", str(r["runtime_lengths"])))
+                     f"{r['predicted_peak_gb']:.1f}", "yes" if r["fits"] else "NO", f"{r['gpu_hours']:,.3g}",
+                     f"{r['hours_per_job']:.3g}", str(r["runtime_lengths"])))
     widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)) for row in rows]
     lines.append(f"disk: {plan['disk_gb']:,.1f} GB ({', '.join(f'{k} {v:,.1f}' for k, v in plan['disk_breakdown_gb'].items()) or 'none'})")
