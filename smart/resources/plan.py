@@ -187,8 +187,8 @@ def make_plan(config: Mapping[str, Any], counts: Mapping[str, int], samples: Map
             lengths = max(1, math.ceil(per_job * 60 / int(res["runtime"])))
             rules[rule] = {
                 "jobs": jobs, "gpus": gpus, "gpu_model": fit.gpu_model, "gpu_mem_limit_gb": fit.gpu_mem_limit_gb,
-                "predicted_peak_gb": fit.predicted_peak_gb, "fits": fit.fits, "gpu_hours": round(total, 3),
-                "gpu_hours_basis": basis, "hours_per_job": round(per_job, 4), "runtime_min": int(res["runtime"]),
+                "predicted_peak_gb": fit.predicted_peak_gb, "fits": fit.fits, "gpu_hours": float(f"{total:.4g}"),
+                "gpu_hours_basis": basis, "hours_per_job": float(f"{per_job:.4g}"), "runtime_min": int(res["runtime"]),
                 "runtime_lengths": lengths, "retries_needed": lengths - 1,
                 "retries_ok": None if retries is None else retries >= lengths - 1,
                 "step": fit.workload.step, "crop": fit.workload.crop, "batch_in_flight": fit.workload.batch,
