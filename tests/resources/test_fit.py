@@ -1,37 +1,16 @@
 """The fit check on a workflow config: which groups it covers, the settings it reads, and one clear line for an
 unknown card, a micro-batch that does not divide the batch and a crop the encoder cannot take.
 
-The config here is config/paper.yaml with the schema defaults these checks read filled in by hand (the workflow's
-own resolution is exercised end to end in tests/workflow/test_gpu_plan.py). Coefficients: a table written here, so
-every expected figure is computed from numbers in this file."""
+The config and the coefficients table: tests/resources_helpers.py (the workflow's own resolution is exercised end to
+end in tests/workflow/test_gpu_plan.py)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-import yaml
+from resources_helpers import DATA, GIB, paper_config
 
 from smart.resources.fit import check_fits
 from smart.resources.workload import COMMAND_DEFAULTS, gpu_groups, workload
-
-REPO = Path(__file__).resolve().parents[2]
-GIB = 2**30
-# 1 GiB fixed + 1 KiB per voxel in flight for every step; fine-tuning's checkpointed variant 1/4 of that.
-LINE = {"fixed_bytes": float(GIB), "bytes_per_voxel": 1024.0, "optimizer_bytes": 0.0, "flops_per_voxel": 1e6}
-DATA = {"steps": {"pretrain": {"bf16": LINE}, "features": {"fp32": LINE}, "attention": {"fp32": LINE},
-                  "segmentation": {"fp32": LINE},
-                  "finetune": {"bf16": LINE, "fp32": LINE, "bf16+checkpointing": {**LINE, "bytes_per_voxel": 256.0}}}}
-
-
-def paper_config() -> dict:
-    cfg = yaml.safe_load((REPO / "config/paper.yaml").read_text())
-    for res in cfg["resources"].values():
-        res.setdefault("gpu", 0)
-        res.setdefault("gpu_model", "")
-        res.setdefault("gpu_mem_gb", None)
-        res.setdefault("nodes", 1)
-    return cfg
 
 
 def gib(voxels_x_batch: int, per_voxel: float = 1024.0) -> float:
