@@ -6,7 +6,8 @@
    timed round-robin in one process; model FLOPs per step (``torch.utils.flop_counter``), achieved TFLOP/s and MFU
    against the card's dense bf16 peak from the card table (:mod:`smart.resources.cards`).
 2. **Peak memory vs the memory model**: ``torch.cuda.max_memory_allocated`` of a steady-state pretraining step and
-   a fine-tuning step as config/paper.yaml runs it (micro-batch 4, activation checkpointing) (CPU: the live-tensor peak, :class:`smart.bench.memory.LiveBytes`) beside the prediction of
+   a fine-tuning step as config/paper.yaml runs it (micro-batch 4, activation checkpointing) (CPU: the live-tensor
+   peak, :class:`smart.bench.memory.LiveBytes`) beside the prediction of
    :mod:`smart.resources.memory` — which holds paper-width coefficients, so the prediction is given at ``paper``
    only.
 3. **bf16 vs fp32 loss agreement**: the same seeded SMART run, 20 steps each way; the largest relative difference.
@@ -163,7 +164,8 @@ def markdown(result: dict[str, Any], command: str) -> str:
              f"| achieved TFLOP/s | {s['smart']['achieved_tflops']:.4g} | {s[ANCHOR]['achieved_tflops']:.4g} |",
              f"| MFU (card bf16 peak {_fmt(result['card_bf16_peak_tflops'], '.0f')} TFLOP/s) | "
              f"{_fmt(s['smart']['mfu'], '.3f')} | {_fmt(s[ANCHOR]['mfu'], '.3f')} |", "",
-             "| step | crop x batch | precision | peak measured (GiB) | predicted (GiB) | error |", "|---|---|---|---|---|---|"]
+             "| step | crop x batch | precision | peak measured (GiB) | predicted (GiB) | error |",
+             "|---|---|---|---|---|---|"]
     for name in ("pretrain", "finetune"):
         r = m[name]
         lines.append(f"| {name} | {r['crop']}^3 x {r['batch']} | {r['precision']} | {r['measured_gib']:.3f} "

@@ -212,7 +212,8 @@ def render(plan: Mapping[str, Any]) -> str:
                      f"{r['hours_per_job']:.3g}", str(r["runtime_lengths"])))
     widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)) for row in rows]
-    lines.append(f"disk: {plan['disk_gb']:,.1f} GB ({', '.join(f'{k} {v:,.1f}' for k, v in plan['disk_breakdown_gb'].items()) or 'none'})")
+    parts = ", ".join(f"{k} {v:,.1f}" for k, v in plan["disk_breakdown_gb"].items()) or "none"
+    lines.append(f"disk: {plan['disk_gb']:,.1f} GB ({parts})")
     lines.append(f"GPU-hours: projection (model FLOPs at MFU {plan['mfu_assumed']:.2f}; no GPU step time measured "
                  f"yet); memory: measured CPU model ({plan['memory_model']})")
     for rule, r in plan["rules"].items():

@@ -25,7 +25,8 @@ PAPER = load_yaml(REPO / "config/paper.yaml")
 GPU_RULES_IN_ALL = {"pretrain", "finetune", "linear_probe", "embed", "zeroshot", "attention_maps"}
 
 
-def smart_plan(workdir: Path, *configfiles: str, json_out: Path, targets: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+def smart_plan(workdir: Path, *configfiles: str, json_out: Path,
+               targets: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
     # documented form: python -m smart plan --configfile config/paper.yaml my_paths.yaml --json plan.json
     cmd = [sys.executable, "-m", "smart", "plan", *targets, "--configfile", *configfiles, "--json", str(json_out),
            "--directory", str(workdir)]
