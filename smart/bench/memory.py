@@ -20,7 +20,7 @@ voxels in the batch (window attention is local; the one global attention, the SA
 optimiser step's peak is a constant beside it (:func:`fit_points`). Below 64^3 a voxel-independent phase (heads,
 stage 4, the SA block) sets the peak, so the fit uses 64^3 x 1, 64^3 x 2 and 96^3 x 1; the paper's own crop,
 128^3 x 1, is measured and predicted, never fitted, and its error is kept in the file (BENCHMARKS.md "Memory
-model"). A run at the paper's batch (128^3 x 40) would take hours and ~150 GiB on this CPU; the per-voxel slope
+model"). A run at the paper's batch (128^3 x 40) would take hours and ~130 GiB on this CPU; the per-voxel slope
 is what carries it there. Precision: the configured one, on CPU (``bf16`` = CPU bf16 autocast;
 CUDA autocast keeps LayerNorm and softmax in fp32, so a CUDA bf16 step sits between the CPU bf16 and fp32 figures —
 fine-tuning is measured under both; ``smart bench gpu`` compares the prediction with ``torch.cuda.max_memory_allocated``).
