@@ -32,6 +32,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "zeroshot": ("smart.commands.zeroshot", "zero-shot tumour DSC from SA attention maps"),
     "attention-maps": ("smart.commands.attention_maps", "attention-map figures on CT slices"),
     "tables": ("smart.commands.tables", "assemble the paper's Tables I-VI from metrics files"),
+    "plan": ("smart.commands.plan", "GPU plan of a workflow config: jobs, memory fit per card, GPU-hours, disk"),
     "bench": ("smart.commands.bench", "benchmarks (pretrain step vs MONAI SSL, resample, loader, attention, DDP)"),
 }
 

@@ -17,8 +17,9 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"ssl"}),                              # masking, noisy teacher, EMA, losses, methods, SelfDistillation
     frozenset({"config"}),                           # pretraining config: presets, method overrides, validation
     frozenset({"train", "downstream"}),              # pretraining loop; fine-tuning / linear probe
-    frozenset({"eval", "workflow"}),                 # clustering, zero-shot DSC, attention figures, tables; the
-                                                     # Snakemake workflow's plan and its checks before any job
+    frozenset({"eval", "resources"}),                # clustering, zero-shot DSC, attention figures, tables; GPU card
+                                                     # table, measured memory model, `smart plan`
+    frozenset({"workflow"}),                         # the Snakemake workflow's plan and its checks before any job
     frozenset({"bench"}),                            # benchmarks
     frozenset({"commands"}),                         # one thin module per CLI step
     frozenset({"cli", "layers"}),                    # the CLI's step table and parser; this declaration

@@ -19,20 +19,26 @@ from smart.bench.timing import PeakRSS, interleaved_medians, summarize, synchron
 ANCHOR = "monai_ssl"
 
 
-def _autocast(device: torch.device):
-    if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return torch.autocast("cpu", enabled=False)
+def _autocast(device: torch.device, precision: str | None = None):
+    """The trainer's precision: bf16 autocast on CUDA, fp32 on CPU. ``precision="bf16"`` forces CPU bf16 autocast
+    (the memory model measures the configured precision on CPU); ``"fp32"`` forces it off."""
+    if precision is None:
+        precision = "bf16" if device.type == "cuda" else "fp32"
+    if precision not in ("bf16", "fp32"):
+        raise ValueError(f"precision must be 'bf16' or 'fp32', got {precision!r}")
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
 
 
 def smart_step_fn(method: str, preset: str, device: torch.device, overrides: list[str] | None = None,
-                  rank: int = 0) -> tuple[Callable[[], None], dict[str, Any]]:
-    """A closure running one training step of ``method`` exactly as :mod:`smart.train.pretrain` does.
+                  rank: int = 0, precision: str | None = None) -> tuple[Callable[[], torch.Tensor], dict[str, Any]]:
+    """A closure running one training step of ``method`` exactly as :mod:`smart.train.pretrain` does; it returns the
+    step's loss (detached, on the device).
 
     When a process group with more than one rank is initialised (``smart bench ddp``), the model is wrapped in
     ``DistributedDataParallel`` with the trainer's arguments and ``rank`` offsets the sample positions (so ranks draw
     different masks, as with the trainer's distributed sampler). The per-step all-reduce of the non-finite / stop
-    flags (one host sync) is included because the trainer does it every step.
+    flags (one host sync) is included because the trainer does it every step. ``precision``: :func:`_autocast`.
+    ``meta["tracked"]`` holds the model, optimiser and the two views (what exists before a step: memory counters).
     """
     from smart.config import load_config
     from smart.train.pretrain import build_self_distillation
@@ -60,8 +66,8 @@ def smart_step_fn(method: str, preset: str, device: torch.device, overrides: lis
                                           find_unused_parameters=model.leaves_parameters_unused(),
                                           broadcast_buffers=False)
 
-    def step() -> None:
-        with _autocast(device):
+    def step() -> torch.Tensor:
+        with _autocast(device, precision):
             loss, _ = forward(u, v, positions, state["step"])
         loss.backward()
         gnorm = torch.nn.utils.clip_grad_norm_(params, float(cfg["optim"]["clip_grad"]))
@@ -74,8 +80,10 @@ def smart_step_fn(method: str, preset: str, device: torch.device, overrides: lis
         model.commit_centers(apply=~bad)
         model.update_teacher(state["step"], total, apply=~bad)
         state["step"] += 1
+        return loss.detach()
 
-    return step, {"batch": batch, "crop": list(cfg["data"]["crop_size"]), "model": cfg["model"], "world_size": world}
+    return step, {"batch": batch, "crop": list(cfg["data"]["crop_size"]), "model": cfg["model"], "world_size": world,
+                  "tracked": (model, optimizer, u, v)}
 
 
 def monai_step_fn(preset: str, device: torch.device) -> tuple[Callable[[], None], dict[str, Any]]:

@@ -1,4 +1,7 @@
-"""``smart bench {pretrain|resample|loader|attention|ddp}``: benchmarks whose numbers go into BENCHMARKS.md (JSON).
+"""``smart bench {pretrain|resample|loader|attention|ddp|memory|gpu}``: benchmarks whose numbers go into BENCHMARKS.md.
+
+``memory`` re-measures the memory model (``smart/resources/memory_coefficients.json``, :mod:`smart.bench.memory`);
+``gpu`` is the one-command GPU acceptance run (:mod:`smart.bench.gpu`; ``--device cpu --preset tiny`` is its smoke test).
 
 Speed targets live here, never in timed unit tests. Every benchmark times its contenders in one process,
 round-robin, and reports ratios against the anchor, because these machines are noisy.
@@ -16,7 +19,7 @@ from datetime import datetime, timezone
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from smart.config import preset_names
 
-    parser.add_argument("what", choices=["pretrain", "resample", "loader", "attention", "ddp"])
+    parser.add_argument("what", choices=["pretrain", "resample", "loader", "attention", "ddp", "memory", "gpu"])
     parser.add_argument("--preset", default="tiny", choices=preset_names(),
                         help="model/crop size: tiny on CPU, paper (128^3, embed 48) on a GPU")
     parser.add_argument("--repeats", type=int, default=5, help="timed repeats per contender (median reported)")
@@ -40,7 +43,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=None,
                         help="torch intra-op threads (per rank for ddp); default: torch's (all cores), "
                              "ddp: cores // max(worlds)")
-    parser.add_argument("--out", default=None, help="write the JSON result here (atomically) as well as to stdout")
+    parser.add_argument("--loss-steps", type=int, default=20,
+                        help="gpu: steps of the bf16-vs-fp32 loss comparison (issue 18: 20)")
+    parser.add_argument("--rules", nargs="+", default=None,
+                        help="memory: measured steps to re-measure (default: all; pretrain finetune features attention "
+                             "segmentation)")
+    parser.add_argument("--out", default=None,
+                        help="write the JSON result here (atomically) as well as to stdout; memory: the coefficients "
+                             "file (default: the package's smart/resources/memory_coefficients.json); gpu: a folder "
+                             "for gpu.json + gpu.md")
 
 
 def command_line(args: argparse.Namespace) -> str:
@@ -69,6 +80,27 @@ def main(args: argparse.Namespace) -> int:
             print(f"smart bench: error: --threads must be >= 1, got {args.threads}", file=sys.stderr)
             return 2
         torch.set_num_threads(args.threads)
+    if args.what == "memory":
+        from smart.bench.memory import run_memory_bench
+
+        from smart.bench.memory import held_out_table
+
+        result = run_memory_bench(args.rules, args.out, log=lambda line: print(line, file=sys.stderr, flush=True))
+        print(held_out_table(result, args.rules))
+        return 0
+    if args.what == "gpu":
+        from smart.bench.gpu import run_gpu_bench, write_gpu_bench
+
+        if not args.out:
+            print("smart bench gpu: error: --out DIR is required (gpu.json + gpu.md are written there)", file=sys.stderr)
+            return 2
+        result = run_gpu_bench(args.preset, args.device, args.repeats, args.warmup, loss_steps=args.loss_steps,
+                               workdir=args.workdir)
+        command = (f"python -m smart bench gpu --preset {args.preset} --device {result['device']} --repeats "
+                   f"{args.repeats} --warmup {args.warmup} --loss-steps {args.loss_steps} --out {args.out}")
+        paths = write_gpu_bench(args.out, result, command)
+        print(f"wrote {paths[0]} and {paths[1]}")
+        return 0
     if args.what == "pretrain":
         from smart.bench.pretrain import run_pretrain_bench
 

@@ -56,6 +56,7 @@ def check_before_any_job(config: Mapping[str, Any], config_files: Iterable[str] 
     targets (``[]`` = the default target, ``None`` = unknown). ``ValueError``: the first problem, one line naming
     the key, the value and the reason; or every placeholder the targets need, one line each.
     """
+    from smart.resources.fit import workflow_check
     from smart.workflow.resolve import resolve_plan
 
     report = placeholder_report(config, config_files, targets)
@@ -69,4 +70,6 @@ def check_before_any_job(config: Mapping[str, Any], config_files: Iterable[str] 
     check_study_sets(config)
     check_ct_paths(config)
     check_lidc_roots(config)
-    return resolve_plan(config)
+    plan = resolve_plan(config)
+    workflow_check(config)  # each GPU rule's predicted peak vs its card (`smart plan`, smart.resources)
+    return plan
