@@ -86,3 +86,58 @@ def test_merge_keeps_its_contract():
     cfg = config.merge(load_config("smart"), {"loss.aitd": 0, "train": {"steps": 7}}, "test")
     assert cfg["loss"]["aitd"] == 0.0 and isinstance(cfg["loss"]["aitd"], float) and cfg["train"]["steps"] == 7
     assert methods.METHODS is METHODS
+
+
+# ---------------------------------------------------------------------------------------------- one loop, one error
+@pytest.mark.parametrize("load, what, item, message", [
+    ("pretrain", "", "train.steps=abc", "config key 'train.steps': expected an integer, got 'abc' (from --set)"),
+    ("pretrain", "", "masking.hints=all",
+     "config key 'masking.hints': expected one of attmask, top, got 'all' (from --set)"),
+    ("downstream", "downstream", "selection=best",
+     "downstream config key 'selection': expected one of best_val_auc, last, got 'best' (from --set)"),
+    ("downstream", "downstream", "augment=3", "downstream config key 'augment': expected true or false, got 3 (from --set)"),
+    ("downstream", "downstream", "epochs=0", "downstream config key 'epochs': expected an integer >= 1, got 0"),
+    ("segmentation", "segmentation", "crop_size=[64,64]",
+     "segmentation config key 'crop_size': expected a list of 3 integers, got [64, 64] (from --set)"),
+    ("segmentation", "segmentation", "overlap=1", "segmentation config key 'overlap': expected a number in [0, 1), got 1.0"),
+])
+def test_every_step_reports_a_bad_value_in_one_format(load, what, item, message):
+    with pytest.raises(ValueError) as err:
+        _loader(load)([item])
+    assert str(err.value) == message
+
+
+@pytest.mark.parametrize("load, item, message", [
+    ("pretrain", "loss.aitdd=0", "unknown config key 'loss.aitdd' in --set (did you mean 'loss.aitd'?); allowed: "),
+    ("downstream", "epoch=3", "unknown downstream config key 'epoch' in --set (did you mean 'epochs'?); allowed: "),
+    ("segmentation", "stepz=3", "unknown segmentation config key 'stepz' in --set (did you mean 'steps'?); allowed: "),
+    ("segmentation", "lr.x=3", "unknown segmentation config key 'lr.x' in --set (did you mean 'lr'?); allowed: "),
+])
+def test_every_step_reports_an_unknown_key_in_one_format(load, item, message):
+    with pytest.raises(ValueError) as err:
+        _loader(load)([item])
+    assert str(err.value).startswith(message) and "\n" not in str(err.value)
+
+
+def _loader(step):
+    from smart.downstream.protocol import load_downstream_config
+    from smart.train.segmentation import load_segmentation_config
+
+    return {"pretrain": lambda items: load_config("smart", "tiny", None, items),
+            "downstream": lambda items: load_downstream_config(None, items),
+            "segmentation": lambda items: load_segmentation_config(None, items)}[step]
+
+
+def test_downstream_and_segmentation_layer_file_then_set(tmp_path):
+    from smart.downstream.protocol import DEFAULTS as FT, load_downstream_config
+    from smart.train.segmentation import load_segmentation_config
+
+    cfg_file = tmp_path / "c.yaml"
+    cfg_file.write_text("finetune: {lr: 1.0e-3, epochs: 5, scratch_model: {embed_dim: 12}}\n"
+                        "segmentation: {steps: 9, model: {embed_dim: 24}}\n")
+    ft = load_downstream_config(cfg_file, ["epochs=6", "scratch_model.depths=[1,1,1,1]", "probe_C=[1, 10]"])
+    assert (ft["lr"], ft["epochs"], ft["scratch_model"], ft["probe_C"]) == (1e-3, 6, {"embed_dim": 12, "depths": [1, 1, 1, 1]},
+                                                                            [1.0, 10.0])
+    assert FT["scratch_model"] == {}  # the defaults' own dict is never written into
+    seg = load_segmentation_config(cfg_file, ["lr=2e-4"])
+    assert (seg["steps"], seg["model"], seg["lr"]) == (9, {"embed_dim": 24}, 2e-4)

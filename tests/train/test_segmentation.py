@@ -76,7 +76,7 @@ def test_config_rejects_bad_values():
         load_segmentation_config(None, ["stepz=3"])
     with pytest.raises(ValueError, match="crop_size"):
         load_segmentation_config(None, ["crop_size=[32, 32, 32]"])
-    with pytest.raises(ValueError, match="'steps' must be an integer"):
+    with pytest.raises(ValueError, match=r"^segmentation config key 'steps': expected an integer >= 1, got 0$"):
         load_segmentation_config(None, ["steps=0"])
     assert load_segmentation_config(None, ["model.embed_dim=24"])["model"] == {"embed_dim": 24}
 
