@@ -1,9 +1,12 @@
 """Pretraining configuration: defaults, presets, method overrides, YAML and ``--set key=value`` (docs/ARCHITECTURE.md
 "Pretraining config keys").
 
-Resolution order (later wins): ``DEFAULTS`` <- preset (``PRESETS``: ``tiny``/``small``/``paper``) <- method
-(``smart.ssl.methods``) <- YAML file <- ``--set`` overrides. Every key is typed; an unknown key or a value of the wrong type is a ``ValueError`` that
-names the key, so a typo in a SLURM job fails in seconds instead of silently training the default.
+Resolution order (later wins), through the one layering loop ``smart.overlay.apply_layers``: ``DEFAULTS`` (the paper's
+SMART; each default written once) <- preset (``PRESETS``: ``tiny``/``small``/``paper``; sizes and schedules only) <-
+method (``smart.ssl.methods``: only the switches that differ from SMART) <- YAML file <- ``--set`` overrides. Every
+key is typed; an unknown key or a value of the wrong type is a ``ValueError`` that names the key, the value and what is
+allowed, so a typo in a SLURM job fails in seconds instead of silently training the default (docs/ARCHITECTURE.md
+"Configuration").
 
 Keys beyond the contract list (all under ``loss.``): ``head_hidden_dim``, ``head_bottleneck_dim``, ``head_nlayers``
 size the DINO projection heads, so the ``tiny`` preset can use small heads.
