@@ -28,6 +28,10 @@ import yaml
 
 Layer = tuple[str, Mapping[str, Any]]
 
+# The pretraining spelling of the optimiser settings the flat downstream / segmentation configs also have: one name
+# per concept across steps (``optim.lr`` everywhere; the flat ``lr`` stays accepted there).
+OPTIM_ALIASES: dict[str, str] = {"optim.lr": "lr", "optim.weight_decay": "weight_decay"}
+
 
 def key_error(what: str, key: str, value: Any, allowed: str, source: str | None = None) -> ValueError:
     """The one error format: ``<what> config key '<key>': expected <allowed>, got <value> [(from <source>)]``."""
@@ -160,21 +164,24 @@ def _leaves(layer: Mapping[str, Any], schema: Mapping[str, Any]) -> Iterable[tup
 
 
 def apply_layers(defaults: Mapping[str, Any], layers: Iterable[Layer], schema: Mapping[str, Any],
-                 what: str = "") -> dict[str, Any]:
+                 what: str = "", aliases: Mapping[str, str] | None = None) -> dict[str, Any]:
     """``defaults`` (deep-copied) with every ``(source, mapping)`` layer applied in order, later wins. Each key must be
     in ``schema`` and fit its tag; otherwise one ``ValueError`` line names the key, the value, the source and what is
-    allowed. ``what`` names the step in errors (``"downstream"`` -> ``unknown downstream config key ...``)."""
+    allowed. ``what`` names the step in errors (``"downstream"`` -> ``unknown downstream config key ...``);
+    ``aliases`` maps another accepted spelling to a key (``{"optim.lr": "lr"}``: every step takes the pretraining
+    spelling of a shared concept)."""
     cfg = copy.deepcopy(dict(defaults))
     for source, layer in layers:
-        for dotted, value in _leaves(layer, schema):
+        for written, value in _leaves(layer, schema):
+            dotted = (aliases or {}).get(written, written)
             top, _, sub = dotted.partition(".")
             tags = schema.get(top)
             if isinstance(tags, Mapping):  # a section: top.sub
                 if not sub or "." in sub or sub not in tags:
-                    raise _unknown(what, dotted, source, schema)
+                    raise _unknown(what, written, source, schema)
                 tag, target, name = tags[sub], cfg.setdefault(top, {}), sub
             elif tags is None or (sub and tags != "dict") or "." in sub:
-                raise _unknown(what, dotted, source, schema)
+                raise _unknown(what, written, source, schema)
             elif sub:  # one entry of an open mapping (scratch_model.embed_dim)
                 cfg[top] = target = dict(cfg.get(top) or {})  # a copy: never write into the defaults' dict
                 tag, name = "any", sub
@@ -183,5 +190,5 @@ def apply_layers(defaults: Mapping[str, Any], layers: Iterable[Layer], schema: M
             try:
                 target[name] = coerce(tag, value)
             except TypeError as err:
-                raise key_error(what, dotted, value, str(err), source) from None
+                raise key_error(what, written, value, str(err), source) from None
     return cfg

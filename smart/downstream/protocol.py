@@ -21,7 +21,7 @@ import torch
 
 from smart.atomic import write_json
 from smart.downstream.metrics import binary_metrics
-from smart.overlay import Layer, apply_layers, key_error, parse_set, read_yaml
+from smart.overlay import OPTIM_ALIASES, Layer, apply_layers, key_error, parse_set, read_yaml
 from smart.provenance import provenance
 from smart.seeding import seed_everything
 
@@ -72,7 +72,8 @@ def load_downstream_config(config_yaml: str | os.PathLike | None = None, overrid
         layers.append((f"config file {config_yaml}", data.get("finetune", data)))
     if overrides:
         layers.append(("--set", parse_set(list(overrides))))
-    cfg = apply_layers(DEFAULTS, layers, {key: TYPES.get(key, "any") for key in DEFAULTS}, what="downstream")
+    cfg = apply_layers(DEFAULTS, layers, {key: TYPES.get(key, "any") for key in DEFAULTS}, what="downstream",
+                       aliases=OPTIM_ALIASES)
     _validate(cfg)
     return cfg
 

@@ -36,13 +36,12 @@ import torch
 
 from smart.atomic import atomic_path, write_json
 from smart.data.labelled_volumes import LabelledVolume, load_split, read_labelled_csv
-from smart.data.views import derive_seed
 from smart.models.monai_ssl import load_from_skipped, swin_unetr_kwargs
-from smart.overlay import Layer, apply_layers, key_error, parse_set, read_yaml
+from smart.overlay import OPTIM_ALIASES, Layer, apply_layers, key_error, parse_set, read_yaml
 from smart.preemption import StopFlag, TrainingInterrupted
 from smart.provenance import provenance
 from smart.run_logging import RunLogger
-from smart.seeding import seed_everything
+from smart.seeding import derive_seed, seed_everything
 from smart.train.checkpoint import capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint
 
 DEFAULTS: dict[str, Any] = {
@@ -86,7 +85,8 @@ def load_segmentation_config(config_yaml: str | os.PathLike | None = None,
         data = read_yaml(config_yaml)
         layers.append((f"config file {config_yaml}", data.get("segmentation", data)))
     layers.append(("--set", parse_set(list(overrides or []))))
-    cfg = apply_layers(DEFAULTS, layers, {key: TYPES.get(key, "any") for key in DEFAULTS}, what="segmentation")
+    cfg = apply_layers(DEFAULTS, layers, {key: TYPES.get(key, "any") for key in DEFAULTS}, what="segmentation",
+                       aliases=OPTIM_ALIASES)
     for key in TYPES:
         if TYPES[key] == "int" and cfg[key] < (0 if key == "seed" else 1):
             raise key_error("segmentation", key, cfg[key], f"an integer >= {0 if key == 'seed' else 1}")

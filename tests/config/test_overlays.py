@@ -141,3 +141,19 @@ def test_downstream_and_segmentation_layer_file_then_set(tmp_path):
     assert FT["scratch_model"] == {}  # the defaults' own dict is never written into
     seg = load_segmentation_config(cfg_file, ["lr=2e-4"])
     assert (seg["steps"], seg["model"], seg["lr"]) == (9, {"embed_dim": 24}, 2e-4)
+
+
+def test_optim_lr_is_one_name_in_every_step(tmp_path):
+    # Pretraining's `optim.lr` / `optim.weight_decay` are accepted by fine-tuning and segmentation too (the flat
+    # `lr` stays valid there), from a file or --set; a bad value names the key as written.
+    from smart.downstream.protocol import load_downstream_config
+    from smart.train.segmentation import load_segmentation_config
+
+    ft = load_downstream_config(None, ["optim.lr=3e-4", "optim.weight_decay=0.01"])
+    assert (ft["lr"], ft["weight_decay"]) == (3e-4, 0.01) and "optim" not in ft
+    cfg_file = tmp_path / "c.yaml"
+    cfg_file.write_text("segmentation: {optim: {lr: 5.0e-5}}\n")
+    assert load_segmentation_config(cfg_file)["lr"] == 5e-5
+    assert load_config("smart", "tiny", None, ["optim.lr=3e-4"])["optim"]["lr"] == 3e-4
+    with pytest.raises(ValueError, match=r"^downstream config key 'optim.lr': expected a number, got 'fast'"):
+        load_downstream_config(None, ["optim.lr=fast"])
