@@ -82,7 +82,8 @@ def load_from_skipped(keys: list[str] | tuple[str, ...] | Mapping[str, Any]) -> 
 
 def write_monai_ssl(encoder_file: str | os.PathLike, out: str | os.PathLike) -> Path:
     """Read ``encoder.pt`` (``smart-encoder/1``) and write its backbone in MONAI's self-supervised layout to ``out``
-    (atomic), with the matching ``SwinUNETR`` arguments under ``"swin_unetr"``. Raises ``FileNotFoundError`` / ``ValueError`` naming the file for a missing, foreign or ViT encoder."""
+    (atomic), with the matching ``SwinUNETR`` arguments under ``"swin_unetr"``. Raises ``FileNotFoundError`` /
+    ``ValueError`` naming the file for a missing, foreign or ViT encoder."""
     from smart.models.encoder_io import load_encoder
 
     encoder, meta = load_encoder(encoder_file)  # validates format and shapes before anything is written

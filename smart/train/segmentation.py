@@ -42,6 +42,7 @@ from smart.preemption import StopFlag, TrainingInterrupted
 from smart.provenance import provenance
 from smart.run_logging import RunLogger
 from smart.seeding import derive_seed, seed_everything
+from smart.torch_files import read_torch_file
 from smart.train.checkpoint import capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint
 
 DEFAULTS: dict[str, Any] = {
@@ -126,12 +127,7 @@ def build_model(cfg: Mapping[str, Any], weights: str | os.PathLike) -> tuple[tor
     if str(weights) == "none":
         return model, {**init, "loaded": 0, "left_at_init": ["swinViT (scratch)"]}
     path = Path(weights)
-    if not path.is_file():
-        raise ValueError(f"weights file {path} does not exist (pass 'none' to train from scratch)")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # truncated or foreign pickle: name the file
-        raise ValueError(f"{path}: not a readable weights file ({type(err).__name__}: {err})") from err
+    state = read_torch_file(path, "weights file", hint="pass 'none' to train from scratch")
     if not isinstance(state, dict) or not isinstance(state.get("state_dict"), dict):
         raise ValueError(f"{path}: not MONAI self-supervised Swin weights (expected {{'state_dict': ...}}; "
                          f"write one with `smart export --format monai-ssl`)")
