@@ -180,7 +180,7 @@ def apply_layers(defaults: Mapping[str, Any], layers: Iterable[Layer], schema: M
                 if not sub or "." in sub or sub not in tags:
                     raise _unknown(what, written, source, schema)
                 tag, target, name = tags[sub], cfg.setdefault(top, {}), sub
-            elif tags is None or (sub and tags != "dict") or "." in sub:
+            elif tags is None or (sub and tags.lstrip("?") != "dict") or "." in sub:
                 raise _unknown(what, written, source, schema)
             elif sub:  # one entry of an open mapping (scratch_model.embed_dim)
                 cfg[top] = target = dict(cfg.get(top) or {})  # a copy: never write into the defaults' dict

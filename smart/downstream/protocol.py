@@ -58,7 +58,7 @@ TYPES: dict[str, str] = {
     "epochs": "int", "batch_size": "int", "lr": "float", "weight_decay": "float", "seed": "int", "crop_size": "ints:3",
     "augment": "bool", "class_balance": "bool", "selection": "str:" + "|".join(SELECTIONS), "num_workers": "int",
     "device": "str", "save_encoder": "bool", "checkpoint_every": "int", "probe_C": "floats:0", "probe_max_iter": "int",
-    "feature_batch_size": "int", "scratch_method": "str", "scratch_preset": "?str", "scratch_model": "dict",
+    "feature_batch_size": "int", "scratch_method": "str", "scratch_preset": "?str", "scratch_model": "?dict",
 }
 
 

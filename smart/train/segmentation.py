@@ -70,7 +70,7 @@ TYPES: dict[str, str] = {
     **{key: "int" for key in ("steps", "batch_size", "val_every", "checkpoint_every", "log_every", "sw_batch_size",
                               "seed")},
     **{key: "float" for key in ("lr", "weight_decay", "pos_fraction", "overlap", "dropout_path_rate")},
-    "crop_size": "ints:3", "spacing": "?float", "device": "str", "model_preset": "?str", "model": "dict",
+    "crop_size": "ints:3", "spacing": "?float", "device": "str", "model_preset": "?str", "model": "?dict",
 }
 _PURPOSE_CROPS = 41
 

@@ -141,6 +141,10 @@ def test_downstream_and_segmentation_layer_file_then_set(tmp_path):
     assert FT["scratch_model"] == {}  # the defaults' own dict is never written into
     seg = load_segmentation_config(cfg_file, ["lr=2e-4"])
     assert (seg["steps"], seg["model"], seg["lr"]) == (9, {"embed_dim": 24}, 2e-4)
+    # an open mapping may be reset (null or {}) and then extended key by key
+    assert load_downstream_config(cfg_file, ["scratch_model=null"])["scratch_model"] is None
+    assert load_downstream_config(cfg_file, ["scratch_model={}", "scratch_model.embed_dim=6"])["scratch_model"] == {
+        "embed_dim": 6}
 
 
 def test_optim_lr_is_one_name_in_every_step(tmp_path):
