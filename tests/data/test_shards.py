@@ -51,9 +51,10 @@ def test_interrupted_shard_keeps_finished_cts_and_rerun_completes(tmp_path):
     # against the process); Snakemake-style its declared outputs are deleted, and the rerun over every CT must
     # neither lose nor redo a finished CT.
     sources = [_ct(tmp_path / "raw" / f"site{i % 3}" / "a" / f"ct{i:02d}.nii.gz", i) for i in range(12)]
-    mine = sorted(p.name[:-7] for p in sources if shard_of(p.name[:-7], 2) == 0)
+    ids = [p.name[:-7] for p in sources]  # case ids
+    mine = sorted(c for c in ids if shard_of(c, 2) == 0)
     assert len(mine) >= 3
-    later = [p for p in sources if p.name[:-7] in mine[2:]]
+    later = [p for p, c in zip(sources, ids) if c in mine[2:]]
     for p in later:  # held back until the rerun
         p.rename(p.with_name(p.name + ".later"))
     out = tmp_path / "ct_2mm"
@@ -95,7 +96,7 @@ def test_interrupted_shard_keeps_finished_cts_and_rerun_completes(tmp_path):
     counts = merge_shard_tables([manifest, tmp_path / "shard_1_of_2.csv"],
                                 [rejected, tmp_path / "shard_1_of_2.rejected.csv"], merged, merged_rej)
     assert counts == {"cases": 12, "ok": 12, "rejected": 0}
-    assert pd.read_csv(merged).case_id.tolist() == sorted(p.name[:-7] for p in sources)
+    assert pd.read_csv(merged).case_id.tolist() == sorted(ids)
 
 
 def test_merge_errors_name_the_problem(tmp_path):

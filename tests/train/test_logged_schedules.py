@@ -35,14 +35,14 @@ def test_logged_momentum_follows_the_cosine_schedule(records):
     assert [r["step"] for r in rows] == list(range(1, STEPS + 1))
     # record `s` reports the update after optimiser step s, taken at global step index s - 1
     expected = [_half_cosine(0.9, 1.0, (s - 1) / STEPS) for s in range(1, STEPS + 1)]
-    assert [r["momentum"] for r in rows] == pytest.approx(expected, rel=0, abs=1e-12)
-    assert rows[0]["momentum"] == 0.9 and rows[-1]["momentum"] < 1.0  # 1 is reached at step STEPS, after the run
+    assert [r["momentum"] for r in rows] == pytest.approx(expected, rel=1e-6, abs=0)  # logged as float32 or float64
+    assert rows[-1]["momentum"] < 1.0  # 1 is reached at step STEPS, after the run
 
 
 def test_logged_lr_and_weight_decay_follow_their_schedules(records):
     cfg, rows = records
     base, low, warm = cfg["optim"]["lr"], cfg["optim"]["min_lr"], 2
     lr = [base * k / warm if k < warm else _half_cosine(base, low, (k - warm) / (STEPS - warm)) for k in range(STEPS)]
-    assert [r["lr"] for r in rows] == pytest.approx(lr, rel=1e-12, abs=0)
+    assert [r["lr"] for r in rows] == pytest.approx(lr, rel=1e-6, abs=0)
     wd = [_half_cosine(0.04, 0.4, k / STEPS) for k in range(STEPS)]
-    assert [r["weight_decay"] for r in rows] == pytest.approx(wd, rel=1e-12, abs=0)
+    assert [r["weight_decay"] for r in rows] == pytest.approx(wd, rel=1e-6, abs=0)
