@@ -1,9 +1,12 @@
 """Pretraining configuration: defaults, presets, method overrides, YAML and ``--set key=value`` (docs/ARCHITECTURE.md
 "Pretraining config keys").
 
-Resolution order (later wins): ``DEFAULTS`` <- preset (``PRESETS``: ``tiny``/``small``/``paper``) <- method
-(``smart.ssl.methods``) <- YAML file <- ``--set`` overrides. Every key is typed; an unknown key or a value of the wrong type is a ``ValueError`` that
-names the key, so a typo in a SLURM job fails in seconds instead of silently training the default.
+Resolution order (later wins), through the one layering loop ``smart.overlay.apply_layers``: ``DEFAULTS`` (the paper's
+SMART; each default written once) <- preset (``PRESETS``: ``tiny``/``small``/``paper``; sizes and schedules only) <-
+method (``smart.ssl.methods``: only the switches that differ from SMART) <- YAML file <- ``--set`` overrides. Every
+key is typed; an unknown key or a value of the wrong type is a ``ValueError`` that names the key, the value and what is
+allowed, so a typo in a SLURM job fails in seconds instead of silently training the default (docs/ARCHITECTURE.md
+"Configuration").
 
 Keys beyond the contract list (all under ``loss.``): ``head_hidden_dim``, ``head_bottleneck_dim``, ``head_nlayers``
 size the DINO projection heads, so the ``tiny`` preset can use small heads.
@@ -12,14 +15,12 @@ size the DINO projection heads, so the ``tiny`` preset can use small heads.
 from __future__ import annotations
 
 import copy
-import difflib
 import math
 from pathlib import Path
 from typing import Any, Mapping
 
-import yaml
-
 from smart.models.factory import BACKBONES, DEFAULT_MODEL_CONFIG, backbone, has_cls, has_sa
+from smart.overlay import Layer, apply_layers, flatten, parse_set, read_yaml
 from smart.registry import look_up
 from smart.ssl import methods as method_registry
 from smart.ssl.masking import HINTS, MASKING_STRATEGIES, masking_strategy
@@ -165,114 +166,21 @@ def preset_names() -> list[str]:
     return sorted(PRESETS)
 
 
-def flatten(cfg: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}`` (only the two-level config tree is flattened)."""
-    out: dict[str, Any] = {}
-    for key, value in cfg.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, Mapping):
-            out.update(flatten(value, name + "."))
-        else:
-            out[name] = value
-    return out
-
-
-def _known_keys() -> list[str]:
-    return [f"{section}.{key}" for section, keys in SCHEMA.items() for key in keys]
-
-
-def _check_key(dotted: str, source: str) -> tuple[str, str]:
-    parts = dotted.split(".")
-    if len(parts) != 2 or parts[0] not in SCHEMA or parts[1] not in SCHEMA[parts[0]]:
-        close = difflib.get_close_matches(dotted, _known_keys(), n=1)
-        hint = f" (did you mean '{close[0]}'?)" if close else ""
-        raise ValueError(f"unknown config key '{dotted}' in {source}{hint}")
-    return parts[0], parts[1]
-
-
-def _coerce(dotted: str, tag: str, value: Any) -> Any:
-    """Check ``value`` against the type tag; return the normalised value (tuples -> lists, ints -> floats)."""
-    if tag.startswith("?"):
-        if value is None:
-            return None
-        tag = tag[1:]
-    kind, _, arg = tag.partition(":")
-
-    def bad(expected: str) -> ValueError:
-        return ValueError(f"config key '{dotted}': expected {expected}, got {value!r} ({type(value).__name__})")
-
-    if kind == "int":
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise bad("an integer")
-        return value
-    if kind == "float":
-        if isinstance(value, str):
-            # PyYAML (YAML 1.1) reads "2e-4" as a string; accept any float literal for float keys.
-            try:
-                value = float(value)
-            except ValueError:
-                raise bad("a number") from None
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise bad("a number")
-        return float(value)
-    if kind == "bool":
-        if not isinstance(value, bool):
-            raise bad("true or false")
-        return value
-    if kind == "str":
-        if not arg:  # free text
-            if not isinstance(value, str) or not value:
-                raise bad("a non-empty string")
-            return value
-        choices = arg.split("|")
-        if value not in choices:
-            raise bad("one of " + ", ".join(choices))
-        return value
-    if kind == "ints":
-        n = int(arg)
-        if not isinstance(value, (list, tuple)) or any(isinstance(v, bool) or not isinstance(v, int) for v in value):
-            raise bad(f"a list of {n or 'one or more'} integers")
-        if (n and len(value) != n) or not value:
-            raise bad(f"a list of {n or 'one or more'} integers")
-        return list(value)
-    raise AssertionError(f"bad schema tag {tag!r}")
-
-
 def merge(cfg: dict[str, Any], overrides: Mapping[str, Any], source: str) -> dict[str, Any]:
     """Apply ``overrides`` (nested ``{"loss": {"aitd": 0}}`` or dotted ``{"loss.aitd": 0}``) to ``cfg`` in place."""
-    for dotted, value in flatten(overrides).items():
-        section, key = _check_key(dotted, source)
-        cfg[section][key] = _coerce(dotted, SCHEMA[section][key], value)
+    cfg.update(apply_layers(cfg, [(source, overrides)], SCHEMA))
     return cfg
 
 
-def parse_set(items: list[str] | None) -> dict[str, Any]:
-    """``["a.b=1", "c.d=[1,2]"]`` -> ``{"a.b": 1, "c.d": [1, 2]}``; values are parsed with ``yaml.safe_load``."""
-    out: dict[str, Any] = {}
-    for item in items or []:
-        key, sep, raw = item.partition("=")
-        if not sep or not key.strip():
-            raise ValueError(f"--set expects key=value, got {item!r}")
-        try:
-            out[key.strip()] = yaml.safe_load(raw)
-        except yaml.YAMLError as exc:
-            raise ValueError(f"--set {item!r}: value is not valid YAML ({exc})") from exc
-    return out
-
-
-def read_yaml(path: str | Path) -> dict[str, Any]:
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"config file {path} does not exist")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise ValueError(f"config file {path} is not valid YAML: {exc}") from exc
-    if data is None:
-        return {}
-    if not isinstance(data, Mapping):
-        raise ValueError(f"config file {path}: expected a mapping at the top level, got {type(data).__name__}")
-    return dict(data)
+def preset_overlay(name: str) -> dict[str, Any]:
+    """The preset's overlay; ``ValueError`` for an unknown name or a preset that sets a method's switch
+    (``smart.ssl.methods.METHOD_KEYS``): presets set sizes and schedules, so the method layer that follows them
+    never has to undo one."""
+    entry = look_up("preset", name, PRESETS)
+    owned = sorted(set(flatten(entry)) & set(method_registry.METHOD_KEYS))
+    if owned:
+        raise ValueError(f"preset '{name}' sets {', '.join(owned)}: a method's switches belong to smart.ssl.methods")
+    return copy.deepcopy(entry)
 
 
 def _validate_sa_placement(m: Mapping[str, Any], mk: Mapping[str, Any], loss: Mapping[str, Any]) -> None:
@@ -402,17 +310,15 @@ def load_config(method: str, preset: str | None = None, config_yaml: str | Path 
     Returns a nested dict with a top-level ``"method"`` name added. Raises ``ValueError`` for an unknown method,
     preset or key, a wrongly typed value, or an inconsistent combination.
     """
-    cfg = copy.deepcopy(DEFAULTS)
-    if preset is not None:
-        merge(cfg, look_up("preset", preset, PRESETS), f"preset '{preset}'")
-    merge(cfg, method_registry.resolve_overrides(method), f"method '{method}'")
+    layers: list[Layer] = [] if preset is None else [(f"preset '{preset}'", preset_overlay(preset))]
+    layers.append((f"method '{method}'", method_registry.resolve_overrides(method)))
     if config_yaml is not None:
         data = read_yaml(config_yaml)
         data.pop("method", None)  # a resolved config.json/yaml written by a run may carry its method name
-        merge(cfg, data, f"config file {config_yaml}")
+        layers.append((f"config file {config_yaml}", data))
     if overrides:
-        sets = overrides if isinstance(overrides, Mapping) else parse_set(list(overrides))
-        merge(cfg, sets, "--set")
+        layers.append(("--set", overrides if isinstance(overrides, Mapping) else parse_set(list(overrides))))
+    cfg = apply_layers(DEFAULTS, layers, SCHEMA)
     validate(cfg)
     m = cfg["model"]
     if has_sa(m) and m["sa_placement"] is None:

@@ -9,9 +9,11 @@ module-level ``__getattr__`` (a lazy attribute that hides an import from readers
 from __future__ import annotations
 
 LAYERS: tuple[frozenset[str], ...] = (
-    frozenset({"atomic", "preemption", "provenance", "registry", "seeding", "progress", "inputs"}),  # core utilities:
-    # atomic writes, SIGTERM/SIGUSR1 stop flag, run provenance, name -> implementation tables (registries), RNG
-    # seeding, progress lines / bars, input-file errors + checked CSV reading
+    frozenset({"atomic", "preemption", "provenance", "registry", "seeding", "progress", "inputs", "overlay",
+               "torch_files"}),  # core
+    # utilities: atomic writes, SIGTERM/SIGUSR1 stop flag, run provenance, name -> implementation tables
+    # (registries), RNG seeding, progress lines / bars, input-file errors + checked CSV reading, config layering,
+    # the torch-file read guard
     frozenset({"data", "models", "run_logging"}),    # CT IO / cohorts / views; encoders, heads, encoder files; run
                                                      # folder logs (JSON lines + TensorBoard) of every training loop
     frozenset({"ssl"}),                              # masking, noisy teacher, EMA, losses, methods, SelfDistillation

@@ -4,7 +4,7 @@
 The registries: masking strategies (``smart.ssl.masking.MASKING_STRATEGIES``), pretraining methods and ablations
 (``smart.ssl.methods.METHODS`` / ``ABLATIONS``), backbones (``smart.models.factory.BACKBONES``), fine-tuning heads
 (``smart.models.classifier.HEADS``) and config presets (``smart.config.PRESETS``). ``config/schema.yaml`` repeats their
-names as enums for the workflow; ``tests/workflow/test_config_schema.py`` fails when the two disagree.
+names as enums for the workflow; ``tests/config/test_schema_registries.py`` fails when the two disagree.
 """
 
 from __future__ import annotations

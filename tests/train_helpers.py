@@ -47,3 +47,29 @@ def tiny_overrides(**extra) -> list[str]:
             "loss.warmup_teacher_temp_steps": 2}
     sets.update(extra)
     return [f"{k}={v}" for k, v in sets.items()]
+
+
+def sigterm_at_first_log(monkeypatch) -> list[int]:
+    """Send this process a real SIGTERM right after a run writes its first metrics record (``RunLogger.log``).
+
+    The signal is sent from inside the run, synchronously, so it always arrives mid-run at the same point: no watcher
+    thread races the training loop (a watcher that polled for a file could lose to a fast run, or miss its deadline
+    on a busy machine). Returns the list that receives the logged step once the signal was sent. Fails instead of
+    killing the test process when no stop handler (``smart.preemption.StopFlag``) is installed.
+    """
+    import os
+    import signal
+
+    from smart.run_logging import RunLogger
+
+    real, sent = RunLogger.log, []
+
+    def log(self, record):
+        real(self, record)
+        if not sent:
+            assert signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL, "no SIGTERM handler while logging"
+            sent.append(int(record["step"]))
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    monkeypatch.setattr(RunLogger, "log", log)
+    return sent

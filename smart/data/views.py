@@ -36,17 +36,13 @@ from smart.data.body_index import (BODY_HU, body_runs, candidate_count, corner_a
                                    padding)
 from smart.data.intensity import hu_to_unit
 from smart.data.volume_store import load_zyx, open_stored
+from smart.seeding import derive_seed  # its home is smart.seeding; kept importable here for existing callers
 
 MANIFEST_COLUMNS = ("case_id", "path", "status")
 __all__ = ["BODY_HU", "MANIFEST_COLUMNS", "StepSampler", "TwoViewDataset", "collate_views", "crop_box", "derive_seed",
            "near_views", "padded_crop", "random_view", "read_manifest"]
 _PURPOSE_EPOCH = 1
 _PURPOSE_CROP = 2
-
-
-def derive_seed(*parts: int) -> int:
-    """A 32-bit seed from integers via NumPy's SeedSequence (well mixed: nearby steps give unrelated streams)."""
-    return int(np.random.SeedSequence([int(p) & 0xFFFFFFFF for p in parts]).generate_state(1)[0])
 
 
 def read_manifest(manifest: str | Path, group: str | None = None) -> list[str]:

@@ -27,6 +27,7 @@ from smart.atomic import write_json
 from smart.data.splits import grouped_holdout
 from smart.data.views import derive_seed
 from smart.downstream.metrics import binary_metrics
+from smart.overlay import OPTIM_ALIASES, Layer, apply_layers, key_error, parse_set, read_yaml
 from smart.provenance import provenance
 from smart.seeding import seed_everything
 
@@ -70,68 +71,61 @@ PRECISIONS = ("auto", "bf16", "fp32")
 FRACTIONS_HINT = "0 < fraction <= 1 (the paper uses 0.25, 0.5, 1.0)"
 
 
-def load_downstream_config(config_yaml: str | os.PathLike | None = None, overrides: Sequence[str] | None = None) -> dict:
-    """DEFAULTS <- YAML (top-level keys, or under ``finetune:``) <- ``--set key=value`` (``scratch_model.x=v`` nests)."""
-    from smart.config import parse_set, read_yaml
+# Type tags of the keys above (smart.overlay); a key without one takes any value and is checked in _validate.
+TYPES: dict[str, str] = {
+    "epochs": "int", "batch_size": "int", "lr": "float", "weight_decay": "float", "seed": "int", "crop_size": "ints:3",
+    "augment": "bool", "class_balance": "bool", "selection": "str:" + "|".join(SELECTIONS), "num_workers": "int",
+    "device": "str", "save_encoder": "bool", "checkpoint_every": "int", "probe_C": "floats:0", "probe_max_iter": "int",
+    "feature_batch_size": "int", "scratch_method": "str", "scratch_preset": "?str", "scratch_model": "?dict",
+    "inner_val_fraction": "float", "patience": "?int", "micro_batch_size": "?int", "activation_checkpointing": "bool",
+    "precision": "str:" + "|".join(PRECISIONS),
+}
 
-    cfg = copy.deepcopy(DEFAULTS)
-    layers: list[tuple[str, Mapping[str, Any]]] = []
+
+def load_downstream_config(config_yaml: str | os.PathLike | None = None, overrides: Sequence[str] | None = None) -> dict:
+    """DEFAULTS <- YAML (top-level keys, or under ``finetune:``) <- ``--set key=value`` (``scratch_model.x=v`` nests),
+    through the one layering loop (``smart.overlay.apply_layers``); ``ValueError`` naming key, value and what is
+    allowed."""
+    layers: list[Layer] = []
     if config_yaml is not None:
         data = read_yaml(config_yaml)
         layers.append((f"config file {config_yaml}", data.get("finetune", data)))
     if overrides:
         layers.append(("--set", parse_set(list(overrides))))
-    for source, layer in layers:
-        for key, value in layer.items():
-            top, _, sub = str(key).partition(".")
-            if top not in DEFAULTS:
-                raise ValueError(f"unknown downstream config key {key!r} in {source}; known: {sorted(DEFAULTS)}")
-            if sub:
-                if top != "scratch_model":
-                    raise ValueError(f"config key {key!r} in {source}: only scratch_model.* takes a sub-key")
-                cfg[top] = {**cfg[top], sub: value}
-            else:
-                cfg[top] = value
+    cfg = apply_layers(DEFAULTS, layers, {key: TYPES.get(key, "any") for key in DEFAULTS}, what="downstream",
+                       aliases=OPTIM_ALIASES)
     _validate(cfg)
     return cfg
 
 
 def _validate(cfg: dict) -> None:
     for key in ("epochs", "batch_size", "feature_batch_size", "probe_max_iter", "checkpoint_every"):
-        if not isinstance(cfg[key], int) or isinstance(cfg[key], bool) or cfg[key] < 1:
-            raise ValueError(f"downstream config {key!r} must be an integer >= 1, got {cfg[key]!r}")
-    if not cfg["lr"] > 0:
-        raise ValueError(f"downstream config 'lr' must be > 0, got {cfg['lr']!r}")
-    if cfg["selection"] not in SELECTIONS:
-        raise ValueError(f"downstream config 'selection' must be one of {SELECTIONS}, got {cfg['selection']!r}")
-    crop = cfg["crop_size"]
-    if not isinstance(crop, (list, tuple)) or len(crop) != 3 or any(int(c) < 1 for c in crop):
-        raise ValueError(f"downstream config 'crop_size' must be 3 positive ints, got {crop!r}")
-    inner = cfg["inner_val_fraction"]
-    if isinstance(inner, bool) or not isinstance(inner, (int, float)) or not 0.0 < inner < 1.0:
-        raise ValueError(f"downstream config 'inner_val_fraction' must be in (0, 1), got {cfg['inner_val_fraction']!r}")
+        if cfg[key] < 1:
+            raise key_error("downstream", key, cfg[key], "an integer >= 1")
+    for key in ("lr",):
+        if not cfg[key] > 0:
+            raise key_error("downstream", key, cfg[key], "a number > 0")
+    if any(c < 1 for c in cfg["crop_size"]):
+        raise key_error("downstream", "crop_size", cfg["crop_size"], "3 positive integers")
+    if not 0.0 < cfg["inner_val_fraction"] < 1.0:
+        raise key_error("downstream", "inner_val_fraction", cfg["inner_val_fraction"], "a number in (0, 1)")
     patience = cfg["patience"]
-    if patience is not None and (not isinstance(patience, int) or isinstance(patience, bool) or patience < 1):
-        raise ValueError(f"downstream config 'patience' must be null or an integer >= 1, got {patience!r}")
+    if patience is not None and patience < 1:
+        raise key_error("downstream", "patience", patience, "null or an integer >= 1")
     if patience is not None and cfg["selection"] != "best_val_auc":
         raise ValueError(f"downstream config 'patience' ({patience}) needs selection 'best_val_auc' (early stopping "
                          f"watches the inner-validation AUC), got selection {cfg['selection']!r}")
-    if not isinstance(cfg["num_workers"], int) or isinstance(cfg["num_workers"], bool) or cfg["num_workers"] < 0:
-        raise ValueError(f"downstream config 'num_workers' must be an integer >= 0, got {cfg['num_workers']!r}")
+    if cfg["num_workers"] < 0:
+        raise key_error("downstream", "num_workers", cfg["num_workers"], "an integer >= 0")
     micro = cfg["micro_batch_size"]
     if micro is not None:
-        if not isinstance(micro, int) or isinstance(micro, bool) or micro < 1:
-            raise ValueError(f"downstream config 'micro_batch_size' must be null or an integer >= 1, got {micro!r}")
+        if micro < 1:
+            raise key_error("downstream", "micro_batch_size", micro, "null or an integer >= 1")
         if cfg["batch_size"] % micro:
             raise ValueError(f"downstream config 'micro_batch_size' {micro} does not divide 'batch_size' "
                              f"{cfg['batch_size']}: the effective batch must be a whole number of micro-batches")
-    if not isinstance(cfg["activation_checkpointing"], bool):
-        raise ValueError(f"downstream config 'activation_checkpointing' must be true or false, "
-                         f"got {cfg['activation_checkpointing']!r}")
-    if cfg["precision"] not in PRECISIONS:
-        raise ValueError(f"downstream config 'precision' must be one of {PRECISIONS}, got {cfg['precision']!r}")
-    if not cfg["probe_C"] or any(float(c) <= 0 for c in cfg["probe_C"]):
-        raise ValueError(f"downstream config 'probe_C' must be a non-empty list of positive numbers, got {cfg['probe_C']!r}")
+    if any(c <= 0 for c in cfg["probe_C"]):
+        raise key_error("downstream", "probe_C", cfg["probe_C"], "a non-empty list of positive numbers")
 
 
 def resolve_device(name: str) -> torch.device:

@@ -18,12 +18,23 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import pandas as pd
 
-if TYPE_CHECKING:  # smart.eval.tables imports this module (write_tables): the type only, to avoid a cycle
-    from smart.eval.tables import Results
+
+class Results(Protocol):
+    """What this module reads from a results folder; ``smart.eval.tables.Results`` provides it. Stated here as a
+    protocol because tables imports this module (write_tables): importing tables back, even for typing only, would
+    make a cycle."""
+
+    root: Path
+
+    def rel(self, path: Path) -> str: ...
+
+    def pretrain_config(self, variant: str) -> dict | None: ...
+
+    def clusters(self, variant: str) -> tuple[dict | None, str | None]: ...
 
 STEM = "pdr_umaps"  # results/tables/pdr_umaps.{csv,png}
 COLUMNS = ["pdr", "variant", "label", "intra_mean", "intra_std", "inter_mean", "inter_std", "n", "layout", "sources"]

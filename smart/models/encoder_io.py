@@ -18,6 +18,7 @@ from torch import nn
 
 from smart.atomic import atomic_path
 from smart.models.factory import backbone, build_encoder, resolve_model_config
+from smart.torch_files import read_torch_file
 
 FORMAT = "smart-encoder/1"
 LEGACY_SA_PLACEMENT = "branch"
@@ -72,12 +73,7 @@ def load_encoder(path: str | os.PathLike, map_location: str | torch.device = "cp
     """Rebuild the encoder stored at ``path``; returns ``(encoder, meta)`` with ``meta`` = format, arch,
     model_config, method, step. Raises ``FileNotFoundError`` / ``ValueError`` naming the file on bad input."""
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"encoder file not found: {path}")
-    try:
-        payload = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as err:  # a truncated / foreign pickle: say which file and why
-        raise ValueError(f"{path}: not a readable encoder file ({type(err).__name__}: {err})") from err
+    payload = read_torch_file(path, "encoder file", map_location)
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
         raise ValueError(f"{path}: not a SMART encoder file (format {found!r}, expected {FORMAT!r})")

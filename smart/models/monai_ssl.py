@@ -2,8 +2,13 @@
 
 MONAI's BTCV/BraTS tutorials start a segmentation model from self-supervised Swin weights with::
 
-    model = SwinUNETR(**swin_unetr_kwargs(model_config), out_channels=N)
-    model.load_from(torch.load("monai_ssl.pt", weights_only=True))
+    weights = torch.load("monai_ssl.pt", weights_only=True)
+    model = SwinUNETR(**weights["swin_unetr"], out_channels=N)
+    model.load_from(weights)
+
+The file carries the ``SwinUNETR`` arguments of its encoder (``"swin_unetr"``, :func:`swin_unetr_kwargs`) beside the
+weights, so the same three lines build a matching network for the demo's tiny encoder and for the paper's; MONAI's
+``load_from`` reads only ``"state_dict"``.
 
 ``SwinUNETR.load_from(weights)`` (MONAI 1.6, ``monai/networks/nets/swin_unetr.py``) reads
 ``weights["state_dict"]["module.<key>"]`` for: ``patch_embed.proj.{weight,bias}``; per Swin block
@@ -77,15 +82,16 @@ def load_from_skipped(keys: list[str] | tuple[str, ...] | Mapping[str, Any]) -> 
 
 def write_monai_ssl(encoder_file: str | os.PathLike, out: str | os.PathLike) -> Path:
     """Read ``encoder.pt`` (``smart-encoder/1``) and write its backbone in MONAI's self-supervised layout to ``out``
-    (atomic). Raises ``FileNotFoundError`` / ``ValueError`` naming the file for a missing, foreign or ViT encoder."""
+    (atomic), with the matching ``SwinUNETR`` arguments under ``"swin_unetr"``. Raises ``FileNotFoundError`` /
+    ``ValueError`` naming the file for a missing, foreign or ViT encoder."""
     from smart.models.encoder_io import load_encoder
 
     encoder, meta = load_encoder(encoder_file)  # validates format and shapes before anything is written
     try:
-        swin_unetr_kwargs(meta["model_config"])
+        kwargs = swin_unetr_kwargs(meta["model_config"])
     except ValueError as err:
         raise ValueError(f"{encoder_file}: {err}") from err
-    payload = to_monai_ssl(encoder.backbone_state_dict())
+    payload = {**to_monai_ssl(encoder.backbone_state_dict()), "swin_unetr": kwargs}
     with atomic_path(out, suffix=".pt") as tmp:
         torch.save(payload, tmp)
     return Path(out)

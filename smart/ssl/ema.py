@@ -11,18 +11,9 @@ import math
 import torch
 from torch import nn
 
-from smart.ssl.schedules import cosine_schedule
+from smart.ssl.schedules import momentum_at  # the schedule lives with the others; re-exported here
 
 __all__ = ["ema_update_", "momentum_at"]
-
-
-def momentum_at(step: int, total_steps: int, start: float = 0.996, end: float = 1.0) -> float:
-    """Teacher momentum λ_m at global ``step``: half cosine from ``start`` (step 0) to ``end`` (``total_steps`` and
-    beyond), no warm-up."""
-    for name, value in (("start", start), ("end", end)):
-        if not 0.0 <= float(value) <= 1.0:
-            raise ValueError(f"EMA momentum {name} must be in [0, 1], got {value!r}")
-    return cosine_schedule(step, total_steps, start, end)
 
 
 def _paired(

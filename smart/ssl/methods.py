@@ -1,7 +1,7 @@
 """Method registry: SMART and the baselines it is compared with, plus the paper's ablations, as config overrides.
 
-Every method is a nested override dict applied on top of ``smart.config.DEFAULTS`` (the SMART paper config); an
-ablation is ``(base method, further overrides)``. There is one training engine (``smart.ssl.self_distillation``);
+Every method is an overlay on ``smart.config.DEFAULTS`` (which is the paper's SMART) that lists only what differs
+from it, using only the :data:`METHOD_KEYS` switches; an ablation is ``(base method, further overrides)``. There is one training engine (``smart.ssl.self_distillation``);
 methods differ only in these switches (docs/ARCHITECTURE.md "Pretraining config keys").
 
 Baselines (Sec. IV-A) as reimplemented inside this engine:
@@ -27,46 +27,49 @@ from typing import Any
 
 from smart.registry import look_up
 
+# The switches a method is made of. Methods and ablations set only these (and only where they differ from
+# smart.config.DEFAULTS, which is SMART); presets may set none of them (smart.config.preset_overlay), so the
+# method layer, applied after the preset, decides them alone.
+METHOD_KEYS: tuple[str, ...] = (
+    "model.arch", "model.sa_stage", "masking.strategy", "masking.ratio", "masking.hint_ratio", "masking.hints",
+    "noisy_teacher.drop_ratio", "loss.amip", "loss.ampd", "loss.aitd", "loss.gitd",
+)
+
 _NO_SA_RANDOM = {"model": {"sa_stage": None}, "masking": {"strategy": "random"}, "loss": {"aitd": 0.0}}
 
+# Overlays on smart.config.DEFAULTS (the paper's SMART, Sec. III/IV-C: Swin + SA at stage 3, attention-high masking
+# r 0.7 with hints s 0.1, noisy teacher r_t 0.7, AMIP + 0.1 (AMPD + AITD + GITD)): each lists only what differs.
 METHODS: dict[str, dict[str, Any]] = {
-    "smart": {
-        "model": {"arch": "swin", "sa_stage": 3},
-        "masking": {"strategy": "attention_high", "ratio": 0.7, "hint_ratio": 0.1},
-        "noisy_teacher": {"drop_ratio": 0.7},
-        "loss": {"amip": 1.0, "ampd": 0.1, "aitd": 0.1, "gitd": 0.1},
-    },
+    "smart": {},
     "smit": {
-        "model": {"arch": "swin", "sa_stage": None},
-        "masking": {"strategy": "random", "ratio": 0.7},
+        "model": {"sa_stage": None},
+        "masking": {"strategy": "random"},
         "noisy_teacher": {"drop_ratio": 0.0},
-        "loss": {"amip": 1.0, "ampd": 0.1, "aitd": 0.0, "gitd": 0.1},
+        "loss": {"aitd": 0.0},
     },
     "ibot": {
-        "model": {"arch": "swin", "sa_stage": None},
-        "masking": {"strategy": "blockwise", "ratio": 0.7},
+        "model": {"sa_stage": None},
+        "masking": {"strategy": "blockwise"},
         "noisy_teacher": {"drop_ratio": 0.0},
         "loss": {"amip": 0.0, "ampd": 1.0, "aitd": 0.0, "gitd": 1.0},
     },
     "attmask": {
         "model": {"arch": "vit"},
-        "masking": {"strategy": "attention_high", "ratio": 0.7, "hint_ratio": 0.1},
         "noisy_teacher": {"drop_ratio": 0.0},
         "loss": {"amip": 0.0, "ampd": 1.0, "aitd": 1.0, "gitd": 0.0},
     },
     "mst": {
         "model": {"arch": "vit"},
-        "masking": {"strategy": "attention_low", "ratio": 0.7, "hint_ratio": 0.0},
+        "masking": {"strategy": "attention_low", "hint_ratio": 0.0},
         "noisy_teacher": {"drop_ratio": 0.0},
-        "loss": {"amip": 1.0, "ampd": 0.0, "aitd": 1.0, "gitd": 0.0},
+        "loss": {"ampd": 0.0, "aitd": 1.0, "gitd": 0.0},
     },
 }
 
 
 def _loss_subset(*on: str) -> dict[str, Any]:
-    """Table IV(b): the listed losses keep SMART's weights, the rest are switched off."""
-    weights = METHODS["smart"]["loss"]
-    return {"loss": {name: (weights[name] if name in on else 0.0) for name in ("amip", "ampd", "aitd", "gitd")}}
+    """Table IV(b): the listed losses keep SMART's weights (the defaults), the rest are switched off."""
+    return {"loss": {name: 0.0 for name in ("amip", "ampd", "aitd", "gitd") if name not in on}}
 
 
 ABLATIONS: dict[str, tuple[str, dict[str, Any]]] = {

@@ -2,14 +2,16 @@
 
 Every schedule is a pure function of the *global* optimisation step, so a resumed run continues exactly where it
 stopped and a schedule anneals across epochs (SMIT indexed its EMA momentum by the in-epoch step, which restarts
-every epoch and never reaches its end value).
+every epoch and never reaches its end value). This module is the one home of the schedule functions:
+``smart.ssl.stabilisers`` resolves the config's epoch-based settings into them, ``smart.ssl.ema`` and
+``smart.train.optim`` only apply the values.
 """
 
 from __future__ import annotations
 
 import math
 
-__all__ = ["cosine_schedule", "teacher_temperature"]
+__all__ = ["cosine_schedule", "momentum_at", "teacher_temperature"]
 
 
 def cosine_schedule(
@@ -49,3 +51,12 @@ def teacher_temperature(step: int, warmup_temp: float, final_temp: float, warmup
     if warmup_steps <= 0 or step >= warmup_steps:
         return float(final_temp)
     return float(warmup_temp + (final_temp - warmup_temp) * step / warmup_steps)
+
+
+def momentum_at(step: int, total_steps: int, start: float = 0.996, end: float = 1.0) -> float:
+    """Teacher momentum λ_m at global ``step``: half cosine from ``start`` (step 0) to ``end`` (``total_steps`` and
+    beyond), no warm-up."""
+    for name, value in (("start", start), ("end", end)):
+        if not 0.0 <= float(value) <= 1.0:
+            raise ValueError(f"EMA momentum {name} must be in [0, 1], got {value!r}")
+    return cosine_schedule(step, total_steps, start, end)

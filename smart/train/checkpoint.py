@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from smart.atomic import atomic_path
+from smart.torch_files import read_torch_file
 
 FORMAT = "smart-checkpoint/1"
 
@@ -58,13 +59,7 @@ def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> Path:
 
 def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Read a checkpoint with ``weights_only=True``; a clear ``ValueError`` for a missing or foreign file."""
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"checkpoint {path} does not exist")
-    try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as exc:  # torch raises several types for truncated/foreign files; report them uniformly
-        raise ValueError(f"checkpoint {path} could not be read: {exc}") from exc
+    state = read_torch_file(path, "checkpoint", map_location)
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         found = state.get("format") if isinstance(state, dict) else type(state).__name__
         raise ValueError(f"checkpoint {path} is not a SMART training checkpoint (format {found!r}, expected {FORMAT!r})")

@@ -25,7 +25,6 @@ Run folder: ``config.json``, ``metrics.jsonl`` + ``tb/`` (loss and validation Di
 
 from __future__ import annotations
 
-import copy
 import math
 import os
 import time
@@ -37,12 +36,13 @@ import torch
 
 from smart.atomic import atomic_path, write_json
 from smart.data.labelled_volumes import LabelledVolume, load_split, read_labelled_csv
-from smart.data.views import derive_seed
 from smart.models.monai_ssl import load_from_skipped, swin_unetr_kwargs
+from smart.overlay import OPTIM_ALIASES, Layer, apply_layers, key_error, parse_set, read_yaml
 from smart.preemption import StopFlag, TrainingInterrupted
 from smart.provenance import provenance
 from smart.run_logging import RunLogger
-from smart.seeding import seed_everything
+from smart.seeding import derive_seed, seed_everything
+from smart.torch_files import read_torch_file
 from smart.train.checkpoint import capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint
 
 DEFAULTS: dict[str, Any] = {
@@ -65,46 +65,43 @@ DEFAULTS: dict[str, Any] = {
     "model_preset": None,             # pretraining preset whose model.* section builds the network (tiny | paper)
     "model": {},                      # model.* overrides on top of it
 }
-_INTS = ("steps", "batch_size", "val_every", "checkpoint_every", "log_every", "sw_batch_size", "seed")
+# Type tags (smart.overlay); a key without one takes any value and is checked below.
+TYPES: dict[str, str] = {
+    **{key: "int" for key in ("steps", "batch_size", "val_every", "checkpoint_every", "log_every", "sw_batch_size",
+                              "seed")},
+    **{key: "float" for key in ("lr", "weight_decay", "pos_fraction", "overlap", "dropout_path_rate")},
+    "crop_size": "ints:3", "spacing": "?float", "device": "str", "model_preset": "?str", "model": "?dict",
+}
 _PURPOSE_CROPS = 41
 
 
 # ---------------------------------------------------------------------------------------------- configuration
 def load_segmentation_config(config_yaml: str | os.PathLike | None = None,
                              overrides: Sequence[str] | None = None) -> dict[str, Any]:
-    """DEFAULTS <- YAML (top level or under ``segmentation:``) <- ``--set key=value`` (``model.x=v`` nests).
-    Unknown keys and bad values raise ``ValueError`` naming them."""
-    from smart.config import parse_set, read_yaml
-
-    cfg = copy.deepcopy(DEFAULTS)
-    layers = []
+    """DEFAULTS <- YAML (top level or under ``segmentation:``) <- ``--set key=value`` (``model.x=v`` nests), through
+    the one layering loop (``smart.overlay.apply_layers``). Unknown keys and bad values raise ``ValueError`` naming
+    the key, the value and what is allowed."""
+    layers: list[Layer] = []
     if config_yaml is not None:
         data = read_yaml(config_yaml)
         layers.append((f"config file {config_yaml}", data.get("segmentation", data)))
     layers.append(("--set", parse_set(list(overrides or []))))
-    for source, layer in layers:
-        for key, value in layer.items():
-            top, _, sub = str(key).partition(".")
-            if top not in DEFAULTS or (sub and top != "model"):
-                raise ValueError(f"unknown segmentation config key {key!r} in {source}; known: {sorted(DEFAULTS)} "
-                                 f"(only model.* takes a sub-key)")
-            if sub:
-                cfg["model"] = {**cfg["model"], sub: value}
-            else:
-                cfg[top] = value
-    for key in _INTS:
-        if not isinstance(cfg[key], int) or isinstance(cfg[key], bool) or cfg[key] < (0 if key == "seed" else 1):
-            raise ValueError(f"segmentation config {key!r} must be an integer >= 1, got {cfg[key]!r}")
-    if not cfg["structures"] or len(set(cfg["structures"])) != len(cfg["structures"]):
-        raise ValueError(f"segmentation config 'structures' must be distinct names, got {cfg['structures']!r}")
-    if not 0.0 <= float(cfg["pos_fraction"]) <= 1.0 or not 0.0 <= float(cfg["overlap"]) < 1.0:
-        raise ValueError(f"segmentation config needs 0 <= pos_fraction <= 1 and 0 <= overlap < 1, got "
-                         f"{cfg['pos_fraction']!r}, {cfg['overlap']!r}")
-    if float(cfg["lr"]) <= 0:
-        raise ValueError(f"segmentation config 'lr' must be > 0, got {cfg['lr']!r}")
-    crop = cfg["crop_size"]
-    if not isinstance(crop, (list, tuple)) or len(crop) != 3 or any(int(c) < 64 or int(c) % 32 for c in crop):
-        raise ValueError(f"segmentation config 'crop_size' must be 3 multiples of 32 >= 64, got {crop!r}")
+    cfg = apply_layers(DEFAULTS, layers, {key: TYPES.get(key, "any") for key in DEFAULTS}, what="segmentation",
+                       aliases=OPTIM_ALIASES)
+    for key in TYPES:
+        if TYPES[key] == "int" and cfg[key] < (0 if key == "seed" else 1):
+            raise key_error("segmentation", key, cfg[key], f"an integer >= {0 if key == 'seed' else 1}")
+    structures = cfg["structures"]
+    if not isinstance(structures, list) or not structures or len(set(map(str, structures))) != len(structures):
+        raise key_error("segmentation", "structures", structures, "a list of distinct names")
+    if not 0.0 <= cfg["pos_fraction"] <= 1.0:
+        raise key_error("segmentation", "pos_fraction", cfg["pos_fraction"], "a number in [0, 1]")
+    if not 0.0 <= cfg["overlap"] < 1.0:
+        raise key_error("segmentation", "overlap", cfg["overlap"], "a number in [0, 1)")
+    if cfg["lr"] <= 0:
+        raise key_error("segmentation", "lr", cfg["lr"], "a number > 0")
+    if any(c < 64 or c % 32 for c in cfg["crop_size"]):
+        raise key_error("segmentation", "crop_size", cfg["crop_size"], "3 multiples of 32 >= 64")
     return cfg
 
 
@@ -130,12 +127,7 @@ def build_model(cfg: Mapping[str, Any], weights: str | os.PathLike) -> tuple[tor
     if str(weights) == "none":
         return model, {**init, "loaded": 0, "left_at_init": ["swinViT (scratch)"]}
     path = Path(weights)
-    if not path.is_file():
-        raise ValueError(f"weights file {path} does not exist (pass 'none' to train from scratch)")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # truncated or foreign pickle: name the file
-        raise ValueError(f"{path}: not a readable weights file ({type(err).__name__}: {err})") from err
+    state = read_torch_file(path, "weights file", hint="pass 'none' to train from scratch")
     if not isinstance(state, dict) or not isinstance(state.get("state_dict"), dict):
         raise ValueError(f"{path}: not MONAI self-supervised Swin weights (expected {{'state_dict': ...}}; "
                          f"write one with `smart export --format monai-ssl`)")

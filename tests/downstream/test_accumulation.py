@@ -111,13 +111,13 @@ def test_memory_knobs_are_validated():
     assert (cfg["batch_size"], cfg["micro_batch_size"], cfg["activation_checkpointing"]) == (40, 4, True)
     with pytest.raises(ValueError, match=r"'micro_batch_size' 7 does not divide 'batch_size' 40"):
         downstream.load_downstream_config(None, ["micro_batch_size=7"])
-    with pytest.raises(ValueError, match=r"'micro_batch_size' must be null or an integer >= 1, got 0"):
+    with pytest.raises(ValueError, match=r"'micro_batch_size': expected null or an integer >= 1, got 0"):
         downstream.load_downstream_config(None, ["micro_batch_size=0"])
-    with pytest.raises(ValueError, match=r"'precision' must be one of .*got 'fp16'"):
+    with pytest.raises(ValueError, match=r"'precision': expected one of auto, bf16, fp32, got 'fp16'"):
         downstream.load_downstream_config(None, ["precision=fp16"])
-    with pytest.raises(ValueError, match=r"'activation_checkpointing' must be true or false, got 'maybe'"):
+    with pytest.raises(ValueError, match=r"'activation_checkpointing': expected true or false, got 'maybe'"):
         downstream.load_downstream_config(None, ["activation_checkpointing=maybe"])
-    with pytest.raises(ValueError, match=r"'num_workers' must be an integer >= 0, got -1"):
+    with pytest.raises(ValueError, match=r"'num_workers': expected an integer >= 0, got -1"):
         downstream.load_downstream_config(None, ["num_workers=-1"])
 
 

@@ -5,11 +5,8 @@ checkpoint."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
-import threading
-import time
 
 import pytest
 import torch
@@ -18,6 +15,8 @@ from smart import cli
 from smart.downstream import protocol as downstream
 from smart.models.encoder_io import load_encoder
 from smart.downstream.finetune import CHECKPOINT, finetune
+
+from train_helpers import sigterm_at_first_log
 
 SETTINGS = ["batch_size=4", "crop_size=[32,32,32]", "augment=true", "feature_batch_size=8", "save_encoder=true",
             "checkpoint_every=1"]
@@ -29,30 +28,16 @@ def _args(cohort, encoder, out, epochs, *extra):
             str(cohort / "splits.json"), "--fold", "1", "--out", str(out), *sets]
 
 
-def _interrupt_after_first_checkpoint(out):
-    """Send this process a real SIGTERM once the run has written its first checkpoint (epoch 1 of many)."""
-    def watch():
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline:
-            if (out / CHECKPOINT).exists() and not (out / "metrics.json").exists():
-                os.kill(os.getpid(), signal.SIGTERM)
-                return
-            time.sleep(0.02)
-
-    thread = threading.Thread(target=watch, daemon=True)
-    thread.start()
-    return thread
-
-
-def test_sigterm_checkpoints_exits_75_and_resume_is_bit_exact(tiny_cohort, tiny_encoder, tmp_path, capsys):
+def test_sigterm_checkpoints_exits_75_and_resume_is_bit_exact(tiny_cohort, tiny_encoder, tmp_path, capsys, monkeypatch):
     epochs = 8
     straight, split = tmp_path / "straight", tmp_path / "split"
     assert cli.main(_args(tiny_cohort, tiny_encoder, straight, epochs)) == 0
     assert not (straight / CHECKPOINT).exists()  # finished runs keep only their results
 
-    watcher = _interrupt_after_first_checkpoint(split)
+    sent = sigterm_at_first_log(monkeypatch)  # a real SIGTERM after epoch 1's record, from inside the run
     code = cli.main(_args(tiny_cohort, tiny_encoder, split, epochs))
-    watcher.join()
+    monkeypatch.undo()
+    assert sent == [1]
     assert code == 75, capsys.readouterr().err
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
     state = torch.load(split / CHECKPOINT, weights_only=True)
@@ -75,26 +60,27 @@ def test_sigterm_checkpoints_exits_75_and_resume_is_bit_exact(tiny_cohort, tiny_
     assert not (split / CHECKPOINT).exists()
 
 
-def _checkpointed_run(cohort, encoder, out, capsys):
-    """A run stopped by SIGTERM after its first checkpoint (the state a requeued SLURM job finds)."""
-    watcher = _interrupt_after_first_checkpoint(out)
+def _checkpointed_run(cohort, encoder, out, capsys, monkeypatch):
+    """A run stopped by SIGTERM after its first epoch (the state a requeued SLURM job finds)."""
+    sent = sigterm_at_first_log(monkeypatch)
     assert cli.main(_args(cohort, encoder, out, 8)) == 75
-    watcher.join()
+    monkeypatch.undo()
+    assert sent == [1]
     capsys.readouterr()
 
 
-def test_changed_config_starts_fresh_naming_the_key(tiny_cohort, tiny_encoder, tmp_path, capsys):
+def test_changed_config_starts_fresh_naming_the_key(tiny_cohort, tiny_encoder, tmp_path, capsys, monkeypatch):
     out = tmp_path / "run"
-    _checkpointed_run(tiny_cohort, tiny_encoder, out, capsys)
+    _checkpointed_run(tiny_cohort, tiny_encoder, out, capsys, monkeypatch)
     assert cli.main([*_args(tiny_cohort, tiny_encoder, out, 2, "lr=0.001"), "--resume"]) == 0
     err = capsys.readouterr().err
     assert "config keys differ: lr" in err and "starting fresh" in err
     assert [h["epoch"] for h in json.loads((out / "metrics.json").read_text())["history"]] == [1, 2]
 
 
-def test_changed_inputs_start_fresh(tiny_cohort, tiny_encoder, tmp_path, capsys):
+def test_changed_inputs_start_fresh(tiny_cohort, tiny_encoder, tmp_path, capsys, monkeypatch):
     out = tmp_path / "run"
-    _checkpointed_run(tiny_cohort, tiny_encoder, out, capsys)
+    _checkpointed_run(tiny_cohort, tiny_encoder, out, capsys, monkeypatch)
     other = tmp_path / "other_encoder.pt"
     shutil.copy(tiny_encoder, other)
     with open(other, "ab") as fh:

@@ -81,9 +81,9 @@ def test_early_stopping_watches_the_inner_split(tiny_cohort, tiny_encoder, tmp_p
         "rule": "stop after `patience` epochs without a higher inner_val AUC"}
     with pytest.raises(ValueError, match="'patience' .* needs selection 'best_val_auc'"):
         downstream.load_downstream_config(None, ["patience=3", "selection=last"])
-    for bad, match in (("patience=0", "'patience' must be null or an integer >= 1, got 0"),
-                       ("inner_val_fraction=1.0", "'inner_val_fraction' must be in \\(0, 1\\), got 1.0"),
-                       ("inner_val_fraction=half", "'inner_val_fraction' must be in \\(0, 1\\), got 'half'")):
+    for bad, match in (("patience=0", "'patience': expected null or an integer >= 1, got 0"),
+                       ("inner_val_fraction=1.0", "'inner_val_fraction': expected a number in \\(0, 1\\), got 1.0"),
+                       ("inner_val_fraction=half", "'inner_val_fraction': expected a number, got 'half'")):
         with pytest.raises(ValueError, match=match):
             downstream.load_downstream_config(None, [bad])
 

@@ -55,7 +55,8 @@ def test_load_from_gives_our_stage_features(tmp_path, tiny_config, paper_swin, w
     _randomise(encoder)
     encoder.eval()
     _, weights = _export_both(tmp_path, encoder)
-    assert set(weights) == {"state_dict"}
+    assert set(weights) == {"state_dict", "swin_unetr"}
+    assert weights["swin_unetr"] == swin_unetr_kwargs(encoder.model_config)  # the file says how to build its network
     assert all(k.startswith(PREFIX) for k in weights["state_dict"])
     model = SwinUNETR(**swin_unetr_kwargs(encoder.model_config), out_channels=3).eval()
     recorder = _ReadRecorder(weights["state_dict"])

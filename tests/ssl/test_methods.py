@@ -61,8 +61,8 @@ def test_ablation_differs_from_smart_only_in_its_keys(name, changed):
 def test_names_and_no_aliasing():
     assert method_names()[:5] == ["smart", "smit", "ibot", "attmask", "mst"]
     assert set(ABLATIONS) <= set(method_names())
-    over = resolve_overrides("smart_no_nt")
-    over["loss"]["amip"] = 123.0  # mutating a resolved copy must not leak into the registry
-    assert METHODS["smart"]["loss"]["amip"] == 1.0
+    over = resolve_overrides("amip")
+    over["loss"]["ampd"] = 123.0  # mutating a resolved copy must not leak into the registry
+    assert ABLATIONS["amip"][1]["loss"]["ampd"] == 0.0 and METHODS["smart"] == {}
     with pytest.raises(ValueError, match="^method: .*'nope'"):
         resolve_overrides("nope")

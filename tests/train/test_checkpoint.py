@@ -34,7 +34,7 @@ def test_load_errors(tmp_path):
     with pytest.raises(ValueError, match="not a SMART training checkpoint"):
         load_checkpoint(tmp_path / "other.pt")
     (tmp_path / "junk.pt").write_bytes(b"not a zip")
-    with pytest.raises(ValueError, match="could not be read"):
+    with pytest.raises(ValueError, match="not a readable checkpoint"):
         load_checkpoint(tmp_path / "junk.pt")
 
 

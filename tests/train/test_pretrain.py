@@ -11,7 +11,6 @@ import re
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -26,7 +25,7 @@ from smart.train.checkpoint import load_checkpoint
 from smart.run_logging import read_metrics
 from smart.train.pretrain import NonFiniteLossError, config_differences, pretrain, resolve_epochs
 
-from train_helpers import make_manifest, tiny_overrides, write_ct, write_manifest
+from train_helpers import make_manifest, sigterm_at_first_log, tiny_overrides, write_ct, write_manifest
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -194,23 +193,13 @@ def test_header_warns_when_data_workers_exceed_cores():
     assert len(run_header(load_config("smart", "tiny"), "smart", "tiny", cores=2)) == 1  # tiny: 0 workers, no warning
 
 
-def test_sigterm_in_process_checkpoints_and_exits_75(manifest, tmp_path, capsys):
-    """The handler path: SIGTERM arrives mid-run (sent by a watcher thread once training has logged a step)."""
+def test_sigterm_in_process_checkpoints_and_exits_75(manifest, tmp_path, capsys, monkeypatch):
+    """The handler path: a real SIGTERM arrives mid-run, right after training logged its first step."""
     out = tmp_path / "run"
-
-    def watcher():
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            if (out / "metrics.jsonl").exists() and (out / "metrics.jsonl").read_text().strip():
-                os.kill(os.getpid(), signal.SIGTERM)
-                return
-            time.sleep(0.05)
-
-    thread = threading.Thread(target=watcher, daemon=True)
-    thread.start()
+    sent = sigterm_at_first_log(monkeypatch)
     code = cli.main(["pretrain", "--method", "smit", "--preset", "tiny", "--manifest", str(manifest), "--out", str(out),
                      *_sets(**{"train.steps": 1000, "train.checkpoint_every": 1000})])
-    thread.join()
+    assert sent == [1]  # the first record (step 1) triggered it
     assert code == 75, capsys.readouterr().err
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # handler restored
     state = torch.load(out / "checkpoint_last.pt", weights_only=True)
@@ -473,7 +462,7 @@ def test_collapsed_teacher_warns_and_stop_on_collapse_exits_4_naming_the_head(ma
 
 @pytest.mark.parametrize("method, sets, expected", [
     ("smart", ["loss.ampd_tokens=merged"],
-     "config key 'loss.ampd_tokens': expected one of pre_merge, post_merge, got 'merged' (str)"),
+     "config key 'loss.ampd_tokens': expected one of pre_merge, post_merge, got 'merged' (from --set)"),
     ("attmask", ["loss.ampd_tokens=pre_merge"],
      "config key 'loss.ampd_tokens'='pre_merge' needs a backbone with patch merging, but model.arch=vit has none "
      "(AMPD reads its patch tokens); leave loss.ampd_tokens null"),

@@ -5,10 +5,7 @@ renders from it)."""
 from __future__ import annotations
 
 import json
-import os
 import signal
-import threading
-import time
 
 import numpy as np
 import pandas as pd
@@ -23,6 +20,7 @@ from smart.models.factory import build_encoder
 from smart.run_logging import read_metrics
 from smart.train.segmentation import (build_model, dice_per_structure, load_segmentation_config, model_config,
                                       sample_crops)
+from train_helpers import sigterm_at_first_log
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +74,7 @@ def test_config_rejects_bad_values():
         load_segmentation_config(None, ["stepz=3"])
     with pytest.raises(ValueError, match="crop_size"):
         load_segmentation_config(None, ["crop_size=[32, 32, 32]"])
-    with pytest.raises(ValueError, match="'steps' must be an integer"):
+    with pytest.raises(ValueError, match=r"^segmentation config key 'steps': expected an integer >= 1, got 0$"):
         load_segmentation_config(None, ["steps=0"])
     assert load_segmentation_config(None, ["model.embed_dim=24"])["model"] == {"embed_dim": 24}
 
@@ -143,7 +141,7 @@ def test_run_resume_is_bit_exact_and_table(tmp_path, labelled_csv):
     assert main([*args, "--out", str(tmp_path / "split"), *sets, "--set", "lr=0.01", "--resume"]) == 2
 
 
-def test_sigterm_checkpoints_exits_75_and_resume_is_bit_exact(tmp_path, labelled_csv, capsys):
+def test_sigterm_checkpoints_exits_75_and_resume_is_bit_exact(tmp_path, labelled_csv, capsys, monkeypatch):
     """A real SIGTERM after the first checkpoint (SLURM's walltime warning): the step finishes, checkpoint_last.pt is
     written, exit 75; `--resume` then ends with the weights of an uninterrupted run."""
     args = ["segmentation", "--weights", "none", "--csv", str(labelled_csv)]
@@ -151,18 +149,9 @@ def test_sigterm_checkpoints_exits_75_and_resume_is_bit_exact(tmp_path, labelled
     straight, split = tmp_path / "straight", tmp_path / "split"
     assert main([*args, "--out", str(straight), *sets]) == 0
 
-    def watch():
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline:
-            if (split / "checkpoint_last.pt").exists():
-                os.kill(os.getpid(), signal.SIGTERM)
-                return
-            time.sleep(0.01)
-
-    watcher = threading.Thread(target=watch, daemon=True)
-    watcher.start()
+    sent = sigterm_at_first_log(monkeypatch)
     code = main([*args, "--out", str(split), *sets])
-    watcher.join()
+    assert len(sent) == 1
     assert code == 75, capsys.readouterr().err
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
     stopped = torch.load(split / "checkpoint_last.pt", weights_only=True)["step"]

@@ -1,0 +1,194 @@
+"""The one config layering loop and the one error format, shared by pretraining (``smart.config``), fine-tuning /
+linear probing (``smart.downstream.protocol``) and segmentation (``smart.train.segmentation``).
+
+A step's config is its ``DEFAULTS`` table with layers applied in order, later wins::
+
+    defaults <- preset <- method (pretraining only) <- config file / variant ``set`` <- command-line ``--set``
+
+Every layer is a mapping, nested (``{"loss": {"aitd": 0}}``) or dotted (``{"loss.aitd": 0}``). A step describes its
+keys with a ``schema``: a mapping of key -> type tag, or of section -> (key -> tag) for a two-level config. Tags:
+``"int"``, ``"float"`` (ints and float literals such as ``"2e-4"`` accepted), ``"bool"``, ``"str"`` (non-empty free
+text), ``"str:<a>|<b>"`` (one of), ``"ints:<n>"`` / ``"floats:<n>"`` (a list of n; 0 = any length >= 1),
+``"dict"`` (an open mapping whose sub-keys the step checks itself, e.g. ``scratch_model.embed_dim``), ``"any"``; a
+``"?"`` prefix allows null. Plain dicts and these tags rather than pydantic/OmegaConf: see docs/ARCHITECTURE.md
+"Configuration".
+
+Errors: one line, ``ValueError``, naming the key, the value, where it came from and what is allowed
+(:func:`key_error`).
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import yaml
+
+Layer = tuple[str, Mapping[str, Any]]
+
+# The pretraining spelling of the optimiser settings the flat downstream / segmentation configs also have: one name
+# per concept across steps (``optim.lr`` everywhere; the flat ``lr`` stays accepted there).
+OPTIM_ALIASES: dict[str, str] = {"optim.lr": "lr", "optim.weight_decay": "weight_decay"}
+
+
+def key_error(what: str, key: str, value: Any, allowed: str, source: str | None = None) -> ValueError:
+    """The one error format: ``<what> config key '<key>': expected <allowed>, got <value> [(from <source>)]``."""
+    prefix = f"{what} config key" if what else "config key"
+    where = f" (from {source})" if source else ""
+    return ValueError(f"{prefix} '{key}': expected {allowed}, got {value!r}{where}")
+
+
+def flatten(cfg: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}`` (every nested mapping is flattened)."""
+    out: dict[str, Any] = {}
+    for key, value in cfg.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            out.update(flatten(value, name + "."))
+        else:
+            out[name] = value
+    return out
+
+
+def parse_set(items: list[str] | None) -> dict[str, Any]:
+    """``["a.b=1", "c.d=[1,2]"]`` -> ``{"a.b": 1, "c.d": [1, 2]}``; values are parsed with ``yaml.safe_load``."""
+    out: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--set expects key=value, got {item!r}")
+        try:
+            out[key.strip()] = yaml.safe_load(raw)
+        except yaml.YAMLError as exc:
+            raise ValueError(f"--set {item!r}: value is not valid YAML ({exc})") from exc
+    return out
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    """A YAML file whose top level is a mapping (empty file -> ``{}``); ``ValueError`` naming the file otherwise."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"config file {path} does not exist")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ValueError(f"config file {path} is not valid YAML: {exc}") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, Mapping):
+        raise ValueError(f"config file {path}: expected a mapping at the top level, got {type(data).__name__}")
+    return dict(data)
+
+
+def describe(tag: str) -> str:
+    """What a type tag allows, in words (the ``expected ...`` of :func:`key_error`)."""
+    nullable = tag.startswith("?")
+    kind, _, arg = tag.lstrip("?").partition(":")
+    words = {"int": "an integer", "float": "a number", "bool": "true or false", "dict": "a mapping", "any": "a value",
+             "str": ("one of " + ", ".join(arg.split("|"))) if arg else "a non-empty string"}.get(kind)
+    if kind in ("ints", "floats"):
+        words = f"a list of {int(arg) or 'one or more'} {'integers' if kind == 'ints' else 'numbers'}"
+    if words is None:
+        raise AssertionError(f"bad schema tag {tag!r}")
+    return words + (" or null" if nullable else "")
+
+
+def _number(value: Any) -> Any:
+    if isinstance(value, str):
+        try:  # PyYAML (YAML 1.1) reads "2e-4" as a string; accept any float literal for float keys
+            return float(value)
+        except ValueError:
+            return value
+    return value
+
+
+def coerce(tag: str, value: Any) -> Any:
+    """``value`` checked against ``tag`` and normalised (tuples -> lists, numbers -> float for float keys); raises
+    ``TypeError`` when it does not fit (callers turn it into :func:`key_error` with the key and source)."""
+    if tag.startswith("?"):
+        if value is None:
+            return None
+        tag = tag[1:]
+    kind, _, arg = tag.partition(":")
+    if kind == "any":
+        return value
+    if kind == "int" and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if kind == "float":
+        value = _number(value)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    if kind == "bool" and isinstance(value, bool):
+        return value
+    if kind == "str" and isinstance(value, str) and value and (not arg or value in arg.split("|")):
+        return value
+    if kind == "dict" and isinstance(value, Mapping):
+        return dict(value)
+    if kind in ("ints", "floats") and isinstance(value, (list, tuple)) and value and (not int(arg) or len(value) == int(arg)):
+        items = [_number(v) if kind == "floats" else v for v in value]
+        if all(isinstance(v, (int, float) if kind == "floats" else int) and not isinstance(v, bool) for v in items):
+            return [float(v) for v in items] if kind == "floats" else list(items)
+    raise TypeError(describe(tag))
+
+
+def known_keys(schema: Mapping[str, Any]) -> list[str]:
+    """Every dotted key of ``schema`` (a section's keys as ``section.key``)."""
+    keys: list[str] = []
+    for top, tags in schema.items():
+        keys += [f"{top}.{sub}" for sub in tags] if isinstance(tags, Mapping) else [top]
+    return keys
+
+
+def _unknown(what: str, dotted: str, source: str, schema: Mapping[str, Any]) -> ValueError:
+    keys = known_keys(schema)
+    close = difflib.get_close_matches(dotted, keys, n=1)
+    hint = f" (did you mean '{close[0]}'?)" if close else ""
+    top = dotted.split(".")[0]
+    allowed = sorted(schema[top]) if isinstance(schema.get(top), Mapping) else sorted(schema)
+    prefix = f"unknown {what} config key" if what else "unknown config key"
+    return ValueError(f"{prefix} '{dotted}' in {source}{hint}; allowed: {', '.join(map(str, allowed))}")
+
+
+def _leaves(layer: Mapping[str, Any], schema: Mapping[str, Any]) -> Iterable[tuple[str, Any]]:
+    """``(dotted key, value)`` of a layer: nested sections are walked, an open ``"dict"`` key given whole is one leaf."""
+    for key, value in layer.items():
+        top = str(key).split(".")[0]
+        section = schema.get(top)
+        if isinstance(value, Mapping) and "." not in str(key) and (isinstance(section, Mapping) or section is None):
+            for sub, inner in flatten(value).items():
+                yield f"{key}.{sub}", inner
+        else:
+            yield str(key), value
+
+
+def apply_layers(defaults: Mapping[str, Any], layers: Iterable[Layer], schema: Mapping[str, Any],
+                 what: str = "", aliases: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """``defaults`` (deep-copied) with every ``(source, mapping)`` layer applied in order, later wins. Each key must be
+    in ``schema`` and fit its tag; otherwise one ``ValueError`` line names the key, the value, the source and what is
+    allowed. ``what`` names the step in errors (``"downstream"`` -> ``unknown downstream config key ...``);
+    ``aliases`` maps another accepted spelling to a key (``{"optim.lr": "lr"}``: every step takes the pretraining
+    spelling of a shared concept)."""
+    cfg = copy.deepcopy(dict(defaults))
+    for source, layer in layers:
+        for written, value in _leaves(layer, schema):
+            dotted = (aliases or {}).get(written, written)
+            top, _, sub = dotted.partition(".")
+            tags = schema.get(top)
+            if isinstance(tags, Mapping):  # a section: top.sub
+                if not sub or "." in sub or sub not in tags:
+                    raise _unknown(what, written, source, schema)
+                tag, target, name = tags[sub], cfg.setdefault(top, {}), sub
+            elif tags is None or (sub and tags.lstrip("?") != "dict") or "." in sub:
+                raise _unknown(what, written, source, schema)
+            elif sub:  # one entry of an open mapping (scratch_model.embed_dim)
+                cfg[top] = target = dict(cfg.get(top) or {})  # a copy: never write into the defaults' dict
+                tag, name = "any", sub
+            else:
+                tag, target, name = tags, cfg, top
+            try:
+                target[name] = coerce(tag, value)
+            except TypeError as err:
+                raise key_error(what, written, value, str(err), source) from None
+    return cfg
