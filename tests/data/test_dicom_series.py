@@ -357,3 +357,18 @@ def test_cli_stderr_holds_only_our_lines_for_a_folder_with_a_dangling_link(tmp_p
     manifest = pd.read_csv(out / "manifest.csv", keep_default_na=False)
     assert list(zip(manifest.case_id, manifest.status)) == [("a__CT", "rejected"), ("b__CT", "rejected"),
                                                             ("c__CT", "ok")]
+
+
+@pytest.mark.parametrize("suffix, link", [(".dcm", "broken.dcm"), ("", "9999")])
+def test_memory_estimate_and_regrid_see_every_slice_beside_a_dangling_link(tmp_path, ct5n_dir, suffix, link):
+    """The header-only memory estimate and LIDC's re-gridding reader group the folder the same way as read_image
+    (GDCM's scan found no series, or 2 of the 5 files, here)."""
+    from smart.data.resample_memory import header_voxels
+    from smart.data.slice_regrid import read_series_on_regular_grid
+
+    folder = _copy_ct5n(ct5n_dir, tmp_path / "CT", suffix)
+    os.symlink(tmp_path / "nowhere", folder / link)
+    assert header_voxels(folder) == 5 * 16 * 16
+    image = read_series_on_regular_grid(folder, CT5N_UID)
+    assert image.GetSize() == (16, 16, 5)
+    assert image.GetOrigin() == (-72.199997, -143.0, -1.2375)  # the lowest slice's ImagePositionPatient
