@@ -79,7 +79,8 @@ _MAX_CASE_ID = 120
 # Files found in DICOM export folders that are never slices of an image (docs/data_preparation.md "Every file of a
 # series"): the media directory, operating-system metadata (macOS AppleDouble ``._*`` and ``.DS_Store``, Windows
 # Thumbs.db / desktop.ini, any hidden file), and documents or images of other formats that exports put beside the
-# slices. Every other file in a series folder must be a slice GDCM can parse, or the series is rejected naming it.
+# slices. Every other file in a series folder must be a slice of a series (scan_dicom_folder), or the series is
+# rejected naming it.
 NOT_SLICE_NAMES = frozenset({"dicomdir", "thumbs.db", "desktop.ini", "lockfile", "version"})
 NOT_SLICE_SUFFIXES = (".txt", ".csv", ".tsv", ".json", ".xml", ".md", ".pdf", ".htm", ".html", ".log", ".ini",
                       ".jpg", ".jpeg", ".png", ".bmp", ".gif", ".zip", ".raw", ".exe", ".inf") \
