@@ -28,7 +28,7 @@ from smart.data.validation import (ImageReadError, ValidationRules, check_finite
                                    check_modality, check_slice_geometry, check_slice_positions)
 
 __all__ = ["ImageReadError", "IMAGE_SUFFIXES", "NOT_SLICE_NAMES", "NOT_SLICE_SUFFIXES", "read_image", "read_array_zyx",
-           "case_id_from_path", "display_path", "is_image_file", "is_not_slice", "dicom_series_ids",
+           "case_id_from_path", "display_path", "is_image_file", "is_not_slice",
            "is_dicom_folder", "scan_dicom_folder", "check_no_special_entries", "DicomFolderScan", "itk_warnings_off",
            "image_provenance", "table_path"]
 
@@ -150,16 +150,6 @@ def _is_regular_file(entry: os.DirEntry) -> bool:
         return entry.is_file()  # follows links; False for a dangling link, a pipe or a device
     except OSError:
         return False
-
-
-def dicom_series_ids(folder: str | os.PathLike) -> tuple[str, ...]:
-    """Series Instance UIDs (sorted) of the DICOM image files directly inside ``folder`` (not recursive), grouped
-    from their own headers (:func:`scan_dicom_folder`).
-
-    Raises :class:`ImageReadError` naming them when the folder holds entries that are neither files nor folders
-    (a named pipe, socket or device): opening one would block forever.
-    """
-    return tuple(sorted(scan_dicom_folder(folder).series))
 
 
 def check_no_special_entries(folder: str | os.PathLike) -> None:
@@ -725,6 +715,9 @@ def _series_files(folder: Path) -> tuple[dict[str, list[tuple[str, object]]], li
         shown = "; ".join(stray[:5]) + (f"; ... {len(stray) - 5} more" if len(stray) > 5 else "")
         raise ImageReadError(folder, f"{len(stray)} file(s) in the DICOM folder cannot be read as slices: {shown}. "
                                      f"Repair or remove them (a series read without them would miss slices)")
+    if not scan.series and scan.non_images:
+        raise ImageReadError(folder, f"no DICOM image series in the folder, only non-image objects: "
+                                     f"{', '.join(scan.non_images)}")
     if not scan.series:
         raise ImageReadError(folder, "no DICOM series found in the folder (files must be directly inside it)")
     return scan.series, scan.non_images

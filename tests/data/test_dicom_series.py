@@ -372,3 +372,15 @@ def test_memory_estimate_and_regrid_see_every_slice_beside_a_dangling_link(tmp_p
     image = read_series_on_regular_grid(folder, CT5N_UID)
     assert image.GetSize() == (16, 16, 5)
     assert image.GetOrigin() == (-72.199997, -143.0, -1.2375)  # the lowest slice's ImagePositionPatient
+
+
+def test_folder_of_only_non_image_objects_says_what_it_holds(tmp_path):
+    """A dose report and a structure set without their CT: the folder is a DICOM folder (its files are .dcm), read as
+    one case, and the reason lists what it holds."""
+    ct = write_ct_series(tmp_path / "ct", ct_hu_volume((3, 10, 12)))
+    folder = tmp_path / "objects"
+    folder.mkdir()
+    write_dose_report(folder / "dose.dcm", ct[0])
+    write_rtstruct(folder / "rs.dcm", ct, {"GTV": []})
+    assert _reason(folder) == "no DICOM image series in the folder, only non-image objects: dose.dcm (SR), rs.dcm " \
+                              "(RTSTRUCT)"
