@@ -289,7 +289,7 @@ def _only_named(name, why):
             f"read without them would miss slices)")
 
 
-@pytest.mark.parametrize("suffix, link", [(".dcm", "broken.dcm"), ("", "9999")])
+@pytest.mark.parametrize("suffix, link", [(".dcm", "broken.dcm"), ("", "9999"), ("", "ct9.dcm")])
 def test_real_series_beside_a_dangling_link_is_one_case_naming_only_the_link(tmp_path, ct5n_dir, suffix, link):
     folder = _copy_ct5n(ct5n_dir, tmp_path / "tree" / "a" / "CT", suffix)
     os.symlink(tmp_path / "nowhere" / "x.dcm", folder / link)
