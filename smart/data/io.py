@@ -195,7 +195,7 @@ def scan_dicom_folder(folder: str | os.PathLike) -> DicomFolderScan:
     scan = DicomFolderScan()
     for name in names:
         path = folder / name
-        if is_not_slice(name) or (path.is_dir() and not path.is_symlink()) or (path.is_symlink() and path.is_dir()):
+        if is_not_slice(name) or path.is_dir():  # a sub-folder, or a link to one, is walked, not read
             continue
         ds, reason = _classify(path)
         if ds is not None:
