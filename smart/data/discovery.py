@@ -17,8 +17,8 @@ from typing import Iterable, Sequence
 
 import pandas as pd
 
-from smart.data.io import (ImageReadError, case_id_from_path, dicom_series_ids, display_path, is_dicom_file,
-                           is_image_file, special_entries, special_kind, table_path)
+from smart.data.io import (ImageReadError, case_id_from_path, check_no_special_entries, display_path,
+                           is_dicom_folder, is_image_file, special_kind, table_path)
 
 # CSV listings name their paths in the first of these columns they have.
 LIST_COLUMNS = ("path", "image", "source", "file")
@@ -81,13 +81,13 @@ def _expand(path: Path, sources: list[Source], rejected: list[dict], excluded: P
     elif path.is_file():
         sources.append(Source(path, root or path, series_uid))
     else:
-        ids = _series_ids(path, rejected)
-        if ids:
+        series = _series_folder(path, rejected)
+        if series:
             sources.append(Source(path, root or path, series_uid))
             _series_folder_images(path, root or path, sources, rejected)
         before, rows_before = len(sources), len(rejected)
-        _walk(path, root or path, sources, rejected, excluded, {os.path.realpath(path)}, ids != ())
-        if ids == () and len(sources) == before and len(rejected) == rows_before:
+        _walk(path, root or path, sources, rejected, excluded, {os.path.realpath(path)}, series is not False)
+        if series is False and len(sources) == before and len(rejected) == rows_before:
             _reject(rejected, path, "folder holds no image files or DICOM series")
 
 
@@ -123,35 +123,19 @@ def _entry_problem(path: Path) -> str | None:
     return None
 
 
-def _series_ids(folder: Path, rejected: list[dict]) -> tuple[str, ...] | None:
-    """The folder's DICOM series UIDs; None (and a row) when it holds pipes or devices: GDCM's scan would block on
-    them, so its files are not read at all (its sub-folders still are)."""
-    if special_entries(folder) and not _holds_dicom(folder):
-        return ()  # no DICOM to scan: the folder is walked, its pipes are rows of their own
+def _series_folder(folder: Path, rejected: list[dict]) -> bool | None:
+    """True when ``folder`` is a DICOM series folder (:func:`smart.data.io.is_dicom_folder`: decided by the files it
+    holds, never by what a scan of them finds, so its case id depends on its path alone); None (and a row) when it
+    is one but also holds pipes or devices, which reading its files would block on (its sub-folders are still
+    walked); False otherwise."""
+    if not is_dicom_folder(folder):
+        return False  # no DICOM: the folder is walked, its pipes are rows of their own
     try:
-        return dicom_series_ids(folder)
+        check_no_special_entries(folder)
     except ImageReadError as err:
         _reject(rejected, folder, err.reason)
         return None
-    except RuntimeError as err:  # GDCM's directory scan; a folder it cannot list is named by _walk
-        _reject(rejected, folder, f"cannot scan the folder for DICOM files ({str(err).strip()[:200]})")
-        return ()
-
-
-def _holds_dicom(folder: Path) -> bool:
-    """True when a regular file directly in ``folder`` carries the DICOM marker."""
-    try:
-        with os.scandir(folder) as it:
-            return any(_is_regular(e) and is_dicom_file(e.path) for e in it)
-    except OSError:
-        return False
-
-
-def _is_regular(entry: os.DirEntry) -> bool:
-    try:
-        return entry.is_file()  # follows links; a pipe is not a file
-    except OSError:
-        return False
+    return True
 
 
 def _series_folder_images(folder: Path, root: Path, sources: list[Source], rejected: list[dict]) -> None:
@@ -198,11 +182,11 @@ def _walk(folder: Path, root: Path, sources: list[Source], rejected: list[dict],
                                         f"a loop or a second path to the same cases; not walked again")
                 continue
             walked.add(real)
-            ids = _series_ids(path, rejected)
-            if ids:
+            series = _series_folder(path, rejected)
+            if series:
                 sources.append(Source(path, root))
                 _series_folder_images(path, root, sources, rejected)
-            _walk(path, root, sources, rejected, excluded, walked, ids != ())
+            _walk(path, root, sources, rejected, excluded, walked, series is not False)
         elif is_image_file(entry.name):
             sources.append(Source(path, root))
 

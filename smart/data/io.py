@@ -16,8 +16,9 @@ import re
 import stat
 import tempfile
 import zlib
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
 import SimpleITK as sitk
@@ -27,16 +28,15 @@ from smart.data.validation import (ImageReadError, ValidationRules, check_finite
                                    check_modality, check_slice_geometry, check_slice_positions)
 
 __all__ = ["ImageReadError", "IMAGE_SUFFIXES", "NOT_SLICE_NAMES", "NOT_SLICE_SUFFIXES", "read_image", "read_array_zyx",
-           "case_id_from_path", "display_path", "is_image_file", "is_not_slice", "dicom_series_ids",
+           "case_id_from_path", "display_path", "is_image_file", "is_not_slice",
+           "is_dicom_folder", "scan_dicom_folder", "check_no_special_entries", "DicomFolderScan", "itk_warnings_off",
            "image_provenance", "table_path"]
 
 # Longest first so ".nii.gz" wins over ".gz".
 IMAGE_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd", ".dcm")
 
 _MODALITY_TAG = "0008|0060"
-_IMAGE_TYPE_TAG = "0008|0008"
 _SERIES_UID_TAG = "0020|000e"
-_SOP_CLASS_TAG = "0008|0016"
 # What read_image records about its choices, in the returned image's metadata dictionary (image_provenance reads it).
 _SERIES_KEY, _GEOMETRY_KEY, _CHOICE_KEY = "smart_series_uid", "smart_geometry", "smart_series_choice"
 _GZIP_CHUNK = 1 << 22
@@ -79,7 +79,8 @@ _MAX_CASE_ID = 120
 # Files found in DICOM export folders that are never slices of an image (docs/data_preparation.md "Every file of a
 # series"): the media directory, operating-system metadata (macOS AppleDouble ``._*`` and ``.DS_Store``, Windows
 # Thumbs.db / desktop.ini, any hidden file), and documents or images of other formats that exports put beside the
-# slices. Every other file in a series folder must be a slice GDCM can parse, or the series is rejected naming it.
+# slices. Every other file in a series folder must be a slice of a series (scan_dicom_folder), or the series is
+# rejected naming it.
 NOT_SLICE_NAMES = frozenset({"dicomdir", "thumbs.db", "desktop.ini", "lockfile", "version"})
 NOT_SLICE_SUFFIXES = (".txt", ".csv", ".tsv", ".json", ".xml", ".md", ".pdf", ".htm", ".html", ".log", ".ini",
                       ".jpg", ".jpeg", ".png", ".bmp", ".gif", ".zip", ".raw", ".exe", ".inf") \
@@ -128,17 +129,108 @@ def display_path(path: str | os.PathLike) -> str:
     return os.fsencode(os.fspath(path)).decode("utf-8", "backslashreplace")
 
 
-def dicom_series_ids(folder: str | os.PathLike) -> tuple[str, ...]:
-    """Series Instance UIDs of the DICOM files directly inside ``folder`` (not recursive).
+def is_dicom_folder(folder: str | os.PathLike) -> bool:
+    """True when a regular file directly inside ``folder`` (links followed) may be a slice: not
+    :func:`is_not_slice`, and named ``*.dcm`` or carrying the DICM marker. What the folder IS decides it, not what
+    a scan of it finds: a folder whose only slice is damaged is still one case, rejected naming the file."""
+    try:
+        with os.scandir(folder) as it:
+            for entry in it:
+                if is_not_slice(entry.name) or not _is_regular_file(entry):
+                    continue
+                if entry.name.lower().endswith(".dcm") or is_dicom_file(entry.path):
+                    return True
+    except OSError:
+        return False
+    return False
 
-    Raises :class:`ImageReadError` naming them when the folder holds entries that are neither files nor folders
-    (a named pipe, socket or device): GDCM's scan opens every entry and would block on a pipe forever.
-    """
+
+def _is_regular_file(entry: os.DirEntry) -> bool:
+    try:
+        return entry.is_file()  # follows links; False for a dangling link, a pipe or a device
+    except OSError:
+        return False
+
+
+def check_no_special_entries(folder: str | os.PathLike) -> None:
+    """Raise :class:`ImageReadError` naming the pipes, sockets and devices directly inside ``folder``: opening one
+    to read its header would block forever or misread."""
     special = special_entries(folder)
     if special:
         raise ImageReadError(folder, f"holds {', '.join(special)}: not regular files, which a DICOM scan would "
                                      f"block on or misread; remove them")
-    return tuple(sitk.ImageSeriesReader.GetGDCMSeriesIDs(os.fspath(folder)))
+
+
+@dataclass
+class DicomFolderScan:
+    """What :func:`scan_dicom_folder` found: ``series`` ``{SeriesInstanceUID: [(file, header)]}`` with each
+    series' files sorted along the slice normal; ``problems`` ``"name (reason)"`` for every file that may be a slice
+    but is in no series; ``non_images`` ``"name (modality)"`` for complete non-image DICOM objects."""
+
+    series: dict[str, list[tuple[str, object]]] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+    non_images: list[str] = field(default_factory=list)
+
+
+def scan_dicom_folder(folder: str | os.PathLike) -> DicomFolderScan:
+    """Group the files directly inside ``folder`` into DICOM series by their own headers (pydicom, pixel data
+    deferred; docs/data_preparation.md "Every file of a series").
+
+    Every entry that is not :func:`is_not_slice` and not a folder is read: an image with pixel data and a
+    SeriesInstanceUID joins its series; a complete non-image object is listed in ``non_images``; anything else (a
+    dangling link, an empty, truncated or non-DICOM file, an image without SeriesInstanceUID) is named in
+    ``problems`` with why. GDCM's own folder scan is not used: one entry it cannot open (a dangling link) made it
+    drop or split whole series (SimpleITK 2.5.7, pydicom's CT5N series). Each series is sorted by ImagePositionPatient
+    along the normal of its first file's ImageOrientationPatient (GDCM's order), ties and files without a
+    decodable position by InstanceNumber, then name; the geometry checks reject the latter later.
+
+    Raises :class:`ImageReadError` when the folder cannot be listed or holds a pipe, socket or device.
+    """
+    folder = Path(folder)
+    check_no_special_entries(folder)
+    try:
+        names = sorted(os.listdir(folder))
+    except OSError as err:
+        raise ImageReadError(folder, f"cannot list the folder ({err.strerror or err})") from None
+    scan = DicomFolderScan()
+    for name in names:
+        path = folder / name
+        if is_not_slice(name) or path.is_dir():  # a sub-folder, or a link to one, is walked, not read
+            continue
+        ds, reason = _classify(path)
+        if ds is not None:
+            scan.series.setdefault(reason, []).append((os.fspath(path), ds))
+        elif reason.startswith("non-image"):
+            scan.non_images.append(f"{display_path(name)} ({reason.split(': ', 1)[1]})")
+        else:
+            scan.problems.append(f"{display_path(name)} ({reason})")
+    scan.series = {uid: sorted(members, key=_slice_order(members)) for uid, members in scan.series.items()}
+    return scan
+
+
+def _slice_order(members):
+    """Sort key of a series' files: depth along the first file's slice normal, then InstanceNumber, then name."""
+    def number(ds, keyword, size):
+        try:
+            values = [float(v) for v in ds.get(keyword)]
+            return values if len(values) == size else None
+        except Exception:  # absent (None) or undecodable: the geometry check names it
+            return None
+
+    orientation = number(members[0][1], "ImageOrientationPatient", 6)
+    normal = np.cross(orientation[:3], orientation[3:]) if orientation else None
+
+    def key(member):
+        path, ds = member
+        position = number(ds, "ImagePositionPatient", 3)
+        depth = float(np.dot(position, normal)) if position is not None and normal is not None else math.inf
+        try:
+            instance = int(ds.get("InstanceNumber"))
+        except Exception:
+            instance = 0
+        return depth, instance, path
+
+    return key
 
 
 def special_kind(mode: int) -> str | None:
@@ -549,7 +641,8 @@ def _read_dicom_series(folder: Path, series_uid: str | None, rules: ValidationRu
     uid, choice = _choose_series(folder, files_by_uid, series_uid, require_ct)
     if non_images:
         choice += f"; non-image objects: {', '.join(non_images)}"
-    files = list(files_by_uid[uid])
+    files = [f for f, _ in files_by_uid[uid]]
+    headers = [ds for _, ds in files_by_uid[uid]]
     if len(files) == 1:  # one file: a single slice or an enhanced multi-frame object; the file reader handles both
         try:
             image = _read_file(Path(files[0]), rules, require_ct)
@@ -560,16 +653,6 @@ def _read_dicom_series(folder: Path, series_uid: str | None, rules: ValidationRu
         image.SetMetaData(_CHOICE_KEY, choice)
         return image
 
-    headers = []
-    for f in files:
-        try:
-            ds = _dicom_header(Path(f))
-            problem = _pixel_data_problem(Path(f), ds)
-        except ImageReadError as err:
-            problem = err.reason
-        if problem:
-            raise ImageReadError(folder, f"{Path(f).name}: {problem}")
-        headers.append(ds)
     names = [Path(f).name for f in files]
     values = {tag: [_header_value(folder, name, ds, tag) for name, ds in zip(names, headers)] for tag in _SLICE_TAGS}
     check_slice_geometry(folder, names, {f"{tag} {num}": values[tag] for tag, num in _SLICE_TAGS.items()})
@@ -581,6 +664,12 @@ def _read_dicom_series(folder: Path, series_uid: str | None, rules: ValidationRu
     if require_ct:
         check_modality(folder, str(headers[0].get("Modality", "")) or None)
 
+    positions = [[float(v) for v in p] for p in values["ImagePositionPatient"]]
+    orientation = [float(v) for v in values["ImageOrientationPatient"][0]]
+    normal = np.cross(orientation[:3], orientation[3:])
+    # checked before ITK reads the pixels: cheaper, and ITK's own "non uniform sampling" warning never fires
+    gap = check_slice_positions(folder, positions, normal, rules)
+
     reader = sitk.ImageSeriesReader()
     reader.SetFileNames(files)
     # Float output: each slice is then converted from its own stored type with its own rescale. Left to itself the
@@ -589,16 +678,13 @@ def _read_dicom_series(folder: Path, series_uid: str | None, rules: ValidationRu
     # float32 holds every 16-bit stored value times a decimal slope to well under 0.01 HU.
     reader.SetOutputPixelType(sitk.sitkFloat32)
     try:
-        image = reader.Execute()
+        with itk_warnings_off():
+            image = reader.Execute()
     except RuntimeError as err:
         raise ImageReadError(folder, f"DICOM series unreadable: {_unreadable_slice(files) or _itk_reason(err)}") \
             from None
     if image.GetNumberOfComponentsPerPixel() != 1:
         raise ImageReadError(folder, "colour DICOM series; a scalar CT is required")
-    positions = [[float(v) for v in p] for p in values["ImagePositionPatient"]]
-    orientation = [float(v) for v in values["ImageOrientationPatient"][0]]
-    normal = np.cross(orientation[:3], orientation[3:])
-    gap = check_slice_positions(folder, positions, normal, rules)
     # Every value from the checked headers, none from ITK's defaults: in-plane from PixelSpacing (row spacing is
     # the y step), z from the median gap of the checked positions (ITK uses the first two slices only).
     image.SetSpacing((col_mm, row_mm, gap))
@@ -618,63 +704,55 @@ def _header_value(folder: Path, name: str, ds, keyword: str):
                                      f"({type(err).__name__}: {str(err)[:100]})") from None
 
 
-def _series_files(folder: Path) -> tuple[dict[str, Sequence[str]], list[str]]:
-    """``{SeriesInstanceUID: files}`` of the DICOM files directly inside ``folder`` and the non-image DICOM objects
-    beside them (``"dose.dcm (SR)"``, recorded with the series choice); rejects the folder, naming
-    each file, when a file that may be a slice (not :func:`is_not_slice`) is in no series: GDCM skips a file it
-    cannot parse (empty, truncated, not DICOM), and the series would silently lose that slice."""
-    try:
-        ids = dicom_series_ids(folder)
-    except RuntimeError as err:
-        raise ImageReadError(folder, f"cannot scan the folder for DICOM files: {_itk_reason(err)}") from None
-    files_by_uid = {uid: sitk.ImageSeriesReader.GetGDCMSeriesFileNames(os.fspath(folder), uid) for uid in ids}
-    listed = {os.path.normpath(f) for files in files_by_uid.values() for f in files}
-    try:
-        names = sorted(os.listdir(folder))
-    except OSError as err:
-        raise ImageReadError(folder, f"cannot list the folder ({err.strerror or err})") from None
-    stray, non_images = [], []
-    for name in names:
-        path = folder / name
-        if is_not_slice(name) or os.path.normpath(path) in listed or (path.is_dir() and not path.is_symlink()):
-            continue
-        reason = _stray_reason(path)
-        if reason.startswith("non-image"):
-            non_images.append(f"{display_path(name)} ({reason.split(': ', 1)[1]})")
-        else:
-            stray.append(f"{display_path(name)} ({reason})")
-    if stray:
+def _series_files(folder: Path) -> tuple[dict[str, list[tuple[str, object]]], list[str]]:
+    """``{SeriesInstanceUID: [(file, header)]}`` of the DICOM image files directly inside ``folder`` and the
+    non-image DICOM objects beside them (``"dose.dcm (SR)"``, recorded with the series choice); rejects the folder,
+    naming each file, when a file that may be a slice (not :func:`is_not_slice`) is in no series: the series would
+    silently lose that slice."""
+    scan = scan_dicom_folder(folder)
+    if scan.problems:
+        stray = scan.problems
         shown = "; ".join(stray[:5]) + (f"; ... {len(stray) - 5} more" if len(stray) > 5 else "")
         raise ImageReadError(folder, f"{len(stray)} file(s) in the DICOM folder cannot be read as slices: {shown}. "
                                      f"Repair or remove them (a series read without them would miss slices)")
-    if not ids:
+    if not scan.series and scan.non_images:
+        raise ImageReadError(folder, f"no DICOM image series in the folder, only non-image objects: "
+                                     f"{', '.join(scan.non_images)}")
+    if not scan.series:
         raise ImageReadError(folder, "no DICOM series found in the folder (files must be directly inside it)")
-    return files_by_uid, non_images
+    return scan.series, scan.non_images
 
 
-def _stray_reason(path: Path) -> str:
-    """Why a file of a DICOM folder is in no series, in words; ``"non-image object: <modality>"`` for a DICOM object
-    that is not an image (a dose report, structure set, presentation state: its SOP class is not an image storage
-    class and it holds no pixel data), which is never a slice. A file of an image class without pixel data is a
-    truncated slice."""
+def _classify(path: Path) -> tuple[object | None, str]:
+    """``(header, SeriesInstanceUID)`` for a DICOM image with its whole pixel data and a series, else ``(None,
+    why)`` in words; ``"non-image object: <modality>"`` for a DICOM object that is not an image (a dose report,
+    structure set, presentation state: its SOP class is not an image storage class and it holds no pixel data),
+    which is never a slice. A file of an image class without pixel data is a truncated slice. A file without the
+    DICM marker (no Part 10 preamble) counts as DICOM only when its header parses and names a series."""
     if path.is_symlink() and not path.exists():
-        return "dangling symbolic link"
+        return None, "dangling symbolic link"
     try:
         size = path.stat().st_size
-        if not is_dicom_file(path):
-            _dicom_header(path)  # raises for an empty or unreadable file
-            return f"not a DICOM file: {size} bytes without the DICM marker"
-        ds = _dicom_header(path)
+        marked = is_dicom_file(path)
+        ds = _dicom_header(path)  # raises for an empty or unreadable file
+        uid = str(ds.get("SeriesInstanceUID", "") or "").strip()
     except ImageReadError as err:
-        return err.reason
+        return None, err.reason
     except OSError as err:
-        return f"cannot read ({err.strerror or err})"
+        return None, f"cannot read ({err.strerror or err})"
+    except Exception:  # pydicom decodes the value lazily; an undecodable UID is no series
+        uid = ""
+    if not marked and not uid:
+        return None, f"not a DICOM file: {size} bytes without the DICM marker"
     problem = _pixel_data_problem(path, ds)
     if problem and problem.startswith("no pixel data") and not _is_image_class(ds):
-        return f"non-image object: {str(ds.get('Modality', '')).strip() or 'no modality'}"
+        return None, f"non-image object: {str(ds.get('Modality', '')).strip() or 'no modality'}"
     if problem:
-        return problem if problem.startswith("truncated") else f"truncated: {problem.split(' (')[0]} in an image file"
-    return "a DICOM image in no series (no SeriesInstanceUID)"
+        return None, problem if problem.startswith("truncated") else \
+            f"truncated: {problem.split(' (')[0]} in an image file"
+    if not uid:
+        return None, "a DICOM image in no series (no SeriesInstanceUID)"
+    return ds, uid
 
 
 def _is_image_class(ds) -> bool:
@@ -698,7 +776,7 @@ def _unreadable_slice(files: Sequence[str]) -> str | None:
     return None
 
 
-def _choose_series(folder: Path, files_by_uid: dict[str, Sequence[str]], series_uid: str | None,
+def _choose_series(folder: Path, files_by_uid: dict[str, list[tuple[str, object]]], series_uid: str | None,
                    require_ct: bool) -> tuple[str, str]:
     """The series to read and how it was chosen (recorded as ``series_choice`` in the manifest).
 
@@ -713,7 +791,7 @@ def _choose_series(folder: Path, files_by_uid: dict[str, Sequence[str]], series_
         if series_uid not in files_by_uid:
             raise ImageReadError(folder, f"series {series_uid!r} not in the folder (found: {', '.join(ids)})")
         return series_uid, f"given series_uid ({len(ids)} series in the folder)"
-    kinds = {uid: _series_kind(files_by_uid[uid][0], require_ct) for uid in ids}
+    kinds = {uid: _series_kind(files_by_uid[uid][0][1], require_ct) for uid in ids}
     volumes = [u for u in ids if kinds[u] == ""]
     aside = [f"{u} ({len(files_by_uid[u])} file(s), {kinds[u]})" for u in ids if kinds[u]]
     note = f"; set aside: {', '.join(aside)}" if aside else ""
@@ -733,25 +811,40 @@ def _choose_series(folder: Path, files_by_uid: dict[str, Sequence[str]], series_
     return top[0], f"most files of {len(volumes)} CT image series ({most}; others: {others})" + note
 
 
-def _series_kind(first_file: str, require_ct: bool) -> str:
+def _series_kind(ds, require_ct: bool) -> str:
     """Why a series is set aside ("" when it is a candidate volume), from its first file's header."""
-    head = sitk.ImageFileReader()
-    head.SetFileName(first_file)
-    try:
-        head.ReadImageInformation()
-    except RuntimeError:
-        return ""  # an unreadable file is reported when (if) its series is read
+    def tag(keyword):
+        try:
+            value = ds.get(keyword)
+        except Exception:  # undecodable: the geometry checks name what matters
+            return ""
+        if value is None:
+            return ""
+        if isinstance(value, str) or not isinstance(value, Iterable):
+            return str(value).strip()
+        return "\\".join(str(v).strip() for v in value)  # a multi-valued element such as ImageType
 
-    def tag(key):
-        return head.GetMetaData(key).strip().rstrip("\0").strip() if head.HasMetaDataKey(key) else ""
-
-    if "LOCALIZER" in tag(_IMAGE_TYPE_TAG).upper():
+    if "LOCALIZER" in tag("ImageType").upper():
         return "localizer"
     if not require_ct:
         return ""
-    modality, sop_class = tag(_MODALITY_TAG).upper(), tag(_SOP_CLASS_TAG)
+    modality, sop_class = tag("Modality").upper(), tag("SOPClassUID")
     if modality and modality not in ("CT", "OT"):
         return f"modality {modality!r} is not CT"
     if sop_class and sop_class not in _CT_IMAGE_CLASSES:
         return f"SOP class {sop_class} is not a CT image"
     return ""
+
+
+class itk_warnings_off:
+    """Context: ITK's global warning display off (restored after). ITK prints its warnings to stderr without the
+    file they concern; every condition they report is checked and named by this module instead."""
+
+    def __enter__(self):
+        self._before = sitk.ProcessObject.GetGlobalWarningDisplay()
+        sitk.ProcessObject.SetGlobalWarningDisplay(False)
+        return self
+
+    def __exit__(self, *exc):
+        sitk.ProcessObject.SetGlobalWarningDisplay(self._before)
+        return False

@@ -43,9 +43,10 @@ def header_voxels(source: str | os.PathLike, series_uid: str | None = None) -> i
     path = Path(source)
     try:
         if path.is_dir():
-            ids = sitk.ImageSeriesReader.GetGDCMSeriesIDs(os.fspath(path))
-            series = [sitk.ImageSeriesReader.GetGDCMSeriesFileNames(os.fspath(path), uid)
-                      for uid in ids if series_uid is None or uid == series_uid]
+            from smart.data.io import scan_dicom_folder  # its own headers, not GDCM's folder scan
+
+            series = [[f for f, _ in members] for uid, members in scan_dicom_folder(path).series.items()
+                      if series_uid is None or uid == series_uid]
             if not series:
                 return None
             files = max(series, key=len)
@@ -55,7 +56,7 @@ def header_voxels(source: str | os.PathLike, series_uid: str | None = None) -> i
         reader = sitk.ImageFileReader()
         reader.SetFileName(first)
         reader.ReadImageInformation()
-    except RuntimeError:
+    except (RuntimeError, ImageReadError):
         return None
     return len(files) * math.prod(int(s) for s in reader.GetSize())
 

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
+from smart.data.io import itk_warnings_off, scan_dicom_folder
 from smart.data.validation import ImageReadError
 
 __all__ = ["DEFAULT_MAX_GAP_FACTOR", "read_series_on_regular_grid", "regular_positions"]
@@ -47,14 +48,16 @@ def read_series_on_regular_grid(folder: str | os.PathLike, series_uid: str,
     ``max_gap_factor`` x the median.
     """
     folder = Path(folder)
-    files = list(sitk.ImageSeriesReader.GetGDCMSeriesFileNames(os.fspath(folder), series_uid))
+    # the folder's own headers group and sort the files (smart.data.io.scan_dicom_folder), not GDCM's folder scan
+    files = [f for f, _ in scan_dicom_folder(folder).series.get(series_uid, [])]
     if len(files) < 2:
         raise ImageReadError(folder, f"series {series_uid!r} has {len(files)} file(s) in the folder; need >= 2")
     reader = sitk.ImageSeriesReader()
     reader.SetFileNames(files)
     reader.MetaDataDictionaryArrayUpdateOn()
     try:
-        stacked = reader.Execute()
+        with itk_warnings_off():  # ITK's "non uniform sampling" warning: the gaps are checked and named below
+            stacked = reader.Execute()
     except RuntimeError as err:
         raise ImageReadError(folder, f"DICOM series unreadable: {str(err).strip().splitlines()[-1][:300]}") from None
     positions = np.array([_floats(reader, i, _POSITION_TAG, 3, folder, files[i]) for i in range(len(files))])

@@ -15,7 +15,7 @@ from pydicom.uid import generate_uid
 from clinical_generators import (UID_ROOT, ct_hu_volume, damage_file, edit_header, edit_slices, write_ct_series,
                                  write_dose_report, write_rtstruct)
 
-from smart.data.io import image_provenance, read_image
+from smart.data.io import image_provenance, read_image, scan_dicom_folder
 from smart.data.resample_batch import resample_batch
 from smart.data.validation import ImageReadError, ValidationRules
 
@@ -261,3 +261,126 @@ def test_malformed_pixel_spacing_on_one_slice(tmp_path):
     assert data[at:at + 4] == b"1\\1 "
     (folder / "ct001.dcm").write_bytes(data[:at] + b"a\\1 " + data[at + 4:])
     assert _reason(folder) == "PixelSpacing (0028,0030) of ct001.dcm is not numeric: ['a', '1']"
+
+
+# ------------------------------------------------------------------ real files: entries the folder scan cannot open
+# pydicom's CT5N series (5 real CT slices) copied into a patient tree. GDCM's own folder scan (GetGDCMSeriesIDs)
+# split it into five one-file cases, or blamed healthy slices for "no SeriesInstanceUID", as soon as a dangling
+# link sat beside the slices; the series is now grouped from the files' own headers.
+
+CT5N_UID = "1.3.6.1.4.1.5962.1.1.0.0.0.1194734704.16302.0.6"
+# CT5N's files by ImagePositionPatient z (-1.2375, 1.2625, 3.7625, 6.2625, 8.7625 mm; axial, normal +z).
+CT5N_BY_POSITION = ["3353", "3023", "2693", "2392", "2062"]
+
+
+def _copy_ct5n(ct5n_dir, folder, suffix):
+    folder.mkdir(parents=True)
+    for f in sorted(ct5n_dir.iterdir()):
+        (folder / (f.name + suffix)).write_bytes(f.read_bytes())
+    return folder
+
+
+def _rows(manifest, rejected):
+    return (list(zip(manifest.case_id, manifest.status)), list(zip(rejected.file, rejected.reason)))
+
+
+def _only_named(name, why):
+    return (f"1 file(s) in the DICOM folder cannot be read as slices: {name} ({why}). Repair or remove them (a series "
+            f"read without them would miss slices)")
+
+
+@pytest.mark.parametrize("suffix, link", [(".dcm", "broken.dcm"), ("", "9999"), ("", "ct9.dcm")])
+def test_real_series_beside_a_dangling_link_is_one_case_naming_only_the_link(tmp_path, ct5n_dir, suffix, link):
+    folder = _copy_ct5n(ct5n_dir, tmp_path / "tree" / "a" / "CT", suffix)
+    os.symlink(tmp_path / "nowhere" / "x.dcm", folder / link)
+    scan = scan_dicom_folder(folder)
+    assert list(scan.series) == [CT5N_UID]
+    assert [os.path.basename(f) for f, _ in scan.series[CT5N_UID]] == [n + suffix for n in CT5N_BY_POSITION]
+    assert (scan.problems, scan.non_images) == ([f"{link} (dangling symbolic link)"], [])
+    counts, manifest, rejected = _batch([tmp_path / "tree"], tmp_path / "out1")
+    named = _only_named(link, "dangling symbolic link")
+    assert _rows(manifest, rejected) == ([("a__CT", "rejected")], [(os.fspath(folder), named)])
+    os.remove(folder / link)
+    # the order GDCM gives the same files once nothing confuses its scan
+    assert [os.path.basename(f) for f, _ in scan_dicom_folder(folder).series[CT5N_UID]] == \
+        [os.path.basename(f) for f in sitk.ImageSeriesReader.GetGDCMSeriesFileNames(os.fspath(folder), CT5N_UID)]
+    counts, manifest, rejected = _batch([tmp_path / "tree"], tmp_path / "out2")
+    assert _rows(manifest, rejected) == ([("a__CT", "ok")], [])
+    assert (manifest.orig_size.item(), manifest.series_uid.item()) == ("16x16x5", CT5N_UID)
+    assert manifest.orig_spacing.item() == "0.488281x0.488281x2.5"
+
+
+def test_case_id_of_a_single_file_folder_does_not_depend_on_a_dangling_link(tmp_path, ct_small_path):
+    """CT_small.dcm alone in p2/CT: the case is p2__CT with the link beside it (was p2__CT__CT_small) and after."""
+    folder = tmp_path / "tree" / "p2" / "CT"
+    folder.mkdir(parents=True)
+    (folder / "CT_small.dcm").write_bytes(ct_small_path.read_bytes())
+    os.symlink(tmp_path / "nowhere.dcm", folder / "gone.dcm")
+    _, manifest, rejected = _batch([tmp_path / "tree"], tmp_path / "out1")
+    assert _rows(manifest, rejected) == ([("p2__CT", "rejected")],
+                                         [(os.fspath(folder), _only_named("gone.dcm", "dangling symbolic link"))])
+    os.remove(folder / "gone.dcm")
+    _, manifest, rejected = _batch([tmp_path / "tree"], tmp_path / "out2")
+    assert _rows(manifest, rejected) == ([("p2__CT", "rejected")], [(os.fspath(folder), "CT_small.dcm: a single "
+                                          "slice: size (128, 128, 1), need at least 2 voxels along every axis")])
+
+
+def test_folder_holding_only_an_empty_dcm_is_its_own_case_naming_the_file(tmp_path, ct_small_path):
+    folder = tmp_path / "tree" / "p5" / "CT"
+    folder.mkdir(parents=True)
+    (folder / "only.dcm").write_bytes(b"")
+    _, manifest, rejected = _batch([tmp_path / "tree"], tmp_path / "out")
+    assert _rows(manifest, rejected) == ([("p5__CT", "rejected")],
+                                         [(os.fspath(folder), _only_named("only.dcm", "empty file (0 bytes)"))])
+
+
+def test_cli_stderr_holds_only_our_lines_for_a_folder_with_a_dangling_link(tmp_path, ct5n_dir):
+    """ITK/GDCM printed multi-line "WARNING: ... No Series were found" blocks naming no folder."""
+    import subprocess
+    import sys
+
+    for patient, suffix, link in (("a", ".dcm", "broken.dcm"), ("b", "", "9999"), ("c", "", None)):
+        folder = _copy_ct5n(ct5n_dir, tmp_path / "tree" / patient / "CT", suffix)
+        if link:
+            os.symlink(tmp_path / "nowhere", folder / link)
+    out = tmp_path / "out"
+    done = subprocess.run([sys.executable, "-m", "smart", "resample", "--input", os.fspath(tmp_path / "tree"),
+                           "--out-dir", os.fspath(out), "--manifest", os.fspath(out / "manifest.csv"),
+                           "--rejected", os.fspath(out / "rejected.csv")], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    lines = [ln for ln in done.stderr.splitlines() if not ln.startswith("resample: case ")]  # progress lines
+    tree = tmp_path / "tree"
+    why = "dangling symbolic link"
+    assert lines == [f"smart resample: rejected {tree / 'a' / 'CT'}: {_only_named('broken.dcm', why)}",
+                     f"smart resample: rejected {tree / 'b' / 'CT'}: {_only_named('9999', why)}",
+                     f"smart resample: 1 resampled, 0 unchanged (skipped), 2 rejected -> {out / 'manifest.csv'}"]
+    manifest = pd.read_csv(out / "manifest.csv", keep_default_na=False)
+    assert list(zip(manifest.case_id, manifest.status)) == [("a__CT", "rejected"), ("b__CT", "rejected"),
+                                                            ("c__CT", "ok")]
+
+
+@pytest.mark.parametrize("suffix, link", [(".dcm", "broken.dcm"), ("", "9999")])
+def test_memory_estimate_and_regrid_see_every_slice_beside_a_dangling_link(tmp_path, ct5n_dir, suffix, link):
+    """The header-only memory estimate and LIDC's re-gridding reader group the folder the same way as read_image
+    (GDCM's scan found no series, or 2 of the 5 files, here)."""
+    from smart.data.resample_memory import header_voxels
+    from smart.data.slice_regrid import read_series_on_regular_grid
+
+    folder = _copy_ct5n(ct5n_dir, tmp_path / "CT", suffix)
+    os.symlink(tmp_path / "nowhere", folder / link)
+    assert header_voxels(folder) == 5 * 16 * 16
+    image = read_series_on_regular_grid(folder, CT5N_UID)
+    assert image.GetSize() == (16, 16, 5)
+    assert image.GetOrigin() == (-72.199997, -143.0, -1.2375)  # the lowest slice's ImagePositionPatient
+
+
+def test_folder_of_only_non_image_objects_says_what_it_holds(tmp_path):
+    """A dose report and a structure set without their CT: the folder is a DICOM folder (its files are .dcm), read as
+    one case, and the reason lists what it holds."""
+    ct = write_ct_series(tmp_path / "ct", ct_hu_volume((3, 10, 12)))
+    folder = tmp_path / "objects"
+    folder.mkdir()
+    write_dose_report(folder / "dose.dcm", ct[0])
+    write_rtstruct(folder / "rs.dcm", ct, {"GTV": []})
+    assert _reason(folder) == "no DICOM image series in the folder, only non-image objects: dose.dcm (SR), rs.dcm " \
+                              "(RTSTRUCT)"
