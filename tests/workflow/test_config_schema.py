@@ -91,9 +91,36 @@ def test_snakemake_fails_before_any_job_naming_the_typo(tmp_path):
     proc = run_snakemake(wf, "-n", "preprocess", timeout=120)
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0
-    assert "'max_step' was unexpected" in out
+    assert "unknown config key 'pretrain.max_step' (value 3) (did you mean 'pretrain.max_steps'?)" in out
     assert "Job stats" not in out
     assert not (wf / "results").exists()
+
+
+@pytest.fixture(scope="module")
+def schema_workspace(tmp_path_factory):
+    return make_workspace(tmp_path_factory.mktemp("schema") / "wf")
+
+
+@pytest.mark.parametrize("config_arg, line", [
+    # an unknown key: the known keys at its level and the closest one
+    ("pretrain={max_step: 5}",
+     "SMART config error: unknown config key 'pretrain.max_step' (value 5) (did you mean 'pretrain.max_steps'?); "
+     "allowed at pretrain: config_yaml, max_steps, preset, set"),
+    # a value outside an enum: the allowed values
+    ("variants={smart: {method: dino}}",
+     "SMART config error: config key 'variants.smart.method': expected one of 'smart', 'smit', 'ibot', 'attmask', "
+     "'mst', 'scratch', got 'dino'"),
+    # a wrong type
+    ("splits={folds: three}", "SMART config error: config key 'splits.folds': expected integer, got 'three'"),
+])
+def test_schema_error_is_one_line_naming_key_value_and_allowed(schema_workspace, config_arg, line):
+    # Snakemake's own validate() printed a ~32-line WorkflowError with the whole schema; the workflow now reports
+    # the best-matching schema error (smart.workflow.schema.validate_config) in the one error format, before any job.
+    proc = run_snakemake(schema_workspace, "-n", "--config", config_arg, timeout=120)
+    assert proc.returncode != 0
+    assert proc.stderr.splitlines() == [line]
+    assert "Traceback" not in proc.stdout and "Job stats" not in proc.stdout
+    assert not (schema_workspace / "results").exists()
 
 
 def test_snakemake_cross_checks_ablation_members(tmp_path):
