@@ -171,3 +171,28 @@ def test_schema_enums_are_the_registries():
 
     generators = SCHEMA["properties"]["tasks"]["additionalProperties"]["properties"]["synthetic"]["enum"]
     assert set(generators) <= set(KINDS)
+
+
+@pytest.mark.parametrize("change, line", [
+    (lambda c: c.update(pretrian=1),
+     "unknown config key 'pretrian' (value 1) (did you mean 'pretrain'?); allowed at <top level>: ablations, "
+     "clinical, cluster, data, evaluate, finetune, preprocess, pretrain, probe, resources, segmentation, splits, "
+     "study, synthetic, table_tasks, tasks, variants"),
+    (lambda c: c.update(resources={"pretrain": {"gpu": -1}}),
+     "config key 'resources.pretrain.gpu': expected >= 0, got -1"),
+    (lambda c: c["tasks"]["lidc"].update(fractions=[0.5, 1.5]),
+     "config key 'tasks.lidc.fractions.1': expected <= 1, got 1.5"),
+    (lambda c: c["variants"]["smart"].update(set={"Loss.aitd": 0}),
+     "config key 'variants.smart.set.Loss.aitd': expected a key matching "
+     "'^[a-z_][a-z0-9_]*(\\\\.[a-z_][a-z0-9_]*)+$', got 'Loss.aitd'"),
+    (lambda c: c.pop("variants"), "config key 'variants' is required and missing"),
+])
+def test_schema_error_line_for_each_kind_of_rule(change, line):
+    from smart.workflow.schema import validate_config
+
+    cfg = copy.deepcopy(DEMO)
+    change(cfg)
+    with pytest.raises(ValueError) as err:
+        validate_config(cfg, SCHEMA)
+    assert str(err.value) == line
+    validate_config(copy.deepcopy(DEMO), SCHEMA)  # the shipped demo passes
