@@ -12,19 +12,18 @@ import sys
 from functools import partial
 
 import yaml
-from snakemake.utils import update_config, validate
+from snakemake.utils import update_config
 
 from smart.workflow import inputs as wf_inputs, overrides as wf_overrides, resources as wf_resources
 from smart.workflow import segmentation as wf_seg
 from smart.workflow import study as wf_study, targets as wf_targets, tasks as wf_tasks, variants as wf_variants
 from smart.workflow.checks import check_before_any_job, check_raw_config
 from smart.workflow.placeholders import placeholder_resources
-from smart.workflow.schema import fill_defaults, typed_command_line
+from smart.workflow.schema import fill_defaults, typed_command_line, validate_config
 from smart.workflow.targets import BENCH, LOGS, PRE, PYLIDC_NODULES, RANDOM_ZEROSHOT, RESULTS, STUDY, SYNTH
 from smart.workflow.targets import SEGMENTATION_TABLES, encoder_path, monai_ssl_path, segmentation_metrics
 from smart.workflow.targets import splits_json, study_encoder
 
-SCHEMA_FILE = "../config/schema.yaml"
 set_args, optional_arg = wf_overrides.set_args, wf_overrides.optional_arg
 
 
@@ -34,16 +33,17 @@ def stop(err):
 
 
 update_config(config, typed_command_line(workflow.config_settings.config))  # `--config` is the last layer
-try:
-    check_raw_config(config)
-    # Reject typo'd keys / wrong types before anything imports torch, then make every default explicit
-    # (fill_defaults, not the validator's set_default, which would fill a partial resource block from the generic
-    # definition, not its group).
-    validate(config, SCHEMA_FILE, set_default=False)
-except ValueError as err:
-    stop(err)
 with open(os.path.join(workflow.basedir, "config", "schema.yaml")) as _fh:
     _schema = yaml.safe_load(_fh)
+try:
+    check_raw_config(config)
+    # Reject typo'd keys / wrong types before anything imports torch (one line: key, value, what is allowed; not
+    # Snakemake's validate(), whose error prints the whole schema), then make every default explicit
+    # (fill_defaults, not the validator's set_default, which would fill a partial resource block from the generic
+    # definition, not its group).
+    validate_config(config, _schema)
+except ValueError as err:
+    stop(err)
 fill_defaults(config, _schema, _schema.get("definitions", {}))
 CONFIG_FILES = [os.path.relpath(f) for f in workflow.overwrite_configfiles] or ["config/config.yaml"]
 try:

@@ -1,14 +1,18 @@
-"""Filling config/schema.yaml's defaults into the workflow config, and typing the values of Snakemake's
-``--config`` the way a config file would be read."""
+"""Validating the workflow config against config/schema.yaml with a one-line error (key, value, what is allowed),
+filling the schema's defaults into it, and typing the values of Snakemake's ``--config`` the way a config file
+would be read."""
 
 from __future__ import annotations
 
 import copy
+import difflib
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import yaml
+
+from smart.overlay import key_error
 
 
 def resolve_ref(schema: Mapping[str, Any], definitions: Mapping[str, Any]) -> dict[str, Any]:
@@ -65,3 +69,53 @@ def typed_command_line(command_line: Mapping[str, Any]) -> dict[str, Any]:
     """The ``--config`` entries with YAML-typed nested values (top-level values are already typed by
     Snakemake); re-applied as the last layer."""
     return {k: (yaml_typed(v) if isinstance(v, (dict, list)) else v) for k, v in dict(command_line).items()}
+
+
+def _dotted(path: Iterable[Any]) -> str:
+    return ".".join(map(str, path)) or "<top level>"
+
+
+def _allowed(error: Any) -> str:
+    """What ``error``'s validator allows, in words (its own message where no shorter wording fits)."""
+    rule, bound = error.validator, error.validator_value
+    words = {"minimum": f">= {bound}", "maximum": f"<= {bound}", "exclusiveMinimum": f"> {bound}",
+             "exclusiveMaximum": f"< {bound}", "minItems": f"at least {bound} item(s)",
+             "maxItems": f"at most {bound} item(s)", "minLength": f"at least {bound} character(s)",
+             "minProperties": f"at least {bound} key(s)", "pattern": f"matching {bound!r}", "const": repr(bound)}
+    if rule == "enum":
+        return f"one of {', '.join(map(repr, bound))}"
+    if rule == "type":
+        return " or ".join(bound) if isinstance(bound, list) else str(bound)
+    return words.get(rule, error.message)
+
+
+def schema_error(error: Any) -> ValueError:
+    """One line for a jsonschema ``ValidationError``: the dotted key, the value and what is allowed there (for an
+    unknown key: the known keys at that level and the closest one, as smart.overlay reports a pretraining key)."""
+    where = list(error.absolute_path)
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        known = sorted(error.schema.get("properties", {}))
+        unknown = sorted(set(error.instance) - set(known), key=str)[0]
+        close = difflib.get_close_matches(str(unknown), known, n=1)
+        hint = f" (did you mean '{_dotted(where + [close[0]])}'?)" if close else ""
+        value = repr(error.instance[unknown])
+        value = value if len(value) <= 60 else value[:57] + "..."
+        return ValueError(f"unknown config key '{_dotted(where + [unknown])}' (value {value}){hint}; allowed at "
+                          f"{_dotted(where)}: {', '.join(known)}")
+    if "propertyNames" in error.schema_path:  # the key itself is malformed; error.instance is the key
+        return key_error("", _dotted(where + [error.instance]), error.instance, f"a key {_allowed(error)}")
+    if error.validator == "required":
+        missing = [k for k in error.validator_value if k not in error.instance]
+        return ValueError(f"config key '{_dotted(where + missing[:1])}' is required and missing")
+    return key_error("", _dotted(where), error.instance, _allowed(error))
+
+
+def validate_config(config: Mapping[str, Any], schema: Mapping[str, Any]) -> None:
+    """``config`` against config/schema.yaml (the draft it names); ``ValueError`` (:func:`schema_error`'s one line)
+    for the most relevant error (``jsonschema.exceptions.best_match``). Imports no torch."""
+    import jsonschema
+
+    validator = jsonschema.validators.validator_for(schema)(schema)
+    error = jsonschema.exceptions.best_match(validator.iter_errors(config))
+    if error is not None:
+        raise schema_error(error)

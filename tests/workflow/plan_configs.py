@@ -1,5 +1,6 @@
-"""The shipped workflow configs as rules/common.smk sees them: read, validated against config/schema.yaml and
-filled with its defaults (smart.workflow.schema.fill_defaults), without Snakemake's parser."""
+"""The shipped workflow configs as rules/common.smk sees them: read, validated against config/schema.yaml
+(smart.workflow.schema.validate_config) and filled with its defaults (smart.workflow.schema.fill_defaults), without
+Snakemake's parser."""
 
 from __future__ import annotations
 
@@ -8,9 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from snakemake.utils import validate
 
-from smart.workflow.schema import fill_defaults
+from smart.workflow.schema import fill_defaults, validate_config
 
 REPO = Path(__file__).resolve().parents[2]
 SCHEMA = REPO / "config" / "schema.yaml"
@@ -21,8 +21,8 @@ SHIPPED = [p for p in SHIPPED if p.name != "schema.yaml"]
 def filled(config: dict[str, Any]) -> dict[str, Any]:
     """``config`` validated and default-filled, as common.smk does before any check."""
     config = copy.deepcopy(config)
-    validate(config, str(SCHEMA), set_default=False)
     schema = yaml.safe_load(SCHEMA.read_text())
+    validate_config(config, schema)
     fill_defaults(config, schema, schema.get("definitions", {}))
     return config
 

@@ -91,9 +91,36 @@ def test_snakemake_fails_before_any_job_naming_the_typo(tmp_path):
     proc = run_snakemake(wf, "-n", "preprocess", timeout=120)
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0
-    assert "'max_step' was unexpected" in out
+    assert "unknown config key 'pretrain.max_step' (value 3) (did you mean 'pretrain.max_steps'?)" in out
     assert "Job stats" not in out
     assert not (wf / "results").exists()
+
+
+@pytest.fixture(scope="module")
+def schema_workspace(tmp_path_factory):
+    return make_workspace(tmp_path_factory.mktemp("schema") / "wf")
+
+
+@pytest.mark.parametrize("config_arg, line", [
+    # an unknown key: the known keys at its level and the closest one
+    ("pretrain={max_step: 5}",
+     "SMART config error: unknown config key 'pretrain.max_step' (value 5) (did you mean 'pretrain.max_steps'?); "
+     "allowed at pretrain: config_yaml, max_steps, preset, set"),
+    # a value outside an enum: the allowed values
+    ("variants={smart: {method: dino}}",
+     "SMART config error: config key 'variants.smart.method': expected one of 'smart', 'smit', 'ibot', 'attmask', "
+     "'mst', 'scratch', got 'dino'"),
+    # a wrong type
+    ("splits={folds: three}", "SMART config error: config key 'splits.folds': expected integer, got 'three'"),
+])
+def test_schema_error_is_one_line_naming_key_value_and_allowed(schema_workspace, config_arg, line):
+    # Snakemake's own validate() printed a ~32-line WorkflowError with the whole schema; the workflow now reports
+    # the best-matching schema error (smart.workflow.schema.validate_config) in the one error format, before any job.
+    proc = run_snakemake(schema_workspace, "-n", "--config", config_arg, timeout=120)
+    assert proc.returncode != 0
+    assert proc.stderr.splitlines() == [line]
+    assert "Traceback" not in proc.stdout and "Job stats" not in proc.stdout
+    assert not (schema_workspace / "results").exists()
 
 
 def test_snakemake_cross_checks_ablation_members(tmp_path):
@@ -144,3 +171,28 @@ def test_schema_enums_are_the_registries():
 
     generators = SCHEMA["properties"]["tasks"]["additionalProperties"]["properties"]["synthetic"]["enum"]
     assert set(generators) <= set(KINDS)
+
+
+@pytest.mark.parametrize("change, line", [
+    (lambda c: c.update(pretrian=1),
+     "unknown config key 'pretrian' (value 1) (did you mean 'pretrain'?); allowed at <top level>: ablations, "
+     "clinical, cluster, data, evaluate, finetune, preprocess, pretrain, probe, resources, segmentation, splits, "
+     "study, synthetic, table_tasks, tasks, variants"),
+    (lambda c: c.update(resources={"pretrain": {"gpu": -1}}),
+     "config key 'resources.pretrain.gpu': expected >= 0, got -1"),
+    (lambda c: c["tasks"]["lidc"].update(fractions=[0.5, 1.5]),
+     "config key 'tasks.lidc.fractions.1': expected <= 1, got 1.5"),
+    (lambda c: c["variants"]["smart"].update(set={"Loss.aitd": 0}),
+     "config key 'variants.smart.set.Loss.aitd': expected a key matching "
+     "'^[a-z_][a-z0-9_]*(\\\\.[a-z_][a-z0-9_]*)+$', got 'Loss.aitd'"),
+    (lambda c: c.pop("variants"), "config key 'variants' is required and missing"),
+])
+def test_schema_error_line_for_each_kind_of_rule(change, line):
+    from smart.workflow.schema import validate_config
+
+    cfg = copy.deepcopy(DEMO)
+    change(cfg)
+    with pytest.raises(ValueError) as err:
+        validate_config(cfg, SCHEMA)
+    assert str(err.value) == line
+    validate_config(copy.deepcopy(DEMO), SCHEMA)  # the shipped demo passes
