@@ -96,6 +96,7 @@ HOW: dict[str, object] = {
     "python -m pytest tests/workflow -q -m 'not slow'": Special("pytest_collect"),
     "python -m pytest tests/workflow -q -m slurm": Special("pytest_collect"),
     "python -m pytest tests/workflow -q -m slow": Special("pytest_collect"),
+    "python -m smart plan --configfile config/paper.yaml my_paths.yaml --json plan.json": Special("gpu_plan"),
 }
 HOW = {_key(k): v for k, v in HOW.items()}
 DOCUMENTED = {_key(k): files for k, files in documented_commands(REPO).items()}
@@ -235,6 +236,22 @@ def monai_recipe(command: str, tmp_path: Path) -> None:
     ours = encoder.backbone_state_dict()
     theirs = namespace["model"].swinViT.state_dict()
     assert set(theirs) == set(ours) and all(torch.equal(theirs[k], ours[k]) for k in ours)
+
+
+def gpu_plan(command: str, tmp_path: Path) -> None:
+    """`smart plan` as written, in a copy of the workflow whose `my_paths.yaml` holds the stand-in data paths: exit 0,
+    every GPU rule of the paper plan fits its card, and the pretraining count is the paper plan's 22."""
+    import json
+
+    workspace = make_workspace(tmp_path / "wf")
+    shutil.copy(paper_overlay(tmp_path), workspace / "my_paths.yaml")
+    proc = subprocess.run([sys.executable, *shlex.split(command)[1:]], cwd=workspace, env=snakemake_env(),
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    plan = json.loads((workspace / "plan.json").read_text())
+    assert plan["rules"]["pretrain"]["jobs"] == len(PAPER["variants"]) - sum(
+        v["method"] == "scratch" for v in PAPER["variants"].values())
+    assert all(rule["fits"] is True for rule in plan["rules"].values()), plan["rules"]
 
 
 @pytest.mark.parametrize("command", sorted(HOW))
