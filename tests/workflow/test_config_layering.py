@@ -149,7 +149,7 @@ def test_multi_node_pretraining_launches_srun_torchrun(demo_workspace, tmp_path)
     (("resources={pretrain: {nodes: 2, gpu: 0}}",),
      "config resources.pretrain.nodes=2 needs resources.pretrain.gpu >= 1"),
     (("resources={embed: {nodes: 2}}",), "config resources.embed.nodes=2: only resources.pretrain can span nodes"),
-    (("resources={embd: {gpu: 1}}",), "'embd' was unexpected"),
+    (("resources={embd: {gpu: 1}}",), "unknown config key 'resources.embd'"),
     (("finetune={set: {loss.aitd: 0}}",), "config finetune.set: 'loss.aitd' is a pretraining key"),
     (("pretrain={set: {epochs: 5}}",), "config pretrain.set: 'epochs' is not a pretraining key"),
     (("variants={smart: {method: smart, set: {batch_size: 2}}}",), "config variants.smart.set: 'batch_size' is not"),
