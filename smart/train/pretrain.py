@@ -210,7 +210,8 @@ class _Window:
     def _health_figures(self) -> dict[str, torch.Tensor]:
         """The monitored step's figures plus ``effective_rank/<name>`` over the embeddings of the window's applied
         steps (:func:`window_ranks`). Runs at the logging step, where reading the skip flags is allowed."""
-        applied = [emb for emb, bad in self.embeddings if not bool(bad)]
+        skipped = torch.stack([bad for _, bad in self.embeddings]).tolist() if self.embeddings else []  # one read
+        applied = [emb for (emb, _), bad in zip(self.embeddings, skipped) if not bad]
         return {**self.health, **window_ranks(applied)} if self.health else {}
 
     def pack(self, stop_flag: float) -> torch.Tensor:
