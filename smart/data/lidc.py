@@ -352,7 +352,9 @@ def label_counts(table: pd.DataFrame) -> dict[str, int]:
 # --------------------------------------------------------------------------------------------------------------
 # Crops from the LIDC DICOM (only where the images exist; the annotation DB has no pixel data).
 
-DEFAULT_CROP_SIZE = 128    # voxels per axis at 2 mm = the paper's fine-tuning crop (Sec. IV-C: 128^3), no padding
+# Voxels per axis at 2 mm. Sec. IV-C gives 128^3 for the pretraining crops only and no fine-tuning crop size, so the
+# pretraining edge here is our reading (docs/data_lidc.md "Crop size"), chosen so no fine-tuning input is padding.
+DEFAULT_CROP_SIZE = 128
 DEFAULT_CROP_SPACING = 2.0  # mm, the spacing the whole pipeline resamples to (paper Sec. IV-C)
 
 
