@@ -33,7 +33,8 @@ def test_paper_preset_matches_sec_iv_c():
     assert m["drop_path_rate"] == 0.1 and m["sa_stage"] == 3
     assert cfg["data"]["crop_size"] == [128, 128, 128]
     assert cfg["optim"]["lr"] == 8e-4
-    stab = run_stabilisers(pretrain_sections(cfg), n_samples=10412, world_size=4)  # 4 GPUs x 4 pairs: one epoch = 651 steps
+    # 4 GPUs x 4 pairs: one epoch = 651 steps
+    stab = run_stabilisers(pretrain_sections(cfg), n_samples=10412, world_size=4)
     assert cfg["train"]["steps"] == 800 * PAPER_STEPS_PER_EPOCH and stab.warmup_steps == 80 * PAPER_STEPS_PER_EPOCH
     assert stab.steps_per_epoch == PAPER_STEPS_PER_EPOCH and stab.freeze_last_layer_steps == PAPER_STEPS_PER_EPOCH
     assert stab.lr == 8e-4 and (stab.weight_decay, stab.weight_decay_end) == (0.04, 0.4)

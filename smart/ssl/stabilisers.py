@@ -119,7 +119,8 @@ def resolve_stabilisers(optim: OptimSection, loss: LossSection, train: TrainSect
     for name in DISTILL_LOSSES:
         warm = getattr(loss, f"warmup_teacher_temp_{name}")
         final = getattr(loss, f"teacher_temp_{name}")
-        temps[name] = (loss.warmup_teacher_temp if warm is None else warm, loss.teacher_temp if final is None else final)
+        temps[name] = (loss.warmup_teacher_temp if warm is None else warm,
+                       loss.teacher_temp if final is None else final)
     return Stabilisers(
         total_steps=total, steps_per_epoch=per_epoch, lr=lr, min_lr=optim.min_lr,
         warmup_steps=min(warmup, total), weight_decay=wd, weight_decay_end=wd_end,

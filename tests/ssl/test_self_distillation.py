@@ -346,7 +346,8 @@ def test_builds_from_typed_sections_alone_and_steps_as_the_config_wiring_does():
     same values, weight for weight and loss for loss."""
     from smart.config import encoder_config
     from smart.models.factory import build_encoder
-    from smart.ssl.sections import EMASection, LossSection, MaskingSection, NoisyTeacherSection, OptimSection, TrainSection
+    from smart.ssl.sections import (EMASection, LossSection, MaskingSection, NoisyTeacherSection, OptimSection,
+                                    TrainSection)
     from smart.ssl.self_distillation import SelfDistillation
     from smart.ssl.stabilisers import resolve_stabilisers
 
