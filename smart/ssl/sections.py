@@ -63,7 +63,7 @@ class _Section:
             object.__setattr__(self, field.name, tuple(checked) if isinstance(checked, list) else checked)
 
     @classmethod
-    def from_config(cls, section: Mapping[str, Any]):
+    def from_config(cls, section: Mapping[str, Any]) -> typing.Self:
         """The section of a resolved config, ``cfg[NAME]``. One ``ValueError`` line for a key the class does not
         have (``unknown config key ...``) or a key it needs that is missing (no default is filled in here)."""
         names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
