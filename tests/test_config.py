@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from smart.ssl.stabilisers import resolve_stabilisers
-
 from smart import config
 from smart.config import DEFAULTS, PAPER_STEPS_PER_EPOCH, load_config
 from smart.ssl.methods import method_names
+from smart.ssl.sections import pretrain_sections
+from smart.train.pretrain import run_stabilisers
 
 
 def test_defaults_cover_every_contract_key():
@@ -33,7 +33,8 @@ def test_paper_preset_matches_sec_iv_c():
     assert m["drop_path_rate"] == 0.1 and m["sa_stage"] == 3
     assert cfg["data"]["crop_size"] == [128, 128, 128]
     assert cfg["optim"]["lr"] == 8e-4
-    stab = resolve_stabilisers(cfg, n_samples=10412, world_size=4)  # 4 GPUs x 4 pairs: one epoch = 651 steps
+    # 4 GPUs x 4 pairs: one epoch = 651 steps
+    stab = run_stabilisers(pretrain_sections(cfg), n_samples=10412, world_size=4)
     assert cfg["train"]["steps"] == 800 * PAPER_STEPS_PER_EPOCH and stab.warmup_steps == 80 * PAPER_STEPS_PER_EPOCH
     assert stab.steps_per_epoch == PAPER_STEPS_PER_EPOCH and stab.freeze_last_layer_steps == PAPER_STEPS_PER_EPOCH
     assert stab.lr == 8e-4 and (stab.weight_decay, stab.weight_decay_end) == (0.04, 0.4)
@@ -167,7 +168,7 @@ def test_small_preset_geometry_for_cpu_studies():
         assert min(crop) >= 64 and all(g >= 4 for g in enc.mask_grid(crop))
         assert all(s // (enc.patch_size[0] * 16) >= 2 for s in crop)  # stage-4 map
         assert cfg["data"]["view_offset"] is not None and cfg["noisy_teacher"]["unit"] == 16
-    stab = resolve_stabilisers(load_config("smart", "small"), n_samples=8)
+    stab = run_stabilisers(pretrain_sections(load_config("smart", "small")), n_samples=8)
     assert stab.steps_per_epoch == 4 and stab.warmup_steps == 40 and stab.freeze_last_layer_steps == 4
 
 

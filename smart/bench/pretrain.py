@@ -41,21 +41,23 @@ def smart_step_fn(method: str, preset: str, device: torch.device, overrides: lis
     ``meta["tracked"]`` holds the model, optimiser and the two views (what exists before a step: memory counters).
     """
     from smart.config import load_config
+    from smart.ssl.sections import pretrain_sections
     from smart.train.pretrain import build_self_distillation
     from smart.train import distributed as dist_utils
     from smart.train.optim import build_optimizer, guarded_step
 
     cfg = load_config(method, preset, None, overrides or [])
+    sections = pretrain_sections(cfg)
     torch.manual_seed(0)
     model = build_self_distillation(cfg).to(device)
-    optimizer = build_optimizer(model.student_parameters(), cfg["optim"], device)
+    optimizer = build_optimizer(model.student_parameters(), sections.optim.lr, sections.optim.weight_decay, device)
     params = [p for _, p in model.student_parameters()]
-    batch = int(cfg["data"]["batch_size"])
-    shape = (batch, 1, *cfg["data"]["crop_size"])
+    batch = sections.data.batch_size
+    shape = (batch, 1, *sections.data.crop_size)
     gen = torch.Generator().manual_seed(0)
     u, v = torch.rand(shape, generator=gen).to(device), torch.rand(shape, generator=gen).to(device)
     positions = tuple(range(rank * batch, (rank + 1) * batch))
-    total = int(cfg["train"]["steps"])
+    total = sections.train.steps
     state = {"step": 0}
     forward: torch.nn.Module = model
     world = torch.distributed.get_world_size() if dist_utils.is_initialized() else 1
@@ -70,7 +72,7 @@ def smart_step_fn(method: str, preset: str, device: torch.device, overrides: lis
         with _autocast(device, precision):
             loss, _ = forward(u, v, positions, state["step"])
         loss.backward()
-        gnorm = torch.nn.utils.clip_grad_norm_(params, float(cfg["optim"]["clip_grad"]))
+        gnorm = torch.nn.utils.clip_grad_norm_(params, sections.optim.clip_grad)
         # the training loop's step (smart.train.pretrain._Trainer.train_step): the skip is decided on the device
         bad = ~torch.isfinite(loss.detach()) | ~torch.isfinite(gnorm)
         if world > 1:
@@ -82,7 +84,7 @@ def smart_step_fn(method: str, preset: str, device: torch.device, overrides: lis
         state["step"] += 1
         return loss.detach()
 
-    return step, {"batch": batch, "crop": list(cfg["data"]["crop_size"]), "model": cfg["model"], "world_size": world,
+    return step, {"batch": batch, "crop": list(sections.data.crop_size), "model": cfg["model"], "world_size": world,
                   "tracked": (model, optimizer, u, v)}
 
 

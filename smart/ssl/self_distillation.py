@@ -26,7 +26,7 @@ so one NaN batch cannot poison the running centres.
 from __future__ import annotations
 
 import copy
-from typing import Any, Callable, Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -46,7 +46,8 @@ from smart.ssl.losses.gitd import gitd_loss
 from smart.ssl.losses.koleo import koleo_loss
 from smart.ssl.masking import attention_mask, make_mask, masking_strategy
 from smart.ssl.noisy_teacher import patch_drop_mask
-from smart.ssl.stabilisers import Stabilisers, resolve_stabilisers
+from smart.ssl.sections import EMASection, LossSection, MaskingSection, NoisyTeacherSection
+from smart.ssl.stabilisers import Stabilisers
 
 LOSS_NAMES = ("amip", "ampd", "aitd", "gitd")
 # distillation loss -> (EncoderOutput field it reads, head name); AMPD's field follows loss.ampd_tokens (ampd_field)
@@ -67,10 +68,12 @@ class SelfDistillation(nn.Module):
     Args:
         encoder: the student encoder, built by the caller (``smart.train.pretrain.build_self_distillation`` builds it
             from the config with ``smart.models.factory.build_encoder``); the teacher is a deep copy.
-        cfg: the resolved pretraining config (``smart.config.load_config``); heads are ``smart.models.heads``.
+        masking, noisy_teacher, loss, ema: the typed config sections it uses (``smart.ssl.sections``; the wiring
+            makes them from the resolved config with ``pretrain_sections``): the student's masks, the teacher's patch
+            drop, the loss weights / heads (``smart.models.heads``) / temperatures / centring, the EMA momentum.
+        seed: ``train.seed``, from which every patch drop and mask is derived (``derive_seed``).
         stabilisers: the run's step schedules (``smart.ssl.stabilisers.resolve_stabilisers``), used here for the
-            per-loss teacher temperatures. ``None`` resolves them as if an epoch were one step (standalone use);
-            the pretraining loop passes the ones of its data set and world size.
+            per-loss teacher temperatures; the pretraining loop passes the ones of its data set and world size.
 
     With ``model.sa_placement=inline`` AMIP reconstructs from the SA block's patch tokens (``sa_tokens``), so every
     loss but AMPD (read before the SA block, Sec. III-C) trains the SA block; with ``branch`` only AITD does.
@@ -83,21 +86,21 @@ class SelfDistillation(nn.Module):
     pre-merge tokens, or another value.
     """
 
-    def __init__(self, encoder: nn.Module, cfg: Mapping[str, Any], stabilisers: Stabilisers | None = None) -> None:
+    def __init__(self, encoder: nn.Module, *, masking: MaskingSection, noisy_teacher: NoisyTeacherSection,
+                 loss: LossSection, ema: EMASection, seed: int, stabilisers: Stabilisers) -> None:
         super().__init__()
-        self.cfg = copy.deepcopy(dict(cfg))
-        loss = self.cfg["loss"]
-        self.weights = {name: float(loss[name]) for name in LOSS_NAMES}
+        self.masking, self.noisy_teacher, self.loss, self.ema = masking, noisy_teacher, loss, ema
+        self.weights = {name: float(getattr(loss, name)) for name in LOSS_NAMES}
         if not any(w > 0 for w in self.weights.values()):
             raise ValueError(f"all loss weights are 0 ({self.weights}): nothing to train")
         # KoLeo (DINOv2) is a regulariser beside the four paper losses: it never makes a run "have something to train"
         # (smart.config rejects it with a batch of one image per process).
-        self.weights["koleo"] = float(loss.get("koleo", 0.0))
-        self.seed = int(self.cfg["train"]["seed"])
-        self.stabilisers = stabilisers or resolve_stabilisers(self.cfg, n_samples=int(self.cfg["data"]["batch_size"]))
-        self.strategy = str(self.cfg["masking"]["strategy"])
-        self.hints = str(self.cfg["masking"].get("hints", "top"))
-        self.drop_unit = int(self.cfg["noisy_teacher"]["unit"])
+        self.weights["koleo"] = float(loss.koleo)
+        self.seed = int(seed)
+        self.stabilisers = stabilisers
+        self.strategy = masking.strategy
+        self.hints = masking.hints
+        self.drop_unit = noisy_teacher.unit
         # Inline SA: the SA-refined tokens are the stage output AMIP reconstructs from (module docstring).
         self.amip_field = "sa_tokens" if getattr(encoder, "sa_placement", None) == "inline" and getattr(
             encoder, "semantic_attention", None) is not None else "tokens"
@@ -108,7 +111,7 @@ class SelfDistillation(nn.Module):
         if (self.needs_attention or self.weights["aitd"] > 0) and getattr(encoder, "cls_dim", None) is None:
             raise ValueError(f"masking.strategy={self.strategy!r} / loss.aitd={self.weights['aitd']} need an encoder "
                              f"with a [CLS]/SA block, but this encoder has none (model.sa_stage is null?)")
-        self.ampd_tokens = loss.get("ampd_tokens")
+        self.ampd_tokens = loss.ampd_tokens
         if self.ampd_tokens is not None and self.ampd_tokens not in AMPD_TOKENS:
             raise ValueError(f"loss.ampd_tokens must be one of {AMPD_TOKENS} or null, got {self.ampd_tokens!r}")
         pre_merge = self.ampd_tokens == "pre_merge"
@@ -121,15 +124,15 @@ class SelfDistillation(nn.Module):
         student = nn.ModuleDict({"encoder": encoder})
         for name, (_, head) in _DISTILL.items():
             if self.weights[name] > 0:
-                student[head] = DINOHead(int(dims[name]), int(loss["out_dim"]), hidden_dim=int(loss["head_hidden_dim"]),
-                                         bottleneck_dim=int(loss["head_bottleneck_dim"]), nlayers=int(loss["head_nlayers"]))
+                student[head] = DINOHead(int(dims[name]), loss.out_dim, hidden_dim=loss.head_hidden_dim,
+                                         bottleneck_dim=loss.head_bottleneck_dim, nlayers=loss.head_nlayers)
         self.student = student
         self.teacher = copy.deepcopy(student)
         for p in self.teacher.parameters():
             p.requires_grad_(False)
         self.recon_head = (ReconstructionHead(encoder.token_dim, tuple(encoder.token_voxels), out_chans=1)
                            if self.weights["amip"] > 0 else None)
-        self.centers = nn.ModuleDict({name: Center(int(loss["out_dim"]), float(loss["center_momentum"]))
+        self.centers = nn.ModuleDict({name: Center(loss.out_dim, loss.center_momentum)
                                       for name in _DISTILL if self.weights[name] > 0})
         self._pending_centers: dict[str, Tensor] = {}
         self.last_masks: Tensor | None = None
@@ -169,7 +172,7 @@ class SelfDistillation(nn.Module):
         """Noisy-teacher drop on the patch ``grid``: cubes of ``noisy_teacher.unit`` voxels drawn on the drop grid
         ``spatial / unit`` and repeated onto the patches they cover, so a Swin (patch 2) and a ViT (patch 16) teacher
         lose the same voxels for the same seed (Sec. III-D)."""
-        ratio = float(self.cfg["noisy_teacher"]["drop_ratio"])
+        ratio = self.noisy_teacher.drop_ratio
         if ratio <= 0:
             return None
         unit = self.drop_unit
@@ -181,8 +184,7 @@ class SelfDistillation(nn.Module):
         return upsample_mask(drop, tuple(g // d for g, d in zip(grid, dgrid))).to(device, non_blocking=True)
 
     def _masks(self, positions: Tensor, grid: tuple[int, ...], attention: Tensor | None, device: torch.device) -> Tensor:
-        mk = self.cfg["masking"]
-        ratio, hint = float(mk["ratio"]), float(mk["hint_ratio"])
+        ratio, hint = self.masking.ratio, self.masking.hint_ratio
         if attention is not None:
             # Attention masks draw no random numbers: rank the whole batch at once on the device (no host sync on GPU).
             # A non-finite input (NaN voxels) gives a NaN map; rank it as uniform so the step runs, yields a NaN loss
@@ -236,7 +238,7 @@ class SelfDistillation(nn.Module):
         if self.ampd_field == "pre_merge_tokens":
             # Mask-grid (SA-grid) mask -> the pre-merge grid: each masked token covers its 2x2x2 pre-merge tokens.
             ampd_masks = upsample_mask(masks, [p // m for p, m in zip(s_out.pre_merge_grid, mgrid)])
-        s_temp = float(self.cfg["loss"]["student_temp"])
+        s_temp = self.loss.student_temp
         losses: dict[str, Tensor] = {}
         if self.recon_head is not None:
             pred = self.recon_head(getattr(s_out, self.amip_field), s_out.grid)
@@ -363,8 +365,7 @@ class SelfDistillation(nn.Module):
     def update_teacher(self, step: int, total_steps: int, apply: Tensor | None = None) -> float:
         """EMA update with the cosine momentum of the *global* step (Sec. III-D); returns the momentum of the
         schedule. ``apply`` (0-d bool tensor): false leaves the teacher unchanged, decided on the device."""
-        ema = self.cfg["ema"]
-        m = momentum_at(step, total_steps, float(ema["momentum_start"]), float(ema["momentum_end"]))
+        m = momentum_at(step, total_steps, self.ema.momentum_start, self.ema.momentum_end)
         ema_update_(self.teacher, self.student, m, apply=apply)
         return m
 

@@ -25,9 +25,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Mapping
 
 from smart.ssl.schedules import cosine_schedule, teacher_temperature
+from smart.ssl.sections import LossSection, OptimSection, TrainSection
 
 __all__ = ["DISTILL_LOSSES", "Stabilisers", "epochs_to_steps", "resolve_stabilisers", "steps_per_epoch"]
 
@@ -98,32 +98,32 @@ class Stabilisers:
         return teacher_temperature(step, warm, final, self.teacher_warmup_steps)
 
 
-def resolve_stabilisers(cfg: Mapping[str, Any], n_samples: int, world_size: int = 1) -> Stabilisers:
-    """Resolve the config (``smart.config.load_config``) for ``n_samples`` pretraining CTs on ``world_size``
-    processes. Epoch-valued keys become step counts; ``optim.lr`` is scaled by the global batch when
-    ``optim.lr_base_batch`` is set. Raises ``ValueError`` for an empty data set or a zero batch."""
-    optim, loss, train = cfg["optim"], cfg["loss"], cfg["train"]
-    total = int(train["steps"])
-    global_batch = int(cfg["data"]["batch_size"]) * int(world_size)
-    per_epoch = steps_per_epoch(n_samples, global_batch, train.get("steps_per_epoch"))
-    lr = float(optim["lr"])
-    if optim.get("lr_base_batch") is not None:
-        lr = lr * global_batch / float(optim["lr_base_batch"])
-    warmup = (int(optim["warmup_steps"]) if optim.get("warmup_epochs") is None
-              else epochs_to_steps(float(optim["warmup_epochs"]), per_epoch))
-    wd = float(optim["weight_decay"])
-    wd_end = wd if optim.get("weight_decay_end") is None else float(optim["weight_decay_end"])
-    temp_warmup = (int(loss["warmup_teacher_temp_steps"]) if loss.get("warmup_teacher_temp_epochs") is None
-                   else epochs_to_steps(float(loss["warmup_teacher_temp_epochs"]), per_epoch))
+def resolve_stabilisers(optim: OptimSection, loss: LossSection, train: TrainSection, batch_size: int,
+                        n_samples: int, world_size: int = 1) -> Stabilisers:
+    """Resolve the ``optim``, ``loss`` and ``train`` sections (``smart.ssl.sections``) for ``n_samples`` pretraining
+    CTs on ``world_size`` processes of ``batch_size`` pairs each (``data.batch_size``). Epoch-valued keys become step
+    counts; ``optim.lr`` is scaled by the global batch when ``optim.lr_base_batch`` is set. Raises ``ValueError`` for
+    an empty data set or a zero batch."""
+    total = train.steps
+    global_batch = int(batch_size) * int(world_size)
+    per_epoch = steps_per_epoch(n_samples, global_batch, train.steps_per_epoch)
+    lr = optim.lr
+    if optim.lr_base_batch is not None:
+        lr = lr * global_batch / float(optim.lr_base_batch)
+    warmup = (optim.warmup_steps if optim.warmup_epochs is None else epochs_to_steps(optim.warmup_epochs, per_epoch))
+    wd = optim.weight_decay
+    wd_end = wd if optim.weight_decay_end is None else optim.weight_decay_end
+    temp_warmup = (loss.warmup_teacher_temp_steps if loss.warmup_teacher_temp_epochs is None
+                   else epochs_to_steps(loss.warmup_teacher_temp_epochs, per_epoch))
     temps = {}
     for name in DISTILL_LOSSES:
-        warm = loss.get(f"warmup_teacher_temp_{name}")
-        final = loss.get(f"teacher_temp_{name}")
-        temps[name] = (float(loss["warmup_teacher_temp"] if warm is None else warm),
-                       float(loss["teacher_temp"] if final is None else final))
+        warm = getattr(loss, f"warmup_teacher_temp_{name}")
+        final = getattr(loss, f"teacher_temp_{name}")
+        temps[name] = (loss.warmup_teacher_temp if warm is None else warm,
+                       loss.teacher_temp if final is None else final)
     return Stabilisers(
-        total_steps=total, steps_per_epoch=per_epoch, lr=lr, min_lr=float(optim["min_lr"]),
+        total_steps=total, steps_per_epoch=per_epoch, lr=lr, min_lr=optim.min_lr,
         warmup_steps=min(warmup, total), weight_decay=wd, weight_decay_end=wd_end,
-        freeze_last_layer_steps=epochs_to_steps(float(optim.get("freeze_last_layer_epochs", 0.0)), per_epoch),
+        freeze_last_layer_steps=epochs_to_steps(optim.freeze_last_layer_epochs, per_epoch),
         teacher_temps=temps, teacher_warmup_steps=temp_warmup,
     )

@@ -31,16 +31,17 @@ def param_groups(named: Iterable[tuple[str, nn.Parameter]], weight_decay: float)
     return groups
 
 
-def build_optimizer(named: Iterable[tuple[str, nn.Parameter]], optim_cfg: dict[str, Any],
+def build_optimizer(named: Iterable[tuple[str, nn.Parameter]], lr: float, weight_decay: float,
                     device: torch.device | None = None) -> torch.optim.AdamW:
-    """AdamW over trainable parameters; the learning rate is set every step by :func:`set_lr`.
+    """AdamW over trainable parameters at ``lr`` and ``weight_decay`` (``optim.lr`` / ``optim.weight_decay``); the
+    schedules reset both every step (:func:`set_lr`, :func:`set_weight_decay`).
 
     On CUDA the fused kernel (one launch for all parameters, and it can skip a step on the device:
     :func:`guarded_step`); elsewhere the single-tensor loop (``foreach=False``), whose arithmetic does not depend on
     the parameter count or layout, so CPU resume stays bit-exact."""
-    groups = param_groups(named, float(optim_cfg["weight_decay"]))
+    groups = param_groups(named, float(weight_decay))
     kernel = {"fused": True} if device is not None and device.type == "cuda" else {"foreach": False}
-    return torch.optim.AdamW(groups, lr=float(optim_cfg["lr"]), betas=(0.9, 0.999), **kernel)
+    return torch.optim.AdamW(groups, lr=float(lr), betas=(0.9, 0.999), **kernel)
 
 
 @torch.no_grad()

@@ -68,6 +68,7 @@ from smart.preemption import EXIT_INTERRUPTED, StopFlag, TrainingInterrupted
 from smart.provenance import package_versions
 from smart.seeding import seed_everything
 from smart.ssl.health import CollapseRule, effective_rank
+from smart.ssl.sections import PretrainSections, pretrain_sections
 from smart.ssl.self_distillation import SelfDistillation
 from smart.ssl.stabilisers import Stabilisers, epochs_to_steps, resolve_stabilisers, steps_per_epoch
 from smart.train import distributed as dist_utils
@@ -85,12 +86,24 @@ RESUME_IGNORED = frozenset({"train.steps", "train.checkpoint_every", "train.log_
                             "train.compile", "train.stop_on_collapse"})
 
 
+def run_stabilisers(sections: PretrainSections, n_samples: int, world_size: int = 1) -> Stabilisers:
+    """The step schedules of a run on ``n_samples`` CTs and ``world_size`` processes: the ``optim``, ``loss`` and
+    ``train`` sections and ``data.batch_size`` handed to ``smart.ssl.stabilisers.resolve_stabilisers``."""
+    return resolve_stabilisers(sections.optim, sections.loss, sections.train, sections.data.batch_size, n_samples,
+                               world_size)
+
+
 def build_self_distillation(cfg: dict[str, Any], stabilisers: Stabilisers | None = None) -> SelfDistillation:
     """The student/teacher module of a resolved pretraining config (``smart.config.load_config``): the encoder from
     ``smart.config.encoder_config`` -> ``smart.models.factory.build_encoder``, wrapped in :class:`SelfDistillation`
-    with the run's ``stabilisers`` (``smart.ssl.stabilisers``; None = standalone defaults).
-    Draws its initial weights from torch's global generator (seed it first)."""
-    return SelfDistillation(build_encoder(encoder_config(cfg)), cfg, stabilisers)
+    with the typed sections it uses (``smart.ssl.sections``) and the run's ``stabilisers`` (``None`` = standalone
+    use: resolved as if the data set were one batch, :func:`run_stabilisers` on ``data.batch_size`` CTs).
+    Draws its initial weights from torch's global generator (seed it first). ``ValueError`` (one line naming the
+    key) for a config whose sections do not type-check."""
+    s = pretrain_sections(cfg)
+    stabilisers = stabilisers or run_stabilisers(s, n_samples=s.data.batch_size)
+    return SelfDistillation(build_encoder(encoder_config(cfg)), masking=s.masking, noisy_teacher=s.noisy_teacher,
+                            loss=s.loss, ema=s.ema, seed=s.train.seed, stabilisers=stabilisers)
 
 
 class NonFiniteLossError(RuntimeError):
@@ -249,20 +262,23 @@ class _Trainer:
         if max_steps is not None and max_steps <= 0:
             raise ValueError(f"max_steps must be > 0, got {max_steps}")
         self.out_dir = Path(out_dir)
+        # The loop reads its settings from the typed sections (smart.ssl.sections); the dict itself is only recorded
+        # (config.json, checkpoints, the resume check, the model card). A mistyped key fails here, before any IO.
+        data = pretrain_sections(cfg).data
         # missing files fail here, before any model is built
-        self.paths = read_manifest(manifest, group=cfg["data"].get("group"))
+        self.paths = read_manifest(manifest, group=data.group)
         self.manifest_sha256 = manifest_digest(self.paths)
         self.info = dist_utils.init_distributed()
-        cfg, self.steps_per_epoch = resolve_epochs(cfg, len(self.paths),
-                                                   int(cfg["data"]["batch_size"]) * self.info.world_size)
+        cfg, self.steps_per_epoch = resolve_epochs(cfg, len(self.paths), data.batch_size * self.info.world_size)
         self.cfg = cfg
-        self.total = int(cfg["train"]["steps"])
+        self.sections = sections = pretrain_sections(cfg)  # with the epoch keys turned into steps of this run
+        self.total = sections.train.steps
         self.stop_at = self.total if max_steps is None else min(self.total, int(max_steps))
         self.device = self.info.device
         # the model card's facts (smart.train.model_card); a resumed run keeps the record of its start
         self.run_facts = run_record(manifest, len(self.paths), self.info.world_size, config=cfg, **(run_info or {}))
         self.logger = RunLogger(self.out_dir, enabled=self.info.is_main)
-        seed = int(cfg["train"]["seed"])
+        seed = sections.train.seed
 
         seed_everything(seed)  # identical initial weights on every rank
         if self.device.type == "cuda":
@@ -271,9 +287,10 @@ class _Trainer:
             torch.backends.cuda.matmul.allow_tf32 = True
             torch.backends.cudnn.allow_tf32 = True
             torch.backends.cudnn.benchmark = True
-        self.stab = resolve_stabilisers(cfg, len(self.paths), self.info.world_size)
+        self.stab = run_stabilisers(sections, len(self.paths), self.info.world_size)
         self.model = build_self_distillation(cfg, self.stab).to(self.device)
-        self.optimizer = build_optimizer(self.model.student_parameters(), cfg["optim"], self.device)
+        self.optimizer = build_optimizer(self.model.student_parameters(), sections.optim.lr,
+                                         sections.optim.weight_decay, self.device)
         self.params = [p for _, p in self.model.student_parameters()]
         self.step = 0
         self.nonfinite = 0
@@ -286,9 +303,9 @@ class _Trainer:
             seed_everything(derive_seed(seed, _PURPOSE_RANK_RNG, self.info.rank))
             self.logger.truncate_after(0)  # a fresh run's metrics never continue an older run's file
         self.autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if self.device.type == "cuda" else nullcontext())
-        self.clip = float(cfg["optim"]["clip_grad"])
-        self.log_every = int(cfg["train"]["log_every"])  # the monitored steps are the logged ones
-        if cfg["train"].get("compile"):
+        self.clip = sections.optim.clip_grad
+        self.log_every = sections.train.log_every  # the monitored steps are the logged ones
+        if sections.train.compile:
             compile_student(self.model)
         self.ddp = self.model
         if self.info.distributed:
@@ -350,20 +367,19 @@ class _Trainer:
         if len(rngs) == self.info.world_size:
             restore_rng_state(rngs[self.info.rank])
         else:  # world size changed: still deterministic, no longer identical to an uninterrupted run
-            seed_everything(derive_seed(int(self.cfg["train"]["seed"]), _PURPOSE_RANK_RNG, self.info.rank, self.step))
+            seed_everything(derive_seed(self.sections.train.seed, _PURPOSE_RANK_RNG, self.info.rank, self.step))
         self.logger.truncate_after(self.step)
 
     # ---- loop ------------------------------------------------------------------------------------------------
     def _loader(self) -> DataLoader:
-        data = self.cfg["data"]
-        dataset = TwoViewDataset(self.paths, data["crop_size"], seed=int(self.cfg["train"]["seed"]),
-                                 cache=bool(data["cache"]), num_workers=int(data["num_workers"]),
-                                 view_offset=data.get("view_offset"))
-        sampler = StepSampler(int(data["batch_size"]), self.info.world_size, self.info.rank, self.step, self.stop_at)
-        workers = int(data["num_workers"])
+        data = self.sections.data
+        dataset = TwoViewDataset(self.paths, data.crop_size, seed=self.sections.train.seed, cache=data.cache,
+                                 num_workers=data.num_workers, view_offset=data.view_offset)
+        sampler = StepSampler(data.batch_size, self.info.world_size, self.info.rank, self.step, self.stop_at)
+        workers = data.num_workers
         # A private generator: DataLoader would otherwise draw its worker base seed from the global torch RNG, which
         # shifts drop-path randomness between a straight and a resumed run.
-        return DataLoader(dataset, batch_size=int(data["batch_size"]), sampler=sampler, collate_fn=collate_views,
+        return DataLoader(dataset, batch_size=data.batch_size, sampler=sampler, collate_fn=collate_views,
                           num_workers=workers, pin_memory=self.device.type == "cuda",
                           persistent_workers=False, generator=torch.Generator().manual_seed(0),
                           prefetch_factor=2 if workers > 0 else None)
@@ -421,7 +437,7 @@ class _Trainer:
         for message in fired.values():
             if self.info.is_main:
                 print(f"smart pretrain: WARNING collapse: {message}", file=sys.stderr)
-        if fired and bool(self.cfg["train"]["stop_on_collapse"]):
+        if fired and self.sections.train.stop_on_collapse:
             self.save()
             raise CollapseError(
                 f"train.stop_on_collapse: {'; '.join(fired.values())}. checkpoint_last.pt in {self.out_dir} holds "
@@ -429,16 +445,16 @@ class _Trainer:
                 f"the remedies")
 
     def run(self) -> dict[str, Any]:
-        cfg, tcfg = self.cfg, self.cfg["train"]
+        cfg, tcfg = self.cfg, self.sections.train
         self.logger.write_config(cfg, {"world_size": self.info.world_size,
-                                       "global_batch": int(cfg["data"]["batch_size"]) * self.info.world_size,
+                                       "global_batch": self.sections.data.batch_size * self.info.world_size,
                                        "n_cts": len(self.paths), "steps_per_epoch": self.steps_per_epoch,
                                        "manifest_sha256": self.manifest_sha256})
         loader = self._loader()
-        max_bad = int(tcfg["max_nonfinite"])
-        log_every, ckpt_every = self.log_every, int(tcfg["checkpoint_every"])
+        max_bad = tcfg.max_nonfinite
+        log_every, ckpt_every = self.log_every, tcfg.checkpoint_every
         self.window = _Window(self.device)
-        collapse = CollapseRule(int(cfg["loss"]["out_dim"]), start_step=self.stab.warmup_steps)
+        collapse = CollapseRule(self.sections.loss.out_dim, start_step=self.stab.warmup_steps)
         last_record: dict[str, Any] = {}
         bar = self.logger.progress(self.stop_at, initial=self.step)
         with StopFlag() as stop:

@@ -23,8 +23,11 @@ from smart.workflow.variants import is_pretrained, pretraining_overrides, scratc
 
 def check_override_owners(config: Mapping[str, Any]) -> None:
     """A pretraining ``set`` holds only ``section.key`` keys of ``smart.config``; a fine-tuning ``set`` none of
-    them. A key given to the wrong step fails here, naming where it belongs."""
+    them but the pretraining spellings the fine-tuning config itself accepts (``optim.lr``, ``optim.weight_decay``:
+    ``smart.overlay.OPTIM_ALIASES``, the package's one table of them). A key given to the wrong step fails here,
+    naming where it belongs; any other unknown fine-tuning key fails in :func:`resolve_task`, in the package's words."""
     from smart.config import SCHEMA
+    from smart.overlay import OPTIM_ALIASES
 
     def is_pretrain_key(key: Any) -> bool:
         section, _, name = str(key).partition(".")
@@ -38,7 +41,7 @@ def check_override_owners(config: Mapping[str, Any]) -> None:
                                  f"finetune.set")
     for where, overrides in downstream_sets(config):
         for key in overrides:
-            if is_pretrain_key(key):
+            if is_pretrain_key(key) and key not in OPTIM_ALIASES:
                 raise ValueError(f"config {where}: {key!r} is a pretraining key; put it under pretrain.set or a "
                                  f"variant's set")
 

@@ -338,3 +338,51 @@ def test_noisy_teacher_drops_the_same_voxels_for_swin_and_vit():
     # a drop unit that is not a whole number of patches of this crop fails with the reason
     with pytest.raises(ValueError, match="noisy_teacher.unit=16 voxels must tile the crop"):
         swin._patch_drop(pos, (40, 64, 64), (20, 32, 32), torch.device("cpu"))
+
+
+def test_builds_from_typed_sections_alone_and_steps_as_the_config_wiring_does():
+    """SelfDistillation takes its four sections, the seed and the stabilisers, never the config dict: built from
+    sections written out here it equals the module the pretraining wiring builds from the resolved config with the
+    same values, weight for weight and loss for loss."""
+    from smart.config import encoder_config
+    from smart.models.factory import build_encoder
+    from smart.ssl.sections import (EMASection, LossSection, MaskingSection, NoisyTeacherSection, OptimSection,
+                                    TrainSection)
+    from smart.ssl.self_distillation import SelfDistillation
+    from smart.ssl.stabilisers import resolve_stabilisers
+
+    cfg = _cfg("smart", **{"masking.ratio": 0.6, "noisy_teacher.drop_ratio": 0.5, "ema.momentum_start": 0.99,
+                           "train.seed": 7})
+    masking_ = MaskingSection(strategy="attention_high", ratio=0.6, hint_ratio=0.1, hints="attmask")
+    noisy = NoisyTeacherSection(drop_ratio=0.5, unit=16)
+    ema = EMASection(momentum_start=0.99, momentum_end=1)
+    loss = LossSection(amip=1, ampd=0.1, aitd=0.1, gitd=0.1, out_dim=256, student_temp=0.1, teacher_temp=0.07,
+                       warmup_teacher_temp=0.04, warmup_teacher_temp_steps=20, center_momentum=0.9, koleo=0,
+                       head_hidden_dim=64, head_bottleneck_dim=32, head_nlayers=3, ampd_tokens="pre_merge",
+                       warmup_teacher_temp_epochs=None, teacher_temp_ampd=None, teacher_temp_aitd=None,
+                       teacher_temp_gitd=None, warmup_teacher_temp_ampd=None, warmup_teacher_temp_aitd=None,
+                       warmup_teacher_temp_gitd=None)
+    optim = OptimSection(lr=5e-4, min_lr=1e-6, weight_decay=0.04, warmup_steps=10, clip_grad=3, weight_decay_end=0.4,
+                         lr_base_batch=None, warmup_epochs=None, freeze_last_layer_epochs=1)
+    train = TrainSection(steps=200, seed=7, checkpoint_every=50, log_every=10, max_nonfinite=10, steps_per_epoch=None,
+                         epochs=None, compile=False, stop_on_collapse=False)
+    stab = resolve_stabilisers(optim, loss, train, batch_size=2, n_samples=2)
+    torch.manual_seed(0)
+    built = SelfDistillation(build_encoder(encoder_config(cfg)), masking=masking_, noisy_teacher=noisy, loss=loss,
+                             ema=ema, seed=7, stabilisers=stab)
+    torch.manual_seed(0)
+    wired = build_self_distillation(cfg)
+    assert not hasattr(built, "cfg") and built.masking == masking_ and built.loss.amip == 1.0
+    assert built.state_dict().keys() == wired.state_dict().keys()
+    assert all(torch.equal(a, b) for a, b in zip(built.state_dict().values(), wired.state_dict().values()))
+    u, v = _views()
+    torch.manual_seed(1)  # the student's drop path draws from the global generator
+    total_built, stats_built = built(u, v, [3, 4], step=5)
+    torch.manual_seed(1)
+    total_wired, stats_wired = wired(u, v, [3, 4], step=5)
+    assert torch.equal(total_built, total_wired) and torch.equal(built.last_masks, wired.last_masks)
+    assert {k: float(x) for k, x in stats_built.items()} == {k: float(x) for k, x in stats_wired.items()}
+    assert built.teacher_temps(5) == wired.teacher_temps(5) == {
+        f"teacher_temp/{n}": pytest.approx(0.04 + 0.03 * 5 / 20) for n in ("ampd", "aitd", "gitd")}
+    assert built.update_teacher(100, 200) == wired.update_teacher(100, 200) == pytest.approx(
+        1 - (1 - 0.99) * (math.cos(math.pi * 100 / 200) + 1) / 2)

@@ -20,7 +20,7 @@ class _Net(nn.Module):
 
 def test_groups_exclude_norms_biases_tokens():
     net = _Net()
-    opt = build_optimizer(net.named_parameters(), {"weight_decay": 0.05, "lr": 1e-3})
+    opt = build_optimizer(net.named_parameters(), lr=1e-3, weight_decay=0.05)
     decay, plain = opt.param_groups
     assert decay["weight_decay"] == 0.05 and plain["weight_decay"] == 0.0
     assert [p is net.lin.weight for p in decay["params"]] == [True]
@@ -69,5 +69,5 @@ def test_guarded_step_skips_on_the_device_and_is_the_plain_step_otherwise(kernel
 
 def test_build_optimizer_is_fused_only_on_cuda():
     named = list(_Net().named_parameters())
-    assert build_optimizer(named, {"lr": 1e-3, "weight_decay": 0.05}).defaults["foreach"] is False
-    assert not build_optimizer(named, {"lr": 1e-3, "weight_decay": 0.05}, torch.device("cpu")).defaults["fused"]
+    assert build_optimizer(named, lr=1e-3, weight_decay=0.05).defaults["foreach"] is False
+    assert not build_optimizer(named, lr=1e-3, weight_decay=0.05, device=torch.device("cpu")).defaults["fused"]

@@ -151,6 +151,8 @@ def test_multi_node_pretraining_launches_srun_torchrun(demo_workspace, tmp_path)
     (("resources={embed: {nodes: 2}}",), "config resources.embed.nodes=2: only resources.pretrain can span nodes"),
     (("resources={embd: {gpu: 1}}",), "unknown config key 'resources.embd'"),
     (("finetune={set: {loss.aitd: 0}}",), "config finetune.set: 'loss.aitd' is a pretraining key"),
+    (("finetune={set: {optim.lrr: 1e-4}}",),  # optim.lr is accepted (tests/workflow/test_plan_resolve.py)
+     "unknown downstream config key 'optim.lrr' in --set (did you mean 'optim.lr'?)"),
     (("pretrain={set: {epochs: 5}}",), "config pretrain.set: 'epochs' is not a pretraining key"),
     (("variants={smart: {method: smart, set: {batch_size: 2}}}",), "config variants.smart.set: 'batch_size' is not"),
     (("pretrain={resources: {gpu: 1}}",), "config pretrain.resources: resources now live in one block per rule group"),

@@ -9,7 +9,8 @@ import pytest
 
 from plan_configs import SHIPPED, filled, shipped
 from smart.workflow.checks import check_before_any_job, check_raw_config
-from smart.workflow.resolve import resolve_plan
+from smart.workflow.resolve import resolve_plan, resolve_task
+from smart.workflow.tasks import downstream_words
 
 PAPER_SWIN = ["smart", "smit", "ibot", "scratch", "smart_no_nt", "smart_no_sa", "loss_amip", "loss_amip_ampd",
               "loss_amip_ampd_aitd", "loss_amip_aitd_gitd", "loss_ampd_aitd_gitd", "smart_sa1", "smart_sa2",
@@ -110,6 +111,39 @@ def test_resolution_errors_name_the_key(edit, message):
     with pytest.raises(ValueError) as err:
         resolve_plan(config)
     assert str(err.value) == message
+
+
+@pytest.mark.parametrize("where", ["finetune.set", "tasks.lidc.set"])
+def test_optim_lr_in_a_finetuning_set_is_the_finetuning_lr(where):
+    """The workflow takes the spelling the package takes (smart.overlay.OPTIM_ALIASES): ``optim.lr`` in a
+    fine-tuning ``set`` passes the check before any job and is the fine-tuning ``lr`` of exactly the tasks it
+    covers."""
+    from smart.downstream.protocol import DEFAULTS
+
+    config = shipped("config.yaml")
+    block = config["finetune"]["set"] if where == "finetune.set" else config["tasks"]["lidc"]["set"]
+    block.update({"optim.lr": 1e-4, "optim.weight_decay": 0.01})
+    check_before_any_job(config, ["config/config.yaml"], [])
+    for task in config["tasks"]:
+        covered = where == "finetune.set" or task == "lidc"
+        for variant in config["variants"]:
+            resolved = resolve_task(config, task, variant)
+            assert (resolved["lr"], resolved["weight_decay"]) == (
+                (1e-4, 0.01) if covered else (DEFAULTS["lr"], DEFAULTS["weight_decay"])), (task, variant)
+    assert "--set optim.lr=0.0001" in downstream_words(config, "lidc", "smart")  # what the rules pass
+
+
+@pytest.mark.parametrize("where", ["finetune.set", "tasks.lidc.set"])
+def test_a_misspelt_optim_lr_in_a_finetuning_set_is_one_line(where):
+    config = shipped("config.yaml")
+    block = config["finetune"]["set"] if where == "finetune.set" else config["tasks"]["lidc"]["set"]
+    block["optim.lrr"] = 1e-4
+    with pytest.raises(ValueError) as err:
+        check_before_any_job(config, ["config/config.yaml"], [])
+    message = str(err.value)
+    assert message.startswith("config tasks.lidc (fine-tuning variant 'smart'): unknown downstream config key "
+                              "'optim.lrr' in --set (did you mean 'optim.lr'?); allowed: "), message
+    assert "\n" not in message and ", lr, " in message
 
 
 def test_raw_checks_run_before_the_schema():
