@@ -1,5 +1,5 @@
 """The one config layering loop and the one error format, shared by pretraining (``smart.config``), fine-tuning /
-linear probing (``smart.downstream.protocol``) and segmentation (``smart.train.segmentation``).
+linear probing (``smart.downstream.protocol``) and segmentation (``smart.downstream.segmentation``).
 
 A step's config is its ``DEFAULTS`` table with layers applied in order, later wins::
 

@@ -1,4 +1,4 @@
-"""Segmentation fine-tune (smart.train.segmentation): crops, Dice against its formula, SwinUNETR initialised through
+"""Segmentation fine-tune (smart.downstream.segmentation): crops, Dice against its formula, SwinUNETR initialised through
 MONAI's load_from, and a run + bit-exact resume on CPU with real files (plus the table smart.eval.segmentation_table
 renders from it)."""
 
@@ -18,7 +18,7 @@ from smart.data.labelled_volumes import LabelledVolume
 from smart.models.encoder_io import export_encoder
 from smart.models.factory import build_encoder
 from smart.run_logging import read_metrics
-from smart.train.segmentation import (build_model, dice_per_structure, load_segmentation_config, model_config,
+from smart.downstream.segmentation import (build_model, dice_per_structure, load_segmentation_config, model_config,
                                       sample_crops)
 from train_helpers import sigterm_at_first_log
 
