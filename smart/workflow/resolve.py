@@ -13,7 +13,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from smart.workflow.overrides import downstream_sets, pretraining_sets, set_items
+from smart.overlay import set_items
+from smart.workflow.overrides import downstream_sets, pretraining_sets
 from smart.workflow.plan import Plan
 from smart.workflow.segmentation import check_segmentation, segmentation_variants
 from smart.workflow.study import arm_sets, study_arms

@@ -7,7 +7,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from smart.workflow.overrides import merged, optional_arg, set_args
+from smart.overlay import merged
+from smart.workflow.overrides import optional_arg, set_args
 from smart.workflow.variants import is_pretrained, scratch_overrides
 
 # What each task source (the converter into cohort.csv) needs from the task's entry.

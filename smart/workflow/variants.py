@@ -12,7 +12,8 @@ import shlex
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from smart.workflow.overrides import merged, optional_arg, set_args
+from smart.overlay import merged
+from smart.workflow.overrides import optional_arg, set_args
 
 SCRATCH = "scratch"  # the variant method without pretraining (config/schema.yaml variants.*.method)
 # The ablation Fig. 10 draws (one UMAP panel per variant of the noisy teacher's patch-drop-ratio sweep, Sec. VI-E).

@@ -8,6 +8,7 @@ import json
 import pytest
 
 from plan_configs import shipped
+from smart import overlay
 from smart.workflow import overrides, segmentation, study, targets, tasks, variants
 
 
@@ -43,10 +44,11 @@ def test_paper_heads_and_model_overrides(paper):
 
 
 def test_overrides_merge_later_wins_first_position_kept():
-    assert overrides.merged({"a": 1, "b": 2}, None, {"a": 3, "c": [1, 2]}) == {"a": 3, "b": 2, "c": [1, 2]}
-    assert list(overrides.merged({"a": 1, "b": 2}, {"a": 3})) == ["a", "b"]
-    assert overrides.set_items({"model.sa_stage": None, "masking.strategy": "random", "x": [1, 2]}) == [
-        "model.sa_stage=null", "masking.strategy=random", "x=[1, 2]"]
+    assert overlay.merged({"a": 1, "b": 2}, None, {"a": 3, "c": [1, 2]}) == {"a": 3, "b": 2, "c": [1, 2]}
+    assert list(overlay.merged({"a": 1, "b": 2}, {"a": 3})) == ["a", "b"]
+    items = overlay.set_items({"model.sa_stage": None, "masking.strategy": "random", "x": [1, 2]})
+    assert items == ["model.sa_stage=null", "masking.strategy=random", "x=[1, 2]"]
+    assert overlay.parse_set(items) == {"model.sa_stage": None, "masking.strategy": "random", "x": [1, 2]}
     assert overrides.set_args({"x": [1, 2]}, {"y": "a b"}) == "--set 'x=[1, 2]' --set 'y=a b'"
     assert overrides.optional_arg("--config", None) == ""
     assert overrides.optional_arg("--config", "my file.yaml") == "--config 'my file.yaml'"
