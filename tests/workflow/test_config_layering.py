@@ -101,7 +101,7 @@ def test_every_schema_section_has_a_nested_override_case():
 
 @pytest.mark.parametrize("section", sorted(NESTED))
 def test_nested_command_line_config_validates(demo_workspace, section):
-    proc = run_snakemake(demo_workspace, "-n", "-p", "results/tables/variants.json", "--config",
+    proc = run_snakemake(demo_workspace, "-n", "-p", "results/plan.json", "--config",
                          f"{section}={NESTED[section]}", timeout=300)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
 
@@ -158,7 +158,7 @@ def test_multi_node_pretraining_launches_srun_torchrun(demo_workspace, tmp_path)
      "config data.raters.csv = '/data/REPLACE_ME/raters.csv' is a placeholder"),
 ])
 def test_bad_config_fails_before_any_job(demo_workspace, overrides, needle):
-    proc = run_snakemake(demo_workspace, "-n", "results/tables/variants.json", "--config", *overrides, timeout=300)
+    proc = run_snakemake(demo_workspace, "-n", "results/plan.json", "--config", *overrides, timeout=300)
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0
     assert needle in out, out[-3000:]
@@ -174,9 +174,9 @@ def test_paper_placeholders_name_the_key(demo_workspace):
 
 def test_slurm_profile_refuses_to_submit_with_placeholders(demo_workspace):
     """The shipped profile's partition/account are REPLACE_ME: a real (non-dry) run stops before submitting."""
-    proc = run_snakemake(demo_workspace, "--profile", "slurm", "results/tables/variants.json", timeout=300)
+    proc = run_snakemake(demo_workspace, "--profile", "slurm", "results/plan.json", timeout=300)
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0
-    assert "resource slurm_partition='REPLACE_ME_cpu_partition' of rule variants_json is a placeholder; " in out, out
+    assert "resource slurm_partition='REPLACE_ME_cpu_partition' of rule plan_json is a placeholder; " in out, out
     assert "submitted with SLURM jobid" not in out
-    assert not (demo_workspace / "results/tables/variants.json").exists()
+    assert not (demo_workspace / "results/plan.json").exists()
