@@ -250,10 +250,6 @@ def segmentation_args(wildcards):
     return wf_seg.segmentation_words(config, wildcards.variant)
 
 
-def segmentation_labels_arg():
-    return json.dumps({v: config["variants"][v].get("label", v) for v in PLAN.segmentation_variants})
-
-
 # ---------------------------------------------------------------------------------------------- study (rules/study.smk)
 STUDY_CFG = config["study"]
 

@@ -5,8 +5,8 @@ The workflow config is the one Snakemake resolves (``config/schema.yaml`` defaul
 resolved with the step's own config loader, exactly as its rule's shell line does: pretraining with
 :func:`smart.config.load_config` (``pretrain.preset``/``config_yaml``/``set`` + the variant's ``set``), fine-tuning and
 probing with :func:`smart.downstream.protocol.load_downstream_config` (``finetune.set`` + ``tasks.<t>.set``),
-segmentation with :func:`smart.downstream.segmentation.load_segmentation_config`. Where several variants or tasks differ,
-the largest job is the group's. ``embed``, ``zeroshot`` and ``attention_maps`` run with their command's defaults
+segmentation with :func:`smart.downstream.segmentation.load_segmentation_config`. Where several variants or tasks
+differ, the largest job is the group's. ``embed``, ``zeroshot`` and ``attention_maps`` run with their command's defaults
 (:data:`COMMAND_DEFAULTS`; ``tests/resources`` checks them against the parsers).
 """
 

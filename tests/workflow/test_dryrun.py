@@ -57,8 +57,8 @@ DEMO_EXPECTED = {
             "plan_json": 1, "tables": 1, "all": 1},
     # segmentation.variants [smart, smit, scratch]: two exports of pretrained encoders, three SwinUNETR runs
     "segmentation": {"pretrain": 2, "monai_ssl_export": 2, "synth_segmentation": 1, "segmentation_finetune": 3,
-                     "segmentation_table": 1, "synth_ct": 1, "resample_shard": SHARDS, "resample": 1,
-                     "total": 12 + SHARDS},
+                     "segmentation_table": 1, "plan_json": 1, "synth_ct": 1, "resample_shard": SHARDS,
+                     "resample": 1, "total": 13 + SHARDS},
     "ablation_no_nt": {"pretrain": 2, "finetune": 2 * 3 * FOLDS, "linear_probe": 2 * 2 * FOLDS, "zeroshot": 2,
                        "umap": 2, "attention_maps": 2, "raters_consensus": 1, "total": 20 + SHARDS + 10 * FOLDS},
     # Issue #13 study (schema defaults): 3 seeds x {smart, smart_no_nt, smart_no_sa, smit, amip, random_init};
