@@ -1,6 +1,7 @@
 """The resolved plan of one workflow invocation: the facts about each planned variant, task and study arm that the
 package's config resolution decides (``smart.workflow.resolve.resolve_plan``), computed once, read by every rule file
-and written once as ``results/plan.json`` (the ``plan_json`` rule) for the steps that read it (``smart tables``)."""
+and written once as ``results/plan.json`` (the ``plan_json`` rule) for the steps that read it (``smart tables``,
+``smart segmentation-table``)."""
 
 from __future__ import annotations
 
