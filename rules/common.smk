@@ -20,7 +20,7 @@ from smart.workflow import study as wf_study, targets as wf_targets, tasks as wf
 from smart.workflow.checks import check_before_any_job, check_raw_config
 from smart.workflow.placeholders import placeholder_resources
 from smart.workflow.schema import fill_defaults, typed_command_line, validate_config
-from smart.workflow.targets import BENCH, LOGS, PRE, PYLIDC_NODULES, RANDOM_ZEROSHOT, RESULTS, STUDY, SYNTH
+from smart.workflow.targets import BENCH, LOGS, PLAN_JSON, PRE, PYLIDC_NODULES, RANDOM_ZEROSHOT, RESULTS, STUDY, SYNTH
 from smart.workflow.targets import SEGMENTATION_TABLES, encoder_path, monai_ssl_path, segmentation_metrics
 from smart.workflow.targets import splits_json, study_encoder
 
@@ -163,7 +163,6 @@ def synthetic_count(wildcards):
     return config["synthetic"]["counts"][wildcards.generator]
 
 
-tasks_json_arg = partial(wf_tasks.tasks_json, config)
 organmnist_npz = partial(wf_inputs.organmnist_npz, config)
 raters_csv = partial(wf_inputs.raters_csv, config)
 input_raters_csv = partial(wf_inputs.input_raters_csv, config)
@@ -197,7 +196,11 @@ def table_inputs(wildcards):
 
 
 pdr_sweep_variants = partial(wf_variants.pdr_sweep_variants, config)
-variants_json_arg = partial(wf_variants.variants_json, config)
+
+def plan_json_arg():
+    """The plan resolved before any job, as the JSON string the `plan_json` rule writes (config order kept)."""
+    return json.dumps(PLAN.to_dict())
+
 
 def pdr_sweep_inputs(wildcards):
     return wf_targets.pdr_sweep_inputs(config)
@@ -245,10 +248,6 @@ def segmentation_weights_arg(wildcards):
 
 def segmentation_args(wildcards):
     return wf_seg.segmentation_words(config, wildcards.variant)
-
-
-def segmentation_labels_arg():
-    return json.dumps({v: config["variants"][v].get("label", v) for v in PLAN.segmentation_variants})
 
 
 # ---------------------------------------------------------------------------------------------- study (rules/study.smk)

@@ -9,49 +9,30 @@ LIMITED_DATA = any(float(f) < 1.0 for task in task_names() for f in config["task
 PDR_SWEEP = bool(pdr_sweep_variants())
 
 
-rule variants_json:
-    # The config's variants mapping, as `smart tables` reads it (ARCHITECTURE "Result paths").
+rule plan_json:
+    # The plan resolved before any job (smart.workflow.plan.Plan), written once for the steps that read it
+    # (ARCHITECTURE "Result paths"); rerun when it changes (its params).
     output:
-        f"{RESULTS}/tables/variants.json",
+        PLAN_JSON,
     params:
-        variants=variants_json_arg(),
+        plan=plan_json_arg(),
     log:
-        f"{LOGS}/variants_json.log",
+        f"{LOGS}/plan_json.log",
     benchmark:
-        f"{BENCH}/variants_json.tsv"
+        f"{BENCH}/plan_json.tsv"
     conda:
         "../envs/eval.yaml"
     threads: rule_threads("report")
     resources:
         **rule_resources("report"),
     shell:
-        "python -m workflow_scripts.write_variants --out {output:q} --variants {params.variants:q} > {log:q} 2>&1"
-
-
-rule tasks_json:
-    # The config's tasks and the task filling each paper table, as `smart tables` reads them.
-    output:
-        f"{RESULTS}/tables/tasks.json",
-    params:
-        tasks=tasks_json_arg(),
-    log:
-        f"{LOGS}/tasks_json.log",
-    benchmark:
-        f"{BENCH}/tasks_json.tsv"
-    conda:
-        "../envs/eval.yaml"
-    threads: rule_threads("report")
-    resources:
-        **rule_resources("report"),
-    shell:
-        "python -m workflow_scripts.write_tasks --out {output:q} --tasks {params.tasks:q} > {log:q} 2>&1"
+        "python -m workflow_scripts.write_plan --out {output:q} --plan {params.plan:q} > {log:q} 2>&1"
 
 
 rule tables:
     input:
         results=table_inputs,
-        variants=f"{RESULTS}/tables/variants.json",
-        tasks=f"{RESULTS}/tables/tasks.json",
+        plan=PLAN_JSON,
         pdr_sweep=pdr_sweep_inputs,
     output:
         md=expand(f"{RESULTS}/tables/table{{n}}.md", n=TABLE_NUMBERS),
@@ -103,5 +84,5 @@ rule tables:
     resources:
         **rule_resources("report"),
     shell:
-        "python -m smart tables --results {params.results:q} --variants {input.variants:q} --tasks {input.tasks:q} "
+        "python -m smart tables --results {params.results:q} --plan {input.plan:q} "
         "--out {params.out:q} {params.pdr_sweep} > {log:q} 2>&1"

@@ -72,7 +72,8 @@ rule segmentation_finetune:
 
 rule segmentation_table:
     input:
-        [segmentation_metrics(v) for v in segmentation_variants()],
+        metrics=[segmentation_metrics(v) for v in segmentation_variants()],
+        plan=PLAN_JSON,
     output:
         csv=report(
             f"{RESULTS}/tables/segmentation.csv",
@@ -81,8 +82,6 @@ rule segmentation_table:
             labels={"table": "Segmentation Dice"},
         ),
         md=f"{RESULTS}/tables/segmentation.md",
-    params:
-        labels=segmentation_labels_arg(),
     log:
         f"{LOGS}/segmentation_table.log",
     benchmark:
@@ -93,5 +92,5 @@ rule segmentation_table:
     resources:
         **rule_resources("report"),
     shell:
-        "python -m smart segmentation-table --labels {params.labels:q} --out-csv {output.csv:q} "
-        "--out-md {output.md:q} {input:q} > {log:q} 2>&1"
+        "python -m smart segmentation-table --plan {input.plan:q} --out-csv {output.csv:q} "
+        "--out-md {output.md:q} {input.metrics:q} > {log:q} 2>&1"

@@ -18,7 +18,9 @@ LAYERS: tuple[frozenset[str], ...] = (
                                                      # folder logs (JSON lines + TensorBoard) of every training loop
     frozenset({"ssl"}),                              # masking, noisy teacher, EMA, losses, methods, SelfDistillation
     frozenset({"config"}),                           # pretraining config: presets, method overrides, validation
-    frozenset({"train", "downstream"}),              # pretraining loop; fine-tuning / linear probe
+    frozenset({"train"}),                            # pretraining loop, checkpoints, DDP, optimiser
+    frozenset({"downstream"}),                       # fine-tuning / linear probe / segmentation (its resumable
+                                                     # checkpoint is train's)
     frozenset({"eval", "resources"}),                # clustering, zero-shot DSC, attention figures, tables; GPU card
                                                      # table, measured memory model, `smart plan`
     frozenset({"workflow"}),                         # the Snakemake workflow's plan and its checks before any job

@@ -1,5 +1,5 @@
 """The one config layering loop and the one error format, shared by pretraining (``smart.config``), fine-tuning /
-linear probing (``smart.downstream.protocol``) and segmentation (``smart.train.segmentation``).
+linear probing (``smart.downstream.protocol``) and segmentation (``smart.downstream.segmentation``).
 
 A step's config is its ``DEFAULTS`` table with layers applied in order, later wins::
 
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import json
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
@@ -64,6 +65,26 @@ def parse_set(items: list[str] | None) -> dict[str, Any]:
         except yaml.YAMLError as exc:
             raise ValueError(f"--set {item!r}: value is not valid YAML ({exc})") from exc
     return out
+
+
+def yaml_value(value: Any) -> str:
+    """A config value as the text after ``key=``: strings as they are, anything else as JSON (valid YAML, so lists,
+    null and booleans round-trip through :func:`parse_set`)."""
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def merged(*override_dicts: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Later dicts win; a key keeps the position of its first appearance (``dict.update``)."""
+    out: dict[str, Any] = {}
+    for overrides in override_dicts:
+        out.update(overrides or {})
+    return out
+
+
+def set_items(*override_dicts: Mapping[str, Any] | None) -> list[str]:
+    """``["key=value", ...]`` of the merged dicts, the inverse of :func:`parse_set`: what the workflow's rules pass
+    as ``--set`` and what ``smart plan`` resolves a job's config with."""
+    return [f"{k}={yaml_value(v)}" for k, v in merged(*override_dicts).items()]
 
 
 def read_yaml(path: str | Path) -> dict[str, Any]:

@@ -1,9 +1,11 @@
-"""A results tree in the layout of ARCHITECTURE "Result paths" (metrics, pretraining configs, clusters) and its
-variants.json and tasks.json, for the table and README-block tests."""
+"""A results tree in the layout of ARCHITECTURE "Result paths" (metrics, pretraining configs, clusters) and the
+workflow's plan.json (written from a real ``smart.workflow.plan.Plan``), for the table and README-block tests."""
 
 import json
 
 import pytest
+
+from smart.workflow.plan import Plan
 
 
 def _write(path, obj):
@@ -38,13 +40,23 @@ def results(tmp_path):
     variants = {"smart": {"method": "smart", "set": {}, "label": "SMART", "tables": ["I", "II", "IV", "V", "VI"]},
                 "smit": {"method": "smit", "set": {}, "label": "SMIT", "tables": ["II", "IV"]},
                 "scratch": {"method": "none", "label": "Scratch", "tables": ["II"]}}
-    vpath = tmp_path / "variants.json"
-    vpath.write_text(json.dumps(variants))
-    (tmp_path / "tasks.json").write_text(json.dumps(PAPER_TASKS))  # beside variants.json, where write_tables looks
-    return root, vpath
+    return root, write_plan(tmp_path / "plan.json", variants)
 
 
-# The paper's mapping (config/config.yaml `tasks`, `table_tasks`), as the workflow's tasks_json rule writes it.
-PAPER_TASKS = {"tasks": {"lidc": {"label": "LIDC", "title": "LIDC malignancy"},
-                         "response": {"label": "Response", "title": "Immunotherapy response"}},
-               "tables": {"II": "lidc", "III": "response", "IV": "lidc", "V": "lidc", "VI": "lidc"}}
+# The paper's tasks and table_tasks (config/config.yaml `tasks`, `table_tasks`), as the workflow's plan holds them.
+PAPER_TASKS = {"lidc": {"label": "LIDC", "title": "LIDC malignancy"},
+               "response": {"label": "Response", "title": "Immunotherapy response"}}
+PAPER_TABLE_TASKS = {"II": "lidc", "III": "response", "IV": "lidc", "V": "lidc", "VI": "lidc"}
+
+
+def write_plan(path, variants, tasks=None, table_tasks=None):
+    """``path`` holding the plan the workflow's plan_json rule writes, with ``variants`` (each entry completed to
+    ``smart.workflow.plan.VARIANT_KEYS``) and the paper's tasks unless given; returns ``path``."""
+    full = {name: {"method": "smart", "set": {}, "label": name, "tables": [], "sa": True, "heads": ["cls"], **spec}
+            for name, spec in variants.items()}
+    tasks = PAPER_TASKS if tasks is None else tasks
+    plan = Plan(arch={v: "swin" for v in full}, cls_token={v: True for v in full}, crop_edge={t: 64 for t in tasks},
+                variants=full, tasks=tasks, table_tasks=PAPER_TABLE_TASKS if table_tasks is None else table_tasks)
+    Plan.from_dict(json.loads(json.dumps(plan.to_dict())), str(path))  # the fixture is a plan the writer accepts
+    path.write_text(json.dumps(plan.to_dict()))
+    return path

@@ -12,7 +12,7 @@ saved-tensor hooks counting the bytes the backward pass keeps (each storage once
   ``cls``) under ``precision`` fp32 / bf16, with and without ``activation_checkpointing``;
 * ``features`` (rules ``linear_probe`` and ``embed``): :func:`smart.downstream.features.extract_features`;
 * ``attention`` (rules ``zeroshot`` and ``attention_maps``): :func:`smart.eval.attention_maps.attention_volumes`;
-* ``segmentation``: SwinUNETR (:func:`smart.train.segmentation.build_model`) + DiceCE + AdamW, one step.
+* ``segmentation``: SwinUNETR (:func:`smart.downstream.segmentation.build_model`) + DiceCE + AdamW, one step.
 
 Why real tensors at small crops and a linear fit: every activation of a Swin step is proportional to the number of
 voxels in the batch (window attention is local; the one global attention, the SA block on the stage-3 grid, holds
@@ -210,7 +210,7 @@ def attention_step(edge: int, batch: int, settings: dict[str, Any]) -> Step:
 def segmentation_step(edge: int, batch: int, settings: dict[str, Any]) -> Step:
     from monai.losses import DiceCELoss
 
-    from smart.train.segmentation import build_model, load_segmentation_config
+    from smart.downstream.segmentation import build_model, load_segmentation_config
 
     cfg = load_segmentation_config(None, [f"model_preset={PAPER}", f"crop_size={_cube(edge)}",
                                           f"batch_size={batch}"])

@@ -1,5 +1,5 @@
 """``smart segmentation``: fine-tune MONAI SwinUNETR from a pretrained encoder (or from scratch) on labelled volumes
-and report Dice per structure (smart.train.segmentation)."""
+and report Dice per structure (smart.downstream.segmentation)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import sys
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from smart.train.segmentation import DEFAULTS
+    from smart.downstream.segmentation import DEFAULTS
 
     parser.add_argument("--weights", required=True,
                         help="MONAI self-supervised Swin weights (`smart export --format monai-ssl`), or 'none' "
@@ -24,7 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from smart.preemption import TrainingInterrupted
-    from smart.train.segmentation import load_segmentation_config, train_segmentation
+    from smart.downstream.segmentation import load_segmentation_config, train_segmentation
 
     try:
         cfg = load_segmentation_config(args.config, args.set)

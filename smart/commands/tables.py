@@ -9,10 +9,10 @@ import sys
 
 def add_arguments(parser) -> None:
     parser.add_argument("--results", required=True, help="results root (holds pretrain/, finetune/, probe/, cluster/)")
-    parser.add_argument("--variants", required=True, help="variants.json: {name: {method, set, label, tables}}")
-    parser.add_argument("--tasks", default=None,
-                        help="tasks.json: {tasks: {name: {label, title}}, tables: {numeral: task}} (default: beside "
-                             "--variants)")
+    parser.add_argument("--plan", required=True,
+                        help="the workflow's plan.json (its plan_json rule writes it): the variants {name: {method, "
+                             "set, label, tables, sa, heads}}, tasks {name: {label, title}} and table_tasks {numeral: "
+                             "task} the tables read")
     parser.add_argument("--out", required=True, help="output folder: table{1..6}.{csv,md}, sources.json")
     parser.add_argument("--pdr-sweep", nargs="+", default=None, metavar="VARIANT",
                         help="also draw Fig. 10 (pdr_umaps.{csv,png}): the UMAPs of these variants, one panel each, "
@@ -28,9 +28,9 @@ def main(args) -> int:
     from smart.eval.tables import write_tables
 
     try:
-        sources = write_tables(args.results, args.variants, args.out, args.tasks, args.pdr_sweep)
+        sources = write_tables(args.results, args.plan, args.out, args.pdr_sweep)
         print(f"{len(sources)} tables -> {args.out}")
-        block = render_block(args.results, args.out, args.variants) if args.readme or args.check_readme else ""
+        block = render_block(args.results, args.out, args.plan) if args.readme or args.check_readme else ""
         current = {path: readme_block(path) for path in (args.readme, args.check_readme) if path}  # markers first
     except ValueError as err:
         print(f"smart tables: error: {err}", file=sys.stderr)

@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 
 from smart.atomic import write_text
+from smart.eval.tables import load_plan
 
 BEGIN, END = "<!-- demo-results:begin -->", "<!-- demo-results:end -->"
 README_TABLES = (2, 1)
@@ -35,10 +36,11 @@ def zeroshot_line(results: str | os.PathLike, labels: dict[str, str]) -> str:
     return f"Zero-shot tumour DSC (`results/zeroshot/*/summary.json`, {n} cases): " + ", ".join(parts) + "."
 
 
-def render_block(results: str | os.PathLike, tables_dir: str | os.PathLike, variants_json: str | os.PathLike) -> str:
-    """The README block (markers included) from ``tables_dir/table{2,1}.md`` and the zero-shot summaries."""
+def render_block(results: str | os.PathLike, tables_dir: str | os.PathLike, plan_json: str | os.PathLike) -> str:
+    """The README block (markers included) from ``tables_dir/table{2,1}.md`` and the zero-shot summaries (variant
+    labels from the workflow's ``plan_json``)."""
     tables_dir = Path(tables_dir)
-    variants = json.loads(Path(variants_json).read_text(encoding="utf-8"))
+    variants, _ = load_plan(plan_json)
     labels = {name: spec.get("label", name) for name, spec in variants.items()}
     parts = []
     for number in README_TABLES:

@@ -1,9 +1,10 @@
 """The paper's Tables I-VI (and Fig. 6) assembled from whatever variants ran (docs/evaluation.md "Tables").
 
-Inputs are the workflow's result files (docs/ARCHITECTURE.md "Result paths"), ``variants.json``
-(``{name: {"method", "set", "label", "tables": ["I", ...]}}``) and ``tasks.json`` (``{"tasks": {name: {"label",
-"title"}}, "tables": {"II": name, ...}}``: the configured downstream tasks and the task that fills each classification
-table, so no task name is written here). A variant appears in a table when the table's numeral is in its ``tables``
+Inputs are the workflow's result files (docs/ARCHITECTURE.md "Result paths") and its plan ``plan.json``
+(``smart.workflow.plan.Plan``), of which this reads ``variants`` (``{name: {"method", "set", "label", "tables": ["I",
+...], "sa", "heads"}}``), ``tasks`` (``{name: {"label", "title"}}``: the configured downstream tasks) and
+``table_tasks`` (``{"II": name, ...}``: the task that fills each classification table, so no task name is written
+here). A variant appears in a table when the table's numeral is in its ``tables``
 list. What a variant *is* (noisy teacher on/off, SA stage, losses, backbone) is read from the
 resolved pretraining config ``pretrain/{variant}/config.json``, never inferred from its name.
 
@@ -34,6 +35,8 @@ from smart.models.factory import BACKBONES
 HEAD_PREFERENCE = tuple(HEADS)   # registry order: the paper's default fine-tuning head ([CLS]) first
 FULL = 1.0
 YES, NO, UNKNOWN = "✓", "×", "—"
+# The fields of the workflow's plan.json (smart.workflow.plan.Plan) the tables read.
+PLAN_KEYS = ("variants", "tasks", "table_tasks")
 
 
 def _read_json(path: Path) -> Any:
@@ -252,7 +255,7 @@ TABLES: dict[str, PaperTable] = {
 
 @dataclass(frozen=True)
 class TaskMap:
-    """``tasks.json``: the configured tasks (config order) and the task that fills each table needing one."""
+    """The plan's ``tasks`` (config order) and the task that fills each table needing one (its ``table_tasks``)."""
 
     tasks: dict[str, Task]
     tables: dict[str, str]
@@ -261,50 +264,49 @@ class TaskMap:
         return self.tasks[self.tables[numeral]] if TABLES[numeral].needs_task else None
 
 
-def load_tasks(path: str | os.PathLike) -> TaskMap:
-    """Read ``tasks.json`` (written by the workflow's ``tasks_json`` rule from config ``tasks`` / ``table_tasks``);
-    ``ValueError`` naming the file when it is missing or fails :func:`task_map`'s checks."""
+def load_plan(path: str | os.PathLike) -> tuple[dict[str, dict], TaskMap]:
+    """``(variants, tasks)`` of the workflow's ``plan.json`` (written by its ``plan_json`` rule); ``ValueError`` (one
+    line naming the file) when it is missing, not JSON, lacks the mappings ``variants`` / ``tasks`` /
+    ``table_tasks``, or fails :func:`check_variants` / :func:`task_map`."""
     path = Path(path)
     if not path.is_file():
-        raise ValueError(f"tasks file {path} does not exist (the workflow's tasks_json rule writes it from config "
-                         f"`tasks` and `table_tasks`)")
-    return task_map(_read_json(path), str(path))
+        raise ValueError(f"plan file {path} does not exist (the workflow's plan_json rule writes it: "
+                         f"snakemake {path})")
+    data = _read_json(path)
+    if not isinstance(data, dict) or not all(isinstance(data.get(k), dict) for k in PLAN_KEYS):
+        raise ValueError(f"{path}: not a workflow plan: expected the mappings {list(PLAN_KEYS)} "
+                         f"(smart.workflow.plan.Plan)")
+    return check_variants(data["variants"], str(path)), task_map(data["tasks"], data["table_tasks"], str(path))
 
 
-def task_map(data: Any, where: str) -> TaskMap:
-    """``{"tasks": {name: {label, title}}, "tables": {numeral: name}}`` as a :class:`TaskMap`; ``ValueError`` naming
-    ``where`` when it is not such a mapping, lacks a table that needs a task or maps a table to an undefined task."""
-    if not isinstance(data, dict) or not isinstance(data.get("tasks"), dict) or not isinstance(data.get("tables"), dict):
-        raise ValueError(f"{where}: expected {{'tasks': {{name: {{label, title}}}}, 'tables': {{numeral: name}}}}")
+def task_map(tasks_spec: Any, tables: Any, where: str) -> TaskMap:
+    """``{name: {label, title}}`` and ``{numeral: name}`` as a :class:`TaskMap`; ``ValueError`` naming ``where`` when
+    a task is not a mapping, a table that needs a task lacks one or names an undefined task."""
     tasks = {}
-    for name, spec in data["tasks"].items():
+    for name, spec in tasks_spec.items():
         if not isinstance(spec, dict):
             raise ValueError(f"{where}: task {name!r} is not a mapping")
         tasks[name] = Task(name, str(spec.get("label", name)), str(spec.get("title", name)))
     needed = [n for n, t in TABLES.items() if t.needs_task]
-    missing = [n for n in needed if n not in data["tables"]]
+    missing = [n for n in needed if n not in tables]
     if missing:
         raise ValueError(f"{where}: no task for table(s) {missing}")
-    unknown = {n: t for n, t in data["tables"].items() if n in needed and t not in tasks}
+    unknown = {n: t for n, t in tables.items() if n in needed and t not in tasks}
     if unknown:
         raise ValueError(f"{where}: table(s) {unknown} name tasks that are not defined (known: {list(tasks)})")
-    return TaskMap(tasks, {n: data["tables"][n] for n in needed})
+    return TaskMap(tasks, {n: tables[n] for n in needed})
 
 
-def load_variants(path: str | os.PathLike) -> dict[str, dict]:
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"variants file {path} does not exist")
-    data = _read_json(path)
-    if not isinstance(data, dict):
-        raise ValueError(f"{path}: expected a mapping name -> {{method, set, label, tables}}")
-    for name, spec in data.items():
+def check_variants(variants: dict[str, Any], where: str) -> dict[str, dict]:
+    """``variants`` unchanged once every entry is a mapping whose ``tables`` are known numerals; ``ValueError``
+    naming ``where`` otherwise."""
+    for name, spec in variants.items():
         if not isinstance(spec, dict):
-            raise ValueError(f"{path}: variant {name!r} is not a mapping")
+            raise ValueError(f"{where}: variant {name!r} is not a mapping")
         unknown = [t for t in spec.get("tables", []) if t not in TABLES]
         if unknown:
-            raise ValueError(f"{path}: variant {name!r} lists unknown tables {unknown} (known: {list(TABLES)})")
-    return data
+            raise ValueError(f"{where}: variant {name!r} lists unknown tables {unknown} (known: {list(TABLES)})")
+    return variants
 
 
 def build_table(res: Results, variants: dict[str, dict], numeral: str, task: Task | None = None
@@ -390,16 +392,14 @@ def plot_limited_data(frame: pd.DataFrame, path: str | os.PathLike, tasks: dict[
     return save_png(fig, path)
 
 
-def write_tables(results: str | os.PathLike, variants_json: str | os.PathLike, out_dir: str | os.PathLike,
-                 tasks_json: str | os.PathLike | None = None, pdr_sweep: list[str] | None = None) -> dict[str, Any]:
+def write_tables(results: str | os.PathLike, plan_json: str | os.PathLike, out_dir: str | os.PathLike,
+                 pdr_sweep: list[str] | None = None) -> dict[str, Any]:
     """Write ``table{1..6}.{csv,md}``, ``sources.json``, when fractions < 1 ran ``limited_data.{csv,png}`` (Fig. 6)
     and, when ``pdr_sweep`` names variants, ``pdr_umaps.{csv,png}`` (Fig. 10, :mod:`smart.eval.pdr_sweep`).
     Every table carries the paper's value and the difference beside each cell the paper reports
-    (:mod:`smart.eval.paper_values`). ``tasks_json`` defaults to ``tasks.json`` beside ``variants_json`` (where the
-    workflow writes both)."""
+    (:mod:`smart.eval.paper_values`). Variants and tasks come from the workflow's ``plan_json`` (:func:`load_plan`)."""
     res = Results(results)
-    variants = load_variants(variants_json)
-    tasks = load_tasks(tasks_json if tasks_json is not None else Path(variants_json).with_name("tasks.json"))
+    variants, tasks = load_plan(plan_json)
     paper = load_paper_values()
     out = Path(out_dir)
     all_sources: dict[str, Any] = {}

@@ -28,6 +28,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from smart.overlay import set_items
 from smart.resources.cards import AMBIGUOUS, bf16_peak_tflops, smallest_card
 from smart.resources.fit import PLAN_ENV, check_fits
 from smart.resources.memory import coefficients_for, load_coefficients
@@ -90,11 +91,9 @@ def job_samples(group: str, config: Mapping[str, Any], samples: Mapping[str, int
     if group == "pretrain":
         from smart.config import load_config
 
-        from smart.resources.workload import _set_words
-
         pre = config["pretrain"]
         schedule = {k: v for k, v in (pre["set"] or {}).items() if str(k).split(".")[0] in ("data", "train")}
-        cfg = load_config("smart", pre["preset"], pre["config_yaml"], _set_words(schedule))
+        cfg = load_config("smart", pre["preset"], pre["config_yaml"], set_items(schedule))
         gpus = int(config["resources"]["pretrain"]["gpu"]) * int(config["resources"]["pretrain"]["nodes"])
         global_batch = int(cfg["data"]["batch_size"]) * max(gpus, 1)
         epochs = cfg["train"].get("epochs")

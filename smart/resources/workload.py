@@ -5,17 +5,17 @@ The workflow config is the one Snakemake resolves (``config/schema.yaml`` defaul
 resolved with the step's own config loader, exactly as its rule's shell line does: pretraining with
 :func:`smart.config.load_config` (``pretrain.preset``/``config_yaml``/``set`` + the variant's ``set``), fine-tuning and
 probing with :func:`smart.downstream.protocol.load_downstream_config` (``finetune.set`` + ``tasks.<t>.set``),
-segmentation with :func:`smart.train.segmentation.load_segmentation_config`. Where several variants or tasks differ,
-the largest job is the group's. ``embed``, ``zeroshot`` and ``attention_maps`` run with their command's defaults
+segmentation with :func:`smart.downstream.segmentation.load_segmentation_config`. Where several variants or tasks
+differ, the largest job is the group's. ``embed``, ``zeroshot`` and ``attention_maps`` run with their command's defaults
 (:data:`COMMAND_DEFAULTS`; ``tests/resources`` checks them against the parsers).
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from smart.overlay import merged, set_items
 from smart.resources.memory import GROUP_STEPS
 
 # The rules call these commands without the options below: their parser defaults (crop edge, batch).
@@ -41,13 +41,6 @@ class Workload:
     # samples per optimisation step (the effective batch; equals ``batch`` without accumulation)
     effective_batch: int = 0
     notes: list[str] = field(default_factory=list)
-
-
-def _set_words(*layers: Mapping[str, Any] | None) -> list[str]:
-    merged: dict[str, Any] = {}
-    for layer in layers:
-        merged.update(layer or {})
-    return [f"{k}={v if isinstance(v, str) else json.dumps(v)}" for k, v in merged.items()]
 
 
 def _check_crop(crop, multiple: int, where: str) -> list[int]:
@@ -77,10 +70,10 @@ def pretrain_workload(config: Mapping[str, Any]) -> Workload:
     for name, spec in config["variants"].items():
         if spec["method"] == "scratch":
             continue
-        sets = {**(pre["set"] or {}), **(spec.get("set") or {})}
+        sets = merged(pre["set"], spec.get("set"))
         try:
             cfg = load_config("smart", pre["preset"], pre["config_yaml"],
-                              _set_words({k: v for k, v in sets.items() if str(k).startswith("data.")}))
+                              set_items({k: v for k, v in sets.items() if str(k).startswith("data.")}))
         except ValueError as err:
             raise ValueError(f"config pretrain.set / variants.{name}.set: {err}") from None
         where = f"variants.{name} (pretrain.preset {pre['preset']!r} + sets) data.crop_size"
@@ -110,7 +103,7 @@ def _downstream_configs(config: Mapping[str, Any]) -> list[tuple[str, dict[str, 
     for task in ft["tasks"] or list(config["tasks"]):
         try:
             out.append((task, load_downstream_config(ft["config_yaml"],
-                                                     _set_words(ft["set"], config["tasks"][task]["set"]))))
+                                                     set_items(ft["set"], config["tasks"][task]["set"]))))
         except ValueError as err:
             raise ValueError(f"config finetune.set / tasks.{task}.set: {err}") from None
     return out
@@ -160,14 +153,13 @@ def probe_workload(config: Mapping[str, Any]) -> Workload:
 
 
 def segmentation_workload(config: Mapping[str, Any]) -> Workload:
-    from smart.train.segmentation import load_segmentation_config
+    from smart.downstream.segmentation import load_segmentation_config
 
     seg = config["segmentation"]
-    sets = dict(seg.get("set") or {})
-    if config["pretrain"]["preset"] and "model_preset" not in sets:
-        sets["model_preset"] = config["pretrain"]["preset"]
+    preset = config["pretrain"]["preset"]
+    sets = merged({"model_preset": preset} if preset else None, seg.get("set"))
     try:
-        cfg = load_segmentation_config(None, _set_words(sets))
+        cfg = load_segmentation_config(None, set_items(sets))
     except ValueError as err:
         raise ValueError(f"config segmentation.set: {err}") from None
     crop = [int(c) for c in cfg["crop_size"]]

@@ -4,29 +4,11 @@ that can run before the schema (pretraining keys are ``section.key``; smart.conf
 
 from __future__ import annotations
 
-import json
 import shlex
 from collections.abc import Mapping
 from typing import Any
 
-
-def yaml_value(value: Any) -> str:
-    """A config value as the text after ``key=``: strings as they are, anything else as JSON (valid YAML, so lists,
-    null and booleans round-trip through ``smart.config.parse_set``)."""
-    return value if isinstance(value, str) else json.dumps(value)
-
-
-def merged(*override_dicts: Mapping[str, Any] | None) -> dict[str, Any]:
-    """Later dicts win; a key keeps the position of its first appearance (``dict.update``)."""
-    out: dict[str, Any] = {}
-    for overrides in override_dicts:
-        out.update(overrides or {})
-    return out
-
-
-def set_items(*override_dicts: Mapping[str, Any] | None) -> list[str]:
-    """``["key=value", ...]`` of the merged dicts: what ``load_config`` / ``load_downstream_config`` parse."""
-    return [f"{k}={yaml_value(v)}" for k, v in merged(*override_dicts).items()]
+from smart.overlay import set_items
 
 
 def set_args(*override_dicts: Mapping[str, Any] | None) -> str:

@@ -13,12 +13,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from smart.workflow.overrides import downstream_sets, pretraining_sets, set_items
+from smart.overlay import set_items
+from smart.workflow.overrides import downstream_sets, pretraining_sets
 from smart.workflow.plan import Plan
 from smart.workflow.segmentation import check_segmentation, segmentation_variants
 from smart.workflow.study import arm_sets, study_arms
-from smart.workflow.tasks import downstream_overrides
-from smart.workflow.variants import is_pretrained, pretraining_overrides, scratch_overrides, variant_heads
+from smart.workflow.tasks import downstream_overrides, plan_tasks
+from smart.workflow.variants import (is_pretrained, plan_variants, pretraining_overrides, scratch_overrides,
+                                     variant_heads)
 
 
 def check_override_owners(config: Mapping[str, Any]) -> None:
@@ -123,4 +125,5 @@ def resolve_plan(config: Mapping[str, Any]) -> Plan:
     check_segmentation(config, arch)
     study_sa = [a for a in study_arms(config, True) if has_cls(resolve_study_arm(config, a)["model"])]
     return Plan(arch=arch, cls_token=cls_token, crop_edge=crop_edge, study_sa_arms=study_sa,
-                segmentation_variants=segmentation_variants(config, arch))
+                segmentation_variants=segmentation_variants(config, arch), variants=plan_variants(config),
+                tasks=plan_tasks(config), table_tasks=dict(config["table_tasks"]))

@@ -7,7 +7,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from smart.workflow.overrides import merged, optional_arg, set_args
+from smart.overlay import merged
+from smart.workflow.overrides import optional_arg, set_args
 from smart.workflow.variants import model_overrides, variant_names
 
 SWIN = "swin"  # the smart.models.factory.BACKBONES entry SwinUNETR's encoder is

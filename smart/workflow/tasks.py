@@ -3,11 +3,11 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
-from smart.workflow.overrides import merged, optional_arg, set_args
+from smart.overlay import merged
+from smart.workflow.overrides import optional_arg, set_args
 from smart.workflow.variants import is_pretrained, scratch_overrides
 
 # What each task source (the converter into cohort.csv) needs from the task's entry.
@@ -41,11 +41,10 @@ def n_folds(config: Mapping[str, Any]) -> int:
     return config["finetune"]["folds"] or config["splits"]["folds"]
 
 
-def tasks_json(config: Mapping[str, Any]) -> str:
-    """Config ``tasks`` (label, title) and ``table_tasks`` as one JSON string (results/tables/tasks.json)."""
-    return json.dumps({"tasks": {t: {"label": spec.get("label", t), "title": spec.get("title", t)}
-                                 for t, spec in config["tasks"].items()},
-                       "tables": config["table_tasks"]})
+def plan_tasks(config: Mapping[str, Any]) -> dict[str, dict[str, str]]:
+    """Config ``tasks`` as ``{task: {label, title}}`` (config order; a missing one is the task's name):
+    :attr:`smart.workflow.plan.Plan.tasks`."""
+    return {t: {"label": spec.get("label", t), "title": spec.get("title", t)} for t, spec in config["tasks"].items()}
 
 
 def check_tasks(config: Mapping[str, Any]) -> None:

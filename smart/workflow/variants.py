@@ -7,12 +7,12 @@ token) come from :class:`smart.workflow.plan.Plan`, never from method names.
 
 from __future__ import annotations
 
-import json
 import shlex
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from smart.workflow.overrides import merged, optional_arg, set_args
+from smart.overlay import merged
+from smart.workflow.overrides import optional_arg, set_args
 
 SCRATCH = "scratch"  # the variant method without pretraining (config/schema.yaml variants.*.method)
 # The ablation Fig. 10 draws (one UMAP panel per variant of the noisy teacher's patch-drop-ratio sweep, Sec. VI-E).
@@ -78,25 +78,17 @@ def scratch_overrides(config: Mapping[str, Any], variant: str) -> dict[str, Any]
     return out
 
 
-def variants_record(variants: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Every variant normalised to method, set, label, tables, sa and heads with the defaults made explicit
-    (results/tables/variants.json, read by ``smart tables``). ``ValueError`` for an entry without a method."""
+def plan_variants(config: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Every variant as method, set, label, tables, sa and heads with the defaults made explicit (``heads``: the
+    fine-tuning heads actually run, so ``smart tables`` finds the ``{variant}__{head}`` folders), in name order (the
+    tables' row order): :attr:`smart.workflow.plan.Plan.variants`."""
     out = {}
-    for name, spec in variants.items():
-        if not isinstance(spec, Mapping) or "method" not in spec:
-            raise ValueError(f"variant {name!r}: expected a mapping with a 'method', got {spec!r}")
-        sa = bool(spec.get("sa", True))
+    for name in sorted(variant_names(config)):
+        spec = config["variants"][name]
         out[name] = {"method": spec["method"], "set": dict(spec.get("set") or {}), "label": spec.get("label", name),
-                     "tables": list(spec.get("tables") or []), "sa": sa,
-                     "heads": list(spec.get("heads") or default_heads(sa))}
+                     "tables": list(spec.get("tables") or []), "sa": bool(spec.get("sa", True)),
+                     "heads": variant_heads(config, name)}
     return out
-
-
-def variants_json(config: Mapping[str, Any]) -> str:
-    """The variants mapping plus the heads each one is fine-tuned with, as one JSON string (sorted keys): the
-    ``variants_json`` rule writes it to results/tables/variants.json through :func:`variants_record`."""
-    return json.dumps({v: {**config["variants"][v], "heads": variant_heads(config, v)} for v in variant_names(config)},
-                      sort_keys=True)
 
 
 def pdr_sweep_variants(config: Mapping[str, Any]) -> list[str]:

@@ -121,7 +121,7 @@ def test_every_step_reports_an_unknown_key_in_one_format(load, item, message):
 
 def _loader(step):
     from smart.downstream.protocol import load_downstream_config
-    from smart.train.segmentation import load_segmentation_config
+    from smart.downstream.segmentation import load_segmentation_config
 
     return {"pretrain": lambda items: load_config("smart", "tiny", None, items),
             "downstream": lambda items: load_downstream_config(None, items),
@@ -130,7 +130,7 @@ def _loader(step):
 
 def test_downstream_and_segmentation_layer_file_then_set(tmp_path):
     from smart.downstream.protocol import DEFAULTS as FT, load_downstream_config
-    from smart.train.segmentation import load_segmentation_config
+    from smart.downstream.segmentation import load_segmentation_config
 
     cfg_file = tmp_path / "c.yaml"
     cfg_file.write_text("finetune: {lr: 1.0e-3, epochs: 5, scratch_model: {embed_dim: 12}}\n"
@@ -151,7 +151,7 @@ def test_optim_lr_is_one_name_in_every_step(tmp_path):
     # Pretraining's `optim.lr` / `optim.weight_decay` are accepted by fine-tuning and segmentation too (the flat
     # `lr` stays valid there), from a file or --set; a bad value names the key as written.
     from smart.downstream.protocol import load_downstream_config
-    from smart.train.segmentation import load_segmentation_config
+    from smart.downstream.segmentation import load_segmentation_config
 
     ft = load_downstream_config(None, ["optim.lr=3e-4", "optim.weight_decay=0.01"])
     assert (ft["lr"], ft["weight_decay"]) == (3e-4, 0.01) and "optim" not in ft

@@ -84,7 +84,7 @@ def test_every_entry_names_a_paper_variant_and_a_built_column(tmp_path):
     variants (empty results) and check each entry lands on a row and a column."""
     paper = yaml.safe_load((REPO / "config/paper.yaml").read_text())
     variants = paper["variants"]
-    tasks = tables.task_map({"tasks": paper["tasks"], "tables": paper["table_tasks"]}, "config/paper.yaml")
+    tasks = tables.task_map(paper["tasks"], paper["table_tasks"], "config/paper.yaml")
     res = tables.Results(tmp_path)
     entries = load_paper_values()
     for numeral in tables.TABLES:

@@ -11,9 +11,9 @@ from smart.cli import main
 from smart.config import load_config
 from smart.eval import pdr_sweep as fig10
 from smart.eval.clustering import CLASS_NAMES, cluster_features, organ_colour
-from smart.eval.tables import Results, load_variants
+from smart.eval.tables import Results, load_plan
 from smart.run_logging import RunLogger
-from tables_fixtures import PAPER_TASKS
+from tables_fixtures import write_plan
 
 # variant -> the drop ratio it is pretrained with; names and labels deliberately disagree with the ratios
 SWEEP = {"pdr_high": 0.9, "smart_no_nt": 0.0, "pdr_01": 0.3}
@@ -36,14 +36,12 @@ def sweep_results(tmp_path_factory):
         cluster_features(tmp / f"{variant}.npz", root / "cluster" / variant, n_neighbors=8)
     variants = {v: {"method": "smart", "label": f"label of {v}", "tables": []} for v in SWEEP}
     variants["smart"] = {"method": "smart", "label": "SMART", "tables": []}       # not in the sweep
-    (tmp / "variants.json").write_text(json.dumps(variants))
-    (tmp / "tasks.json").write_text(json.dumps(PAPER_TASKS))
-    return root, tmp / "variants.json"
+    return root, write_plan(tmp / "plan.json", variants)
 
 
 def test_rows_follow_the_resolved_drop_ratio(sweep_results):
     root, vpath = sweep_results
-    frame = fig10.pdr_sweep(Results(root), load_variants(vpath), list(SWEEP))
+    frame = fig10.pdr_sweep(Results(root), load_plan(vpath)[0], list(SWEEP))
     assert frame["variant"].tolist() == ORDER and frame["pdr"].tolist() == [0.0, 0.3, 0.9]
     for _, row in frame.iterrows():
         clusters = json.loads((root / "cluster" / row["variant"] / "clusters.json").read_text())
@@ -56,7 +54,7 @@ def test_rows_follow_the_resolved_drop_ratio(sweep_results):
 
 def test_figure_panels_count_order_titles_and_colours(sweep_results):
     root, vpath = sweep_results
-    frame = fig10.pdr_sweep(Results(root), load_variants(vpath), list(SWEEP))
+    frame = fig10.pdr_sweep(Results(root), load_plan(vpath)[0], list(SWEEP))
     fig = fig10.pdr_sweep_figure(frame, root, columns=2)          # 2 x 2 grid, the fourth axes removed
     assert len(fig.axes) == 3
     for ax, variant, drop in zip(fig.axes, ORDER, ["0.0", "0.3", "0.9"]):
@@ -75,13 +73,13 @@ def test_figure_panels_count_order_titles_and_colours(sweep_results):
 def test_smart_tables_writes_fig10_beside_the_tables(sweep_results, tmp_path):
     root, vpath = sweep_results
     out = tmp_path / "tables"
-    assert main(["tables", "--results", str(root), "--variants", str(vpath), "--out", str(out),
+    assert main(["tables", "--results", str(root), "--plan", str(vpath), "--out", str(out),
                  "--pdr-sweep", *SWEEP]) == 0
     assert (out / "pdr_umaps.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert pd.read_csv(out / "pdr_umaps.csv")["variant"].tolist() == ORDER
     assert list(json.loads((out / "sources.json").read_text())["pdr_umaps"]) == ORDER
     # without --pdr-sweep no figure is drawn
-    assert main(["tables", "--results", str(root), "--variants", str(vpath), "--out", str(tmp_path / "t2")]) == 0
+    assert main(["tables", "--results", str(root), "--plan", str(vpath), "--out", str(tmp_path / "t2")]) == 0
     assert not (tmp_path / "t2" / "pdr_umaps.png").exists()
 
 
@@ -109,7 +107,7 @@ def test_a_hole_in_the_sweep_is_an_error_naming_the_file(sweep_results, tmp_path
     else:
         sweep.append("nope")
     with pytest.raises(ValueError, match=message):
-        fig10.pdr_sweep(Results(root), load_variants(vpath), sweep)
+        fig10.pdr_sweep(Results(root), load_plan(vpath)[0], sweep)
 
 
 @pytest.mark.parametrize("pdr, text", [(0.0, "0.0"), (0.7, "0.7"), (1.0, "1.0"), (0.25, "0.25"), (0.125, "0.125")])

@@ -23,9 +23,9 @@ def test_render_replace_and_check(results, tmp_path):  # noqa: F811
     _write(root / "zeroshot" / "random" / "summary.json", {"dsc_mean": 0.015, "dsc_std": 0.023, "n_cases": 4})
     readme, out = _readme(tmp_path), tmp_path / "tables"
 
-    assert main(["tables", "--results", str(root), "--variants", str(vpath), "--out", str(out),
+    assert main(["tables", "--results", str(root), "--plan", str(vpath), "--out", str(out),
                  "--check-readme", str(readme)]) == 1                       # stale block: drift is reported
-    assert main(["tables", "--results", str(root), "--variants", str(vpath), "--out", str(out),
+    assert main(["tables", "--results", str(root), "--plan", str(vpath), "--out", str(out),
                  "--readme", str(readme)]) == 0
     text = readme.read_text(encoding="utf-8")
     assert text.startswith("# Title\n\nintro\n\n<!-- demo-results:begin -->\n**Table II:")
@@ -37,7 +37,7 @@ def test_render_replace_and_check(results, tmp_path):  # noqa: F811
     assert ("Zero-shot tumour DSC (`results/zeroshot/*/summary.json`, 4 cases): SMART 0.020 ± 0.026, "
             "random attention 0.015 ± 0.023.") in block
     assert "| ↳ paper |" in block                                          # the paper's values came along
-    assert main(["tables", "--results", str(root), "--variants", str(vpath), "--out", str(out),
+    assert main(["tables", "--results", str(root), "--plan", str(vpath), "--out", str(out),
                  "--check-readme", str(readme)]) == 0
 
 
@@ -45,7 +45,7 @@ def test_missing_markers_is_a_one_line_error(results, tmp_path, capsys):  # noqa
     root, vpath = results
     readme = tmp_path / "README.md"
     readme.write_text("# no block\n", encoding="utf-8")
-    assert main(["tables", "--results", str(root), "--variants", str(vpath), "--out", str(tmp_path / "t"),
+    assert main(["tables", "--results", str(root), "--plan", str(vpath), "--out", str(tmp_path / "t"),
                  "--readme", str(readme)]) == 2
     err = capsys.readouterr().err
     assert "README.md: needs exactly one <!-- demo-results:begin -->" in err and readme.read_text() == "# no block\n"

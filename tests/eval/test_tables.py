@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from smart.eval import tables
-from tables_fixtures import PAPER_TASKS, _metrics, results  # noqa: F401  (fixture)
+from tables_fixtures import PAPER_TABLE_TASKS, PAPER_TASKS, _metrics, results, write_plan  # noqa: F401  (fixture)
 
 
 def test_tables_cells_and_sources(results, tmp_path):  # noqa: F811
@@ -48,40 +48,53 @@ def test_tables_cells_and_sources(results, tmp_path):  # noqa: F811
 
 
 def test_unknown_table_numeral_is_rejected(tmp_path):
-    vpath = tmp_path / "v.json"
-    vpath.write_text(json.dumps({"a": {"tables": ["VII"]}}))
-    with pytest.raises(ValueError, match="unknown tables"):
-        tables.load_variants(vpath)
+    path = write_plan(tmp_path / "plan.json", {"a": {"tables": ["VII"]}})
+    with pytest.raises(ValueError, match=r"plan.json: variant 'a' lists unknown tables \['VII'\]"):
+        tables.load_plan(path)
 
 
-def test_a_table_takes_its_task_from_tasks_json(results, tmp_path):  # noqa: F811
+def test_a_table_takes_its_task_from_the_plan(results, tmp_path):  # noqa: F811
     # Table V filled by another task: its AUC columns carry that task's label and read that task's folders.
-    root, vpath = results
+    root, ppath = results
     _metrics(root, "finetune", "small", "smart__cls", "1.0", [0.6, 0.8])
-    mapping = {"tasks": {**PAPER_TASKS["tasks"], "small": {"label": "Small", "title": "Small nodules"}},
-               "tables": {**PAPER_TASKS["tables"], "V": "small"}}
-    tpath = tmp_path / "other_tasks.json"
-    tpath.write_text(json.dumps(mapping))
-    tables.write_tables(root, vpath, tmp_path / "out", tpath)
+    variants = json.loads(ppath.read_text())["variants"]
+    other = write_plan(tmp_path / "other_plan.json", variants,
+                       {**PAPER_TASKS, "small": {"label": "Small", "title": "Small nodules"}},
+                       {**PAPER_TABLE_TASKS, "V": "small"})
+    tables.write_tables(root, other, tmp_path / "out")
     t5 = pd.read_csv(tmp_path / "out" / "table5.csv")
     assert list(t5.columns[-3:]) == ["Small Probe AUC", "Small FT AUC", "sources"]
     assert t5.loc[0, "Small FT AUC"] == "0.700 ± 0.141" and t5.loc[0, "Small Probe AUC"] == "—"
 
 
-@pytest.mark.parametrize("mapping, needle", [
-    ({"tasks": {"lidc": {}}, "tables": {"II": "lidc"}}, r"no task for table\(s\) \['III', 'IV', 'V', 'VI'\]"),
-    ({"tasks": {"lidc": {}}, "tables": {n: "lidc" for n in ("II", "IV", "V", "VI")} | {"III": "resp"}},
+@pytest.mark.parametrize("tasks, table_tasks, needle", [
+    ({"lidc": {}}, {"II": "lidc"}, r"no task for table\(s\) \['III', 'IV', 'V', 'VI'\]"),
+    ({"lidc": {}}, {n: "lidc" for n in ("II", "IV", "V", "VI")} | {"III": "resp"},
      r"\{'III': 'resp'\} name tasks that are not defined \(known: \['lidc'\]\)"),
-    ({"tasks": ["lidc"], "tables": {}}, "expected {'tasks'"),
+    ({"lidc": "LIDC"}, dict(PAPER_TABLE_TASKS, III="lidc"), "task 'lidc' is not a mapping"),
 ])
-def test_bad_tasks_file_is_rejected_naming_it(tmp_path, mapping, needle):
-    path = tmp_path / "tasks.json"
-    path.write_text(json.dumps(mapping))
+def test_bad_tasks_in_the_plan_are_rejected_naming_it(tmp_path, tasks, table_tasks, needle):
+    path = tmp_path / "plan.json"
+    path.write_text(json.dumps({"variants": {}, "tasks": tasks, "table_tasks": table_tasks}))
     with pytest.raises(ValueError, match=needle) as err:
-        tables.load_tasks(path)
+        tables.load_plan(path)
     assert str(err.value).startswith(f"{path}: ")
-    with pytest.raises(ValueError, match="tasks file .* does not exist"):
-        tables.load_tasks(tmp_path / "nope.json")
+
+
+@pytest.mark.parametrize("text, needle", [
+    (None, "plan file {path} does not exist (the workflow's plan_json rule writes it: snakemake {path})"),
+    ("{not json", "{path}: not valid JSON"),
+    ('{"variants": {}, "tasks": {}}', "{path}: not a workflow plan: expected the mappings ['variants', 'tasks', "
+                                      "'table_tasks'] (smart.workflow.plan.Plan)"),
+    ('["variants"]', "{path}: not a workflow plan"),
+])
+def test_missing_or_malformed_plan_is_one_line_naming_the_file(tmp_path, text, needle):
+    path = tmp_path / "plan.json"
+    if text is not None:
+        path.write_text(text)
+    with pytest.raises(ValueError) as err:
+        tables.load_plan(path)
+    assert needle.format(path=path) in str(err.value) and "\n" not in str(err.value)
 
 
 def test_missing_results_folder(tmp_path):

@@ -6,7 +6,9 @@ with one clear line before anything runs."""
 from __future__ import annotations
 
 import copy
+import json
 import re
+import shlex
 from pathlib import Path
 
 import pytest
@@ -53,9 +55,14 @@ def test_one_variant_paper_config_plans_one_pretraining_and_no_demo_setting(demo
     # Sec. IV-B: 1,000 LIDC test nodules + 3 folds; treatment response 3-fold CV only (tasks.<name>.test_size)
     assert len(shell_lines(out, "--out results/preprocess/lidc/splits.json --test-size 1000 --folds 3")) == 1
     assert len(shell_lines(out, "--out results/preprocess/response/splits.json --test-size 0 --folds 3")) == 1
-    # no demo variant, ablation target or synthetic data reaches the plan
+    # no demo variant, ablation target or synthetic data reaches the plan; plan.json holds the one variant (its
+    # shell line also names the study's default arms, config/schema.yaml study.methods, so it is checked apart)
+    (plan_line,) = shell_lines(out, "-m workflow_scripts.write_plan")
+    plan = json.loads(shlex.split(plan_line)[shlex.split(plan_line).index("--plan") + 1])
+    assert list(plan["variants"]) == ["smart"] and list(plan["arch"]) == ["smart"]
+    jobs = "\n".join(line for line in out.splitlines() if line != plan_line)
     for demo_only in ("smart_no_nt", "smit", "scratch", "synth_"):
-        assert demo_only not in out
+        assert demo_only not in jobs
     assert "ablation_no_nt" not in run_snakemake(demo_workspace, "--list-target-rules", "--configfile", str(one),
                                                  timeout=300).stdout
 
@@ -101,7 +108,7 @@ def test_every_schema_section_has_a_nested_override_case():
 
 @pytest.mark.parametrize("section", sorted(NESTED))
 def test_nested_command_line_config_validates(demo_workspace, section):
-    proc = run_snakemake(demo_workspace, "-n", "-p", "results/tables/variants.json", "--config",
+    proc = run_snakemake(demo_workspace, "-n", "-p", "results/plan.json", "--config",
                          f"{section}={NESTED[section]}", timeout=300)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
 
@@ -160,7 +167,7 @@ def test_multi_node_pretraining_launches_srun_torchrun(demo_workspace, tmp_path)
      "config data.raters.csv = '/data/REPLACE_ME/raters.csv' is a placeholder"),
 ])
 def test_bad_config_fails_before_any_job(demo_workspace, overrides, needle):
-    proc = run_snakemake(demo_workspace, "-n", "results/tables/variants.json", "--config", *overrides, timeout=300)
+    proc = run_snakemake(demo_workspace, "-n", "results/plan.json", "--config", *overrides, timeout=300)
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0
     assert needle in out, out[-3000:]
@@ -176,9 +183,9 @@ def test_paper_placeholders_name_the_key(demo_workspace):
 
 def test_slurm_profile_refuses_to_submit_with_placeholders(demo_workspace):
     """The shipped profile's partition/account are REPLACE_ME: a real (non-dry) run stops before submitting."""
-    proc = run_snakemake(demo_workspace, "--profile", "slurm", "results/tables/variants.json", timeout=300)
+    proc = run_snakemake(demo_workspace, "--profile", "slurm", "results/plan.json", timeout=300)
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0
-    assert "resource slurm_partition='REPLACE_ME_cpu_partition' of rule variants_json is a placeholder; " in out, out
+    assert "resource slurm_partition='REPLACE_ME_cpu_partition' of rule plan_json is a placeholder; " in out, out
     assert "submitted with SLURM jobid" not in out
-    assert not (demo_workspace / "results/tables/variants.json").exists()
+    assert not (demo_workspace / "results/plan.json").exists()

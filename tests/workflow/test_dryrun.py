@@ -48,17 +48,17 @@ DEMO_EXPECTED = {
     "cluster_all": {"embed": N_PRETRAINED, "umap": N_PRETRAINED, "synth_organs": 1},
     "zeroshot_all": {"zeroshot": N_SA + 1, "attention_maps": N_SA, "pretrain": N_SA, "synth_raters": 1,
                      "raters_consensus": 1},
-    "tables": {"tables": 1, "variants_json": 1, "tasks_json": 1, "finetune": N_VARIANTS * 3 * FOLDS, "zeroshot": 3, "umap": 3},
+    "tables": {"tables": 1, "plan_json": 1, "finetune": N_VARIANTS * 3 * FOLDS, "zeroshot": 3, "umap": 3},
     # the whole job table of the default target (issue 21: unchanged by moving the plan into smart.workflow)
     "all": {"synth_ct": 1, "synth_cohort": 2, "synth_organs": 1, "synth_raters": 1, "raters_consensus": 1,
             "resample_shard": SHARDS, "resample": 1, "lidc_nodules": 1, "splits": 2, "pretrain": N_PRETRAINED,
             "finetune": N_VARIANTS * (2 + 1) * FOLDS, "linear_probe": 2 * N_VARIANTS * FOLDS,
             "embed": N_PRETRAINED, "umap": N_PRETRAINED, "zeroshot": N_SA + 1, "attention_maps": N_SA,
-            "variants_json": 1, "tasks_json": 1, "tables": 1, "all": 1},
+            "plan_json": 1, "tables": 1, "all": 1},
     # segmentation.variants [smart, smit, scratch]: two exports of pretrained encoders, three SwinUNETR runs
     "segmentation": {"pretrain": 2, "monai_ssl_export": 2, "synth_segmentation": 1, "segmentation_finetune": 3,
-                     "segmentation_table": 1, "synth_ct": 1, "resample_shard": SHARDS, "resample": 1,
-                     "total": 12 + SHARDS},
+                     "segmentation_table": 1, "plan_json": 1, "synth_ct": 1, "resample_shard": SHARDS,
+                     "resample": 1, "total": 13 + SHARDS},
     "ablation_no_nt": {"pretrain": 2, "finetune": 2 * 3 * FOLDS, "linear_probe": 2 * 2 * FOLDS, "zeroshot": 2,
                        "umap": 2, "attention_maps": 2, "raters_consensus": 1, "total": 20 + SHARDS + 10 * FOLDS},
     # Issue #13 study (schema defaults): 3 seeds x {smart, smart_no_nt, smart_no_sa, smit, amip, random_init};
@@ -136,7 +136,7 @@ def paper_expected() -> dict[str, int]:
                 "umap": len(pretrained), "zeroshot": len(with_sa) + 1,
                 "attention_maps": len(with_sa) * len(cfg["evaluate"]["attention_tasks"]),
                 "lidc_cohort": 1, "lidc_nodules": 1, "resample": 1, "resample_shard": cfg["preprocess"]["shards"],
-                "splits": len(cfg["tasks"]), "tables": 1, "variants_json": 1, "tasks_json": 1, "raters_consensus": 1,
+                "splits": len(cfg["tasks"]), "tables": 1, "plan_json": 1, "raters_consensus": 1,
                 "response_crops": 1, "all": 1}
     return {**expected, "total": sum(expected.values())}
 

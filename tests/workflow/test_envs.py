@@ -185,7 +185,7 @@ def test_rule_commands_are_found():
     rules = rule_commands()
     assert rules["pretrain"] == ("train.yaml", ["smart.commands.pretrain"])
     assert rules["synth_ct"] == ("data.yaml", ["smart.commands.synth"])          # via synth_command() in common.smk
-    assert rules["variants_json"] == ("eval.yaml", ["workflow_scripts.write_variants"])
+    assert rules["plan_json"] == ("eval.yaml", ["workflow_scripts.write_plan"])
     assert "torch" in distributions(third_party_imports("smart.commands.pretrain"))
     assert {"tensorboard", "einops"} <= distributions(third_party_imports("smart.commands.pretrain"))
     assert "pylidc" in distributions(third_party_imports("smart.commands.lidc_nodules"))  # found by find_spec

@@ -47,6 +47,14 @@ def test_demo_plan_values():
     assert plan.crop_edge == {"lidc": max(DEFAULTS["crop_size"]), "response": max(DEFAULTS["crop_size"])}
     # study defaults (config/schema.yaml): smart_no_sa and smit have no SA
     assert plan.study_sa_arms == ["smart", "smart_no_nt", "amip"]
+    # what `smart tables` reads from results/plan.json (config/config.yaml variants, tasks, table_tasks)
+    assert list(plan.variants) == ["scratch", "smart", "smart_no_nt", "smit"]
+    assert plan.variants["smit"] == {"method": "smit", "set": {}, "label": "SMIT (S)",
+                                     "tables": ["I", "II", "III", "IV", "VI"], "sa": False, "heads": ["pooled"]}
+    assert plan.variants["smart_no_nt"]["set"] == {"noisy_teacher.drop_ratio": 0.0}
+    assert plan.tasks == {"lidc": {"label": "LIDC", "title": "LIDC malignancy"},
+                          "response": {"label": "Response", "title": "Immunotherapy response"}}
+    assert plan.table_tasks == {"II": "lidc", "III": "response", "IV": "lidc", "V": "lidc", "VI": "lidc"}
 
 
 @pytest.mark.parametrize("name", ["paper.yaml", "rehearsal.yaml"])

@@ -8,6 +8,7 @@ import json
 import pytest
 
 from plan_configs import shipped
+from smart import overlay
 from smart.workflow import overrides, segmentation, study, targets, tasks, variants
 
 
@@ -43,10 +44,11 @@ def test_paper_heads_and_model_overrides(paper):
 
 
 def test_overrides_merge_later_wins_first_position_kept():
-    assert overrides.merged({"a": 1, "b": 2}, None, {"a": 3, "c": [1, 2]}) == {"a": 3, "b": 2, "c": [1, 2]}
-    assert list(overrides.merged({"a": 1, "b": 2}, {"a": 3})) == ["a", "b"]
-    assert overrides.set_items({"model.sa_stage": None, "masking.strategy": "random", "x": [1, 2]}) == [
-        "model.sa_stage=null", "masking.strategy=random", "x=[1, 2]"]
+    assert overlay.merged({"a": 1, "b": 2}, None, {"a": 3, "c": [1, 2]}) == {"a": 3, "b": 2, "c": [1, 2]}
+    assert list(overlay.merged({"a": 1, "b": 2}, {"a": 3})) == ["a", "b"]
+    items = overlay.set_items({"model.sa_stage": None, "masking.strategy": "random", "x": [1, 2]})
+    assert items == ["model.sa_stage=null", "masking.strategy=random", "x=[1, 2]"]
+    assert overlay.parse_set(items) == {"model.sa_stage": None, "masking.strategy": "random", "x": [1, 2]}
     assert overrides.set_args({"x": [1, 2]}, {"y": "a b"}) == "--set 'x=[1, 2]' --set 'y=a b'"
     assert overrides.optional_arg("--config", None) == ""
     assert overrides.optional_arg("--config", "my file.yaml") == "--config 'my file.yaml'"
@@ -79,10 +81,10 @@ def test_tasks(demo):
     assert tasks.tasks_from(demo, "synthetic") == ["lidc", "response"]
     assert tasks.tasks_from(demo, "pylidc") == []
     assert tasks.n_folds(demo) == 2
-    assert json.loads(tasks.tasks_json(demo)) == {
-        "tasks": {"lidc": {"label": "LIDC", "title": "LIDC malignancy"},
-                  "response": {"label": "Response", "title": "Immunotherapy response"}},
-        "tables": {"II": "lidc", "III": "response", "IV": "lidc", "V": "lidc", "VI": "lidc"}}
+    assert tasks.plan_tasks(demo) == {"lidc": {"label": "LIDC", "title": "LIDC malignancy"},
+                                      "response": {"label": "Response", "title": "Immunotherapy response"}}
+    untitled = {**demo, "tasks": {"t": {k: v for k, v in demo["tasks"]["lidc"].items() if k not in ("label", "title")}}}
+    assert tasks.plan_tasks(untitled) == {"t": {"label": "t", "title": "t"}}
 
 
 @pytest.mark.parametrize("edit, message", [
@@ -110,19 +112,16 @@ def test_check_ablations(demo):
         variants.check_ablations(cfg)
 
 
-def test_variants_record_makes_defaults_explicit():
-    record = variants.variants_record({"a": {"method": "smart"}, "b": {"method": "smit", "sa": False, "set": {"x": 1}}})
-    assert record == {
+def test_plan_variants_make_defaults_explicit_in_name_order(demo):
+    cfg = {**demo, "variants": {"b": {"method": "smit", "sa": False, "set": {"x": 1}}, "a": {"method": "smart"},
+                                "c": {"method": "scratch", "heads": ["pooled", "cls"], "label": "C", "tables": ["II"]}}}
+    assert variants.plan_variants(cfg) == {
         "a": {"method": "smart", "set": {}, "label": "a", "tables": [], "sa": True, "heads": ["cls"]},
-        "b": {"method": "smit", "set": {"x": 1}, "label": "b", "tables": [], "sa": False, "heads": ["pooled"]}}
-    with pytest.raises(ValueError, match="variant 'c': expected a mapping with a 'method'"):
-        variants.variants_record({"c": {"label": "C"}})
-
-
-def test_variants_json_carries_the_heads(demo):
-    record = json.loads(variants.variants_json(demo))
-    assert {v: r["heads"] for v, r in record.items()} == {
-        "smart": ["cls"], "smit": ["pooled"], "smart_no_nt": ["cls"], "scratch": ["cls"]}
+        "b": {"method": "smit", "set": {"x": 1}, "label": "b", "tables": [], "sa": False, "heads": ["pooled"]},
+        "c": {"method": "scratch", "set": {}, "label": "C", "tables": ["II"], "sa": True, "heads": ["pooled", "cls"]}}
+    assert list(variants.plan_variants(cfg)) == ["a", "b", "c"]
+    assert {v: r["heads"] for v, r in variants.plan_variants(demo).items()} == {
+        "scratch": ["cls"], "smart": ["cls"], "smart_no_nt": ["cls"], "smit": ["pooled"]}
 
 
 def test_pdr_sweep(paper):

@@ -12,7 +12,7 @@ import pytest
 
 from workflow_workspace import REPO, make_workspace, run_snakemake, snakemake_env, tiny_config
 
-SMALL_TARGETS = ("results/preprocess/lidc/splits.json", "results/tables/variants.json")
+SMALL_TARGETS = ("results/preprocess/lidc/splits.json", "results/plan.json")
 
 
 def run_ok(wf, *args, timeout=900):
@@ -38,14 +38,15 @@ def test_small_target_runs_for_real(tiny_workspace):
     patient_sets = [{patient[str(s)] for s in g} for g in groups]
     assert sum(map(len, patient_sets)) == len(set().union(*patient_sets))  # no patient in two groups
 
-    variants = json.loads((res / "tables/variants.json").read_text())
+    variants = json.loads((res / "plan.json").read_text())["variants"]
+    assert list(variants) == ["scratch", "smart"]                 # name order: the tables' row order
     assert variants == {
         "smart": {"method": "smart", "set": {}, "label": "SMART (S)", "tables": ["I", "II", "III", "IV", "V", "VI"],
                   "sa": True, "heads": ["cls"]},
         "scratch": {"method": "scratch", "set": {}, "label": "Scratch", "tables": ["II", "III"], "sa": True,
                     "heads": ["cls"]},
     }
-    for rule_log in ("synth/nodules.log", "splits/lidc.log", "variants_json.log"):
+    for rule_log in ("synth/nodules.log", "splits/lidc.log", "plan_json.log"):
         assert (res / "logs" / rule_log).is_file()
         bench = (res / "benchmarks" / rule_log).with_suffix(".tsv")
         assert bench.read_text().splitlines()[0].startswith("s\th:m:s")
@@ -120,8 +121,8 @@ def test_full_demo_runs_and_reports(demo_workspace):
     assert (demo_workspace / "report.html").stat().st_size > 10_000
     # The README's demo tables are what this demo writes (re-render with the command in README "What the demo produces")
     res = demo_workspace / "results"
-    check = subprocess.run([sys.executable, "-m", "smart", "tables", "--results", str(res), "--variants",
-                            str(res / "tables/variants.json"), "--out", str(res / "tables"),
+    check = subprocess.run([sys.executable, "-m", "smart", "tables", "--results", str(res), "--plan",
+                            str(res / "plan.json"), "--out", str(res / "tables"),
                             "--check-readme", str(REPO / "README.md")], capture_output=True, text=True, timeout=600,
                            env=snakemake_env())
     assert check.returncode == 0, check.stdout + check.stderr

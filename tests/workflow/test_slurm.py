@@ -17,7 +17,7 @@ from workflow_workspace import make_workspace, run_snakemake, snakemake_env, tin
 
 pytestmark = [pytest.mark.slurm]
 
-TARGETS = ("results/preprocess/lidc/splits.json", "results/tables/variants.json")
+TARGETS = ("results/preprocess/lidc/splits.json", "results/plan.json")
 
 
 def test_profile_is_found_from_the_repository_root(demo_workspace):
@@ -33,7 +33,7 @@ def test_small_target_runs_through_sbatch(tmp_path, slurm_cluster):
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-4000:]
     jobs = submitted_jobs(out)
-    assert set(jobs) == {"synth_cohort", "splits", "variants_json"}, jobs
+    assert set(jobs) == {"synth_cohort", "splits", "plan_json"}, jobs
     assert len(set(jobs.values())) == 3
     for rule, job in jobs.items():
         # SLURM's own log of the job (kept for failed jobs; successful ones may be cleaned up by the plugin)
@@ -41,7 +41,7 @@ def test_small_target_runs_through_sbatch(tmp_path, slurm_cluster):
             assert f"rule {rule}:" in slurm_log.read_text()
     splits = json.loads((wf / "results/preprocess/lidc/splits.json").read_text())
     assert splits["n_folds"] == 2
-    assert set(json.loads((wf / "results/tables/variants.json").read_text())) == {"smart", "scratch"}
+    assert set(json.loads((wf / "results/plan.json").read_text())["variants"]) == {"scratch", "smart"}
     assert "SLURM-job" not in out  # no failure messages
 
 

@@ -47,7 +47,7 @@ def test_third_task_is_planned_from_its_config_entry(tmp_path):
     assert counts["linear_probe"] == variants * 2
     # both tasks draw on the one nodule generator; the response one feeds the attention maps (evaluate.attention_tasks)
     assert counts["splits"] == 2 and counts["synth_cohort"] == 2
-    assert counts["tasks_json"] == 1
+    assert counts["plan_json"] == 1
     assert f"--out results/preprocess/{THIRD}/splits.json --test-size 0.3" in out
     assert "--out results/preprocess/lidc/splits.json --test-size 0.25" in out
     ft = [line for line in out.splitlines() if "-m smart finetune" in line and f"/{THIRD}/" in line]
@@ -65,11 +65,11 @@ def _metrics(root, kind, task, folder, fraction, aucs):
 
 
 def test_third_task_fills_its_table(tmp_path):
-    # The workflow's own rules write variants.json and tasks.json; `smart tables` then reads metrics files made here.
+    # The workflow's own plan_json rule writes plan.json; `smart tables` then reads metrics files made here.
     wf = make_workspace(tmp_path / "wf", third_task_config())
-    proc = run_snakemake(wf, "--cores", "1", "results/tables/variants.json", "results/tables/tasks.json", timeout=600)
+    proc = run_snakemake(wf, "--cores", "1", "results/plan.json", timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert json.loads((wf / "results/tables/tasks.json").read_text())["tables"] == {
+    assert json.loads((wf / "results/plan.json").read_text())["table_tasks"] == {
         "II": "lidc", "III": "response", "IV": "lidc", "V": "lidc", "VI": THIRD}
 
     res = wf / "results"
@@ -79,8 +79,8 @@ def test_third_task_fills_its_table(tmp_path):
     _metrics(res, "finetune", THIRD, "smart__cls", "0.5", [0.55])
     _metrics(res, "probe", THIRD, "smart", "1.0", [0.65])
     out = tmp_path / "tables"
-    cmd = [sys.executable, "-m", "smart", "tables", "--results", str(res), "--variants",
-           str(res / "tables/variants.json"), "--tasks", str(res / "tables/tasks.json"), "--out", str(out)]
+    cmd = [sys.executable, "-m", "smart", "tables", "--results", str(res), "--plan",
+           str(res / "plan.json"), "--out", str(out)]
     done = subprocess.run(cmd, env=snakemake_env(), capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
 
@@ -95,24 +95,3 @@ def test_third_task_fills_its_table(tmp_path):
     limited = pd.read_csv(out / "limited_data.csv")
     assert set(limited["task"]) == {"lidc", THIRD}
     assert limited[(limited.task == THIRD) & (limited.fraction == 0.5)].auc_mean.item() == 0.55
-
-
-def test_write_tasks_checks_the_mapping(tmp_path, capsys):
-    from workflow_scripts.write_tasks import main
-
-    good = {"tasks": {"a": {"label": "A", "title": "Task A"}}, "tables": {n: "a" for n in ("II", "III", "IV", "V", "VI")}}
-    assert main(["--out", str(tmp_path / "tasks.json"), "--tasks", json.dumps(good)]) == 0
-    assert json.loads((tmp_path / "tasks.json").read_text()) == good
-    bad = {**good, "tables": {**good["tables"], "III": "b"}}
-    assert main(["--out", str(tmp_path / "bad.json"), "--tasks", json.dumps(bad)]) == 1
-    err = capsys.readouterr().err
-    assert err == "error: config tasks/table_tasks: table(s) {'III': 'b'} name tasks that are not defined (known: ['a'])\n"
-    assert not (tmp_path / "bad.json").exists()
-
-
-def test_config_naming_an_unknown_task_fails_before_planning(tmp_path):
-    cfg = third_task_config()
-    cfg["table_tasks"]["III"] = "responce"
-    proc = run_snakemake(make_workspace(tmp_path / "wf", cfg), "-n", "all", timeout=300)
-    assert proc.returncode != 0
-    assert "config table_tasks: unknown task(s) ['responce']" in proc.stdout + proc.stderr

@@ -1,5 +1,5 @@
-"""Segmentation fine-tune (smart.train.segmentation): crops, Dice against its formula, SwinUNETR initialised through
-MONAI's load_from, and a run + bit-exact resume on CPU with real files (plus the table smart.eval.segmentation_table
+"""Segmentation fine-tune (smart.downstream.segmentation): crops, Dice against its formula, SwinUNETR initialised
+through MONAI's load_from, and a run + bit-exact resume on CPU with real files (plus the table smart.eval.segmentation_table
 renders from it)."""
 
 from __future__ import annotations
@@ -15,11 +15,12 @@ import torch
 from labelled_helpers import write_labelled_csv
 from smart.cli import main
 from smart.data.labelled_volumes import LabelledVolume
+from smart.downstream.segmentation import (build_model, dice_per_structure, load_segmentation_config, model_config,
+                                           sample_crops)
 from smart.models.encoder_io import export_encoder
 from smart.models.factory import build_encoder
 from smart.run_logging import read_metrics
-from smart.train.segmentation import (build_model, dice_per_structure, load_segmentation_config, model_config,
-                                      sample_crops)
+from tables_fixtures import write_plan
 from train_helpers import sigterm_at_first_log
 
 
@@ -131,7 +132,8 @@ def test_run_resume_is_bit_exact_and_table(tmp_path, labelled_csv):
     assert a["swin_unetr"]["feature_size"] == 12 and a["out_channels"] == 3
     # the table renders exactly these numbers
     out_csv, out_md = tmp_path / "t.csv", tmp_path / "t.md"
-    assert main(["segmentation-table", str(tmp_path / "straight" / "metrics.json"), "--labels", '{"straight": "S"}',
+    plan = write_plan(tmp_path / "plan.json", {"straight": {"label": "S"}})   # the Variant column: the plan's label
+    assert main(["segmentation-table", str(tmp_path / "straight" / "metrics.json"), "--plan", str(plan),
                  "--out-csv", str(out_csv), "--out-md", str(out_md)]) == 0
     row = pd.read_csv(out_csv, dtype=str).iloc[0]
     assert row["Variant"] == "S" and row["Init"] == "scratch"
