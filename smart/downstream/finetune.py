@@ -193,7 +193,8 @@ def finetune(encoder: str, cohort: str | os.PathLike, splits: str | os.PathLike,
 
     ``cfg`` is the resolved downstream config (``load_downstream_config``): training reads its typed
     :class:`~smart.downstream.sections.FinetuneSection`; the dict itself is what ``metrics.json`` and the checkpoint
-    record and what ``--resume`` compares, and it gives ``encoder none`` its scratch encoder. With ``resume``, continue ``out_dir/checkpoint_last.pt`` when its config and inputs match (module docstring).
+    record and what ``--resume`` compares, and it gives ``encoder none`` its scratch encoder. With ``resume``,
+    continue ``out_dir/checkpoint_last.pt`` when its config and inputs match (module docstring).
     Raises :class:`smart.preemption.TrainingInterrupted` (exit 75) after checkpointing on SIGTERM/SIGUSR1.
     """
     from smart.data.cohort import read_cohort
