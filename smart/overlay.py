@@ -15,15 +15,22 @@ text), ``"str:<a>|<b>"`` (one of), ``"ints:<n>"`` / ``"floats:<n>"`` (a list of 
 
 Errors: one line, ``ValueError``, naming the key, the value, where it came from and what is allowed
 (:func:`key_error`).
+
+A component receives a typed, frozen :class:`Section` of the resolved config, not the whole dict
+(``smart.ssl.sections`` for pretraining, ``smart.downstream.sections`` for fine-tuning / probing): a dataclass whose
+field annotations map to the tags above (:func:`field_tag`) and are checked by :func:`coerce` on construction.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import difflib
 import json
+import types
+import typing
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, ClassVar, Collection, Iterable, Mapping
 
 import yaml
 
@@ -214,3 +221,67 @@ def apply_layers(defaults: Mapping[str, Any], layers: Iterable[Layer], schema: M
             except TypeError as err:
                 raise key_error(what, written, value, str(err), source) from None
     return cfg
+
+
+def field_tag(annotation: Any) -> str:
+    """The type tag of a :class:`Section` field annotation: ``int``/``float``/``bool``/``str``,
+    ``tuple[int, int, int]`` -> ``ints:3``, ``tuple[int, ...]`` -> ``ints:0`` (``float`` -> ``floats``),
+    ``X | None`` -> ``?X``. ``TypeError`` for an annotation outside that set (a section field must be one of them)."""
+    args = typing.get_args(annotation)
+    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
+        rest = [a for a in args if a is not type(None)]
+        if len(rest) == 1 and len(args) == 2:
+            return "?" + field_tag(rest[0])
+    elif typing.get_origin(annotation) is tuple and args and len(set(args) - {Ellipsis}) == 1:
+        (item,) = set(args) - {Ellipsis}
+        if item in (int, float):
+            return f"{item.__name__}s:" + ("0" if Ellipsis in args else str(len(args)))
+    elif annotation in (int, float, bool, str):
+        return annotation.__name__
+    raise TypeError(f"no config type tag for the annotation {annotation!r}")
+
+
+class Section:
+    """Base of the typed config sections (frozen dataclasses): checks and normalises every field on construction
+    with :func:`coerce` (ints given for float fields become floats, lists become tuples) and reports a wrong type in
+    the one error format (:func:`key_error`). A section declares no defaults: every value comes from the resolved
+    config, so each default stays written once, in its step's table."""
+
+    NAME: ClassVar[str] = ""  # the config section typed (``masking`` -> ``masking.<key>``); "" = a flat config's keys
+    WHAT: ClassVar[str] = ""  # the step named in errors (``downstream`` -> ``downstream config key ...``)
+    RESOLVER: ClassVar[str] = "smart.config.load_config"  # what fills every default (named when a key is missing)
+
+    @classmethod
+    def key(cls, name: str) -> str:
+        """The dotted config key of field ``name``."""
+        return f"{cls.NAME}.{name}" if cls.NAME else name
+
+    def __post_init__(self) -> None:
+        hints = typing.get_type_hints(type(self))
+        for field in dataclasses.fields(self):  # type: ignore[arg-type]
+            value = getattr(self, field.name)
+            try:
+                checked = coerce(field_tag(hints[field.name]), value)
+            except TypeError as err:
+                raise key_error(self.WHAT, self.key(field.name), value, str(err)) from None
+            # frozen: normalise through object.__setattr__ (int -> float for float fields, list -> tuple)
+            object.__setattr__(self, field.name, tuple(checked) if isinstance(checked, list) else checked)
+
+    @classmethod
+    def from_config(cls, section: Mapping[str, Any], shared: Collection[str] = ()) -> typing.Self:
+        """The section of a resolved config (``cfg[NAME]``, or the flat config itself when ``NAME`` is empty).
+        ``shared``: keys of the same mapping that other readers take (a flat config typed in several sections). One
+        ``ValueError`` line for a key nobody reads (``unknown config key ...``) or a key the class needs that is
+        missing (no default is filled in here)."""
+        names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
+        allowed = set(names) | set(shared)
+        unknown = sorted(set(section) - allowed)
+        prefix = f"{cls.WHAT} config key" if cls.WHAT else "config key"
+        if unknown:
+            raise ValueError(f"unknown {prefix} '{cls.key(unknown[0])}' for the typed section {cls.__name__}; "
+                             f"allowed: {', '.join(sorted(allowed))}")
+        missing = [name for name in names if name not in section]
+        if missing:
+            raise ValueError(f"{prefix} '{cls.key(missing[0])}' is missing from the config given to "
+                             f"{cls.__name__} (resolve it with {cls.RESOLVER}, which fills every default)")
+        return cls(**{name: section[name] for name in names})

@@ -46,6 +46,7 @@ from smart.data.views import derive_seed
 from smart.downstream.metrics import binary_metrics
 from smart.downstream.protocol import (FoldData, autocast_dtype, load_any_encoder, resolve_device, select_fold,
                                        set_seed, write_metrics)
+from smart.downstream.sections import FinetuneSection, finetune_section
 from smart.models.activation_checkpointing import set_activation_checkpointing
 from smart.preemption import StopFlag, TrainingInterrupted
 from smart.provenance import file_sha256
@@ -61,24 +62,17 @@ RESUME_IGNORED = frozenset({"epochs", "num_workers", "checkpoint_every", "micro_
 _PURPOSE_EPOCH = 41
 
 
-def _loader(frame: pd.DataFrame, cfg: Mapping[str, Any], train: bool, device: torch.device,
+def _loader(frame: pd.DataFrame, section: FinetuneSection, train: bool, device: torch.device,
             generator: torch.Generator | None = None) -> DataLoader:
     """Training batches are the effective ``batch_size`` (split into micro-batches by :func:`accumulate_gradients`);
     evaluation batches are ``micro_batch_size`` (what fits with gradients fits without). Workers are not persistent:
     the per-epoch augmentation seed (``set_augmentation_seed``) reaches them when each epoch's iterator starts."""
     from smart.data.cohort_dataset import CohortDataset
 
-    ds = CohortDataset(frame, crop_size=tuple(cfg["crop_size"]), augment=bool(cfg["augment"]) and train,
-                       seed=int(cfg["seed"]))
-    batch = int(cfg["batch_size"]) if train else micro_batch_size(cfg)
-    return DataLoader(ds, batch_size=batch, shuffle=train, generator=generator, num_workers=int(cfg["num_workers"]),
+    ds = CohortDataset(frame, crop_size=section.crop_size, augment=section.augment and train, seed=section.seed)
+    batch = section.batch_size if train else section.micro_batch
+    return DataLoader(ds, batch_size=batch, shuffle=train, generator=generator, num_workers=section.num_workers,
                       pin_memory=device.type == "cuda", drop_last=False)
-
-
-def micro_batch_size(cfg: Mapping[str, Any]) -> int:
-    """Samples per forward/backward pass: ``micro_batch_size``, or ``batch_size`` when it is null."""
-    micro = cfg.get("micro_batch_size")
-    return int(cfg["batch_size"]) if micro is None else int(micro)
 
 
 @torch.no_grad()
@@ -197,26 +191,30 @@ def finetune(encoder: str, cohort: str | os.PathLike, splits: str | os.PathLike,
              resume: bool = False) -> dict:
     """Fine-tune ``EncoderClassifier(encoder, head)`` for one fold and write ``out_dir/metrics.json``.
 
-    With ``resume``, continue ``out_dir/checkpoint_last.pt`` when its config and inputs match (module docstring).
+    ``cfg`` is the resolved downstream config (``load_downstream_config``): training reads its typed
+    :class:`~smart.downstream.sections.FinetuneSection`; the dict itself is what ``metrics.json`` and the checkpoint
+    record and what ``--resume`` compares, and it gives ``encoder none`` its scratch encoder. With ``resume``,
+    continue ``out_dir/checkpoint_last.pt`` when its config and inputs match (module docstring).
     Raises :class:`smart.preemption.TrainingInterrupted` (exit 75) after checkpointing on SIGTERM/SIGUSR1.
     """
     from smart.data.cohort import read_cohort
     from smart.models.classifier import EncoderClassifier
 
-    seed = int(cfg["seed"])
-    data: FoldData = select_fold(read_cohort(cohort), splits, fold, fraction, seed, float(cfg["inner_val_fraction"]))
+    section = finetune_section(cfg)
+    seed = section.seed
+    data: FoldData = select_fold(read_cohort(cohort), splits, fold, fraction, seed, section.inner_val_fraction)
     generator = set_seed(seed)
-    device = resolve_device(str(cfg["device"]))
+    device = resolve_device(section.device)
     enc, meta = load_any_encoder(encoder, cfg)
     model = EncoderClassifier(enc, head=head, n_classes=2).to(device)
-    if cfg["activation_checkpointing"]:
+    if section.activation_checkpointing:
         set_activation_checkpointing(model.encoder)
-    amp_dtype, micro = autocast_dtype(str(cfg["precision"]), device), micro_batch_size(cfg)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=float(cfg["lr"]), weight_decay=float(cfg["weight_decay"]))
-    train_loader = _loader(data.train, cfg, train=True, device=device, generator=generator)
-    inner_loader = _loader(data.inner, cfg, train=False, device=device)
+    amp_dtype, micro = autocast_dtype(section.precision, device), section.micro_batch
+    optimizer = torch.optim.AdamW(model.parameters(), lr=section.lr, weight_decay=section.weight_decay)
+    train_loader = _loader(data.train, section, train=True, device=device, generator=generator)
+    inner_loader = _loader(data.inner, section, train=False, device=device)
     inner_labels = data.inner["label"].astype(int).to_numpy()
-    weight = class_weights(data.train["label"].to_numpy()).to(device) if cfg["class_balance"] else None
+    weight = class_weights(data.train["label"].to_numpy()).to(device) if section.class_balance else None
 
     history: list[dict[str, Any]] = []
     best: tuple[float, int, dict] | None = None
@@ -239,8 +237,7 @@ def finetune(encoder: str, cohort: str | os.PathLike, splits: str | os.PathLike,
                                  "best_epoch": None if best is None else best[1],
                                  "best_model": None if best is None else best[2]})
 
-    n_epochs, every = int(cfg["epochs"]), int(cfg["checkpoint_every"])
-    patience = cfg.get("patience")
+    n_epochs, every, patience = section.epochs, section.checkpoint_every, section.patience
     # metrics.jsonl + tb/ beside metrics.json (TensorBoard scalars per epoch); a fresh run starts the file clean, a
     # resumed one keeps the epochs its checkpoint holds
     logger = RunLogger(out_dir)
@@ -261,7 +258,7 @@ def finetune(encoder: str, cohort: str | os.PathLike, splits: str | os.PathLike,
                 logger.log({"step": epoch, "train_loss": loss, "inner_val_auc": inner_auc})
                 bar.update(1, samples=len(data.train), loss=loss, inner_val_auc=inner_auc)
                 better = inner_auc is not None and (best is None or inner_auc > best[0])
-                if cfg["selection"] == "best_val_auc" and better:
+                if section.selection == "best_val_auc" and better:
                     best = (inner_auc, epoch, copy.deepcopy(model.state_dict()))
                 stalled = patience is not None and epoch - (best[1] if best is not None else 0) >= patience
                 if stop.stopping or (epoch % every == 0 and epoch < n_epochs and not stalled):
@@ -279,13 +276,13 @@ def finetune(encoder: str, cohort: str | os.PathLike, splits: str | os.PathLike,
         model.load_state_dict(best[2])
         selected = best[1]
         rule = "highest inner_val AUC (first epoch on ties)"
-    elif cfg["selection"] == "best_val_auc":
+    elif section.selection == "best_val_auc":
         rule = "last epoch (the inner_val AUC was never defined)"
     choices = {"epoch": {"value": selected, "rule": rule},
                "early_stopping": {"value": len(history), "stopped_early": len(history) < n_epochs, "patience": patience,
                                   "rule": "stop after `patience` epochs without a higher inner_val AUC"
                                   if patience is not None else "off (runs all epochs)"}}
-    if cfg.get("save_encoder"):
+    if section.save_encoder:
         from smart.models.encoder_io import export_encoder
 
         # the fine-tuned encoder in the shared encoder format, so `smart attention-maps` can draw Fig. 4 after FT
@@ -293,7 +290,7 @@ def finetune(encoder: str, cohort: str | os.PathLike, splits: str | os.PathLike,
                        method=f"{meta.get('method', 'unknown')}+finetune", step=selected)
     # the one read of fold k and the test set, with the chosen weights
     def probs(frame):
-        return predict(model, _loader(frame, cfg, train=False, device=device), device, amp_dtype)
+        return predict(model, _loader(frame, section, train=False, device=device), device, amp_dtype)
 
     record = write_metrics(out_dir, kind="finetune", data=data,
                            inner_probs=predict(model, inner_loader, device, amp_dtype),

@@ -21,6 +21,7 @@ from sklearn.preprocessing import StandardScaler
 from smart.downstream.features import extract_features, feature_kind
 from smart.downstream.metrics import binary_metrics
 from smart.downstream.protocol import load_any_encoder, resolve_device, select_fold, set_seed, write_metrics
+from smart.downstream.sections import probe_section
 
 DEFAULT_C = 1.0
 
@@ -52,26 +53,31 @@ def fit_probe(train_x: np.ndarray, train_y: np.ndarray, val_x: np.ndarray, val_y
 
 def linear_probe(encoder: str, cohort: str | os.PathLike, splits: str | os.PathLike, fold: int,
                  out_dir: str | os.PathLike, cfg: Mapping[str, Any], fraction: float = 1.0) -> dict:
-    """Probe ``encoder`` (path or ``"none"``) on one fold and write ``out_dir/metrics.json``."""
+    """Probe ``encoder`` (path or ``"none"``) on one fold and write ``out_dir/metrics.json``.
+
+    ``cfg`` is the resolved downstream config: the probe reads its typed
+    :class:`~smart.downstream.sections.ProbeSection`; the dict is what ``metrics.json`` records and gives
+    ``encoder none`` its scratch encoder."""
     from smart.data.cohort import read_cohort
     from smart.data.cohort_dataset import CohortDataset
 
-    seed = int(cfg["seed"])
-    data = select_fold(read_cohort(cohort), splits, fold, fraction, seed, float(cfg["inner_val_fraction"]))
+    section = probe_section(cfg)
+    seed = section.seed
+    data = select_fold(read_cohort(cohort), splits, fold, fraction, seed, section.inner_val_fraction)
     set_seed(seed)
     enc, meta = load_any_encoder(encoder, cfg)
     kind = feature_kind(enc)
-    device = resolve_device(str(cfg["device"]))
+    device = resolve_device(section.device)
 
     def feats(frame):
-        ds = CohortDataset(frame, crop_size=tuple(cfg["crop_size"]), augment=False)
-        return extract_features(enc, ds, kind=kind, batch_size=int(cfg["feature_batch_size"]), device=device)
+        ds = CohortDataset(frame, crop_size=section.crop_size, augment=False)
+        return extract_features(enc, ds, kind=kind, batch_size=section.feature_batch_size, device=device)
 
     # a cross-validation-only task (splits test_size 0, the paper's treatment response) has an empty test part
     xs = {name: feats(getattr(data, name)) for name in ("train", "inner", "val", "test") if len(getattr(data, name))}
     ys = {name: getattr(data, name)["label"].astype(int).to_numpy() for name in ("train", "inner")}
-    probe, C, scores = fit_probe(xs["train"], ys["train"], xs["inner"], ys["inner"], cfg["probe_C"], seed,
-                                 int(cfg["probe_max_iter"]), bool(cfg["class_balance"]))
+    probe, C, scores = fit_probe(xs["train"], ys["train"], xs["inner"], ys["inner"], section.probe_C, seed,
+                                 section.probe_max_iter, section.class_balance)
     defined = any(s["inner_val_auc"] is not None for s in scores)
     rule = ("highest inner_val AUC over probe_C (smaller C on ties)" if defined
             else f"default C = {DEFAULT_C} (the inner_val AUC was never defined)")

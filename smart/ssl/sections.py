@@ -18,68 +18,18 @@ which encoder files also store (``smart.config.encoder_config``).
 
 from __future__ import annotations
 
-import dataclasses
-import types
 import typing
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from smart.overlay import coerce, key_error
+from smart.overlay import Section, field_tag
 
 __all__ = ["DataSection", "EMASection", "LossSection", "MaskingSection", "NoisyTeacherSection", "OptimSection",
            "PretrainSections", "SECTIONS", "TrainSection", "field_tag", "pretrain_sections"]
 
 
-def field_tag(annotation: Any) -> str:
-    """The ``smart.overlay`` type tag of a field annotation: ``int``/``float``/``bool``/``str``,
-    ``tuple[int, int, int]`` -> ``ints:3``, ``tuple[int, ...]`` -> ``ints:0``, ``X | None`` -> ``?X``.
-    ``TypeError`` for an annotation outside that set (a section field must be one of them)."""
-    args = typing.get_args(annotation)
-    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
-        rest = [a for a in args if a is not type(None)]
-        if len(rest) == 1 and len(args) == 2:
-            return "?" + field_tag(rest[0])
-    elif typing.get_origin(annotation) is tuple and args and set(args) - {Ellipsis} == {int}:
-        return "ints:0" if Ellipsis in args else f"ints:{len(args)}"
-    elif annotation in (int, float, bool, str):
-        return annotation.__name__
-    raise TypeError(f"no config type tag for the annotation {annotation!r}")
-
-
-class _Section:
-    """Base of the sections: checks and normalises every field on construction (module docstring)."""
-
-    NAME = ""  # the config section this class types (``masking`` -> ``masking.<key>`` in errors)
-
-    def __post_init__(self) -> None:
-        hints = typing.get_type_hints(type(self))
-        for field in dataclasses.fields(self):  # type: ignore[arg-type]
-            value = getattr(self, field.name)
-            try:
-                checked = coerce(field_tag(hints[field.name]), value)
-            except TypeError as err:
-                raise key_error("", f"{self.NAME}.{field.name}", value, str(err)) from None
-            # frozen: normalise through object.__setattr__ (int -> float for float fields, list -> tuple)
-            object.__setattr__(self, field.name, tuple(checked) if isinstance(checked, list) else checked)
-
-    @classmethod
-    def from_config(cls, section: Mapping[str, Any]) -> typing.Self:
-        """The section of a resolved config, ``cfg[NAME]``. One ``ValueError`` line for a key the class does not
-        have (``unknown config key ...``) or a key it needs that is missing (no default is filled in here)."""
-        names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
-        unknown = sorted(set(section) - set(names))
-        if unknown:
-            raise ValueError(f"unknown config key '{cls.NAME}.{unknown[0]}' for the typed section {cls.__name__}; "
-                             f"allowed: {', '.join(sorted(names))}")
-        missing = [name for name in names if name not in section]
-        if missing:
-            raise ValueError(f"config key '{cls.NAME}.{missing[0]}' is missing from the config given to "
-                             f"{cls.__name__} (resolve it with smart.config.load_config, which fills every default)")
-        return cls(**{name: section[name] for name in names})
-
-
 @dataclass(frozen=True)
-class DataSection(_Section):
+class DataSection(Section):
     """``data.*``: what the pretraining loader draws (``smart.data.views.TwoViewDataset``).
 
     Attributes:
@@ -101,7 +51,7 @@ class DataSection(_Section):
 
 
 @dataclass(frozen=True)
-class MaskingSection(_Section):
+class MaskingSection(Section):
     """``masking.*``: the student's masks on the mask grid (Sec. III-B; ``smart.ssl.masking``).
 
     Attributes:
@@ -119,7 +69,7 @@ class MaskingSection(_Section):
 
 
 @dataclass(frozen=True)
-class NoisyTeacherSection(_Section):
+class NoisyTeacherSection(Section):
     """``noisy_teacher.*``: the teacher's patch drop (Sec. III-D; ``smart.ssl.noisy_teacher``).
 
     Attributes:
@@ -133,7 +83,7 @@ class NoisyTeacherSection(_Section):
 
 
 @dataclass(frozen=True)
-class LossSection(_Section):
+class LossSection(Section):
     """``loss.*``: weights, DINO heads, temperatures and centring of the four losses (Sec. III-C, Eq. 2-6).
 
     Attributes:
@@ -174,7 +124,7 @@ class LossSection(_Section):
 
 
 @dataclass(frozen=True)
-class EMASection(_Section):
+class EMASection(Section):
     """``ema.*``: the teacher's EMA momentum, cosine from ``momentum_start`` to ``momentum_end`` over the run
     (Sec. IV-C: 0.996 -> 1; ``smart.ssl.ema``)."""
 
@@ -184,7 +134,7 @@ class EMASection(_Section):
 
 
 @dataclass(frozen=True)
-class OptimSection(_Section):
+class OptimSection(Section):
     """``optim.*``: AdamW and its schedules (Sec. IV-C; ``smart.ssl.stabilisers``, ``smart.train.optim``).
 
     Attributes:
@@ -209,7 +159,7 @@ class OptimSection(_Section):
 
 
 @dataclass(frozen=True)
-class TrainSection(_Section):
+class TrainSection(Section):
     """``train.*``: the run's length, seed and bookkeeping (``smart.train.pretrain``).
 
     Attributes:
@@ -235,7 +185,7 @@ class TrainSection(_Section):
 
 
 # section name in the config -> its class
-SECTIONS: dict[str, type[_Section]] = {cls.NAME: cls for cls in (
+SECTIONS: dict[str, type[Section]] = {cls.NAME: cls for cls in (
     DataSection, MaskingSection, NoisyTeacherSection, LossSection, EMASection, OptimSection, TrainSection)}
 
 

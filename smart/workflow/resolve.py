@@ -1,6 +1,8 @@
-"""Every planned variant, task and study arm resolved through the package's own config resolution before any job:
-``smart.config.load_config`` (what ``smart pretrain`` runs) and ``smart.downstream.protocol.load_downstream_config``
-(what ``smart finetune`` / ``smart linear-probe`` run), with exactly the ``--config`` / ``--set`` words the rules
+"""Every planned variant, task, study arm and segmentation run resolved through the package's own config
+resolution before any job: ``smart.config.load_config`` (what ``smart pretrain`` runs),
+``smart.downstream.protocol.load_downstream_config`` (what ``smart finetune`` / ``smart linear-probe`` run, the
+study's probes with ``study.probe_set`` included) and ``smart.downstream.segmentation.load_segmentation_config`` (what
+``smart segmentation`` runs, with ``segmentation.set``), with exactly the ``--config`` / ``--set`` words the rules
 pass. A variant that could not start (``smart_no_sa`` with AITD still on: ``loss.aitd > 0 needs a [CLS] token``) is
 a config-time error naming the variant and the key, not a failed GPU job.
 
@@ -16,10 +18,10 @@ from typing import Any
 from smart.overlay import set_items
 from smart.workflow.overrides import downstream_sets, pretraining_sets
 from smart.workflow.plan import Plan
-from smart.workflow.segmentation import check_segmentation, segmentation_variants
-from smart.workflow.study import arm_sets, study_arms
+from smart.workflow.segmentation import check_segmentation, network_overrides, segmentation_variants
+from smart.workflow.study import arm_sets, probe_overrides, study_arms
 from smart.workflow.tasks import downstream_overrides, plan_tasks
-from smart.workflow.variants import (is_pretrained, plan_variants, pretraining_overrides, scratch_overrides,
+from smart.workflow.variants import (SCRATCH, is_pretrained, plan_variants, pretraining_overrides, scratch_overrides,
                                      variant_heads)
 
 
@@ -89,6 +91,38 @@ def resolve_study_arm(config: Mapping[str, Any], arm: str) -> dict[str, Any]:
         raise ValueError(f"config study.methods.{arm} ({study['methods'][arm]!r}): {err}") from None
 
 
+def resolve_study_probe(config: Mapping[str, Any], arm: str) -> dict[str, Any]:
+    """The resolved downstream config of the study's linear probe of ``arm`` (``rules/study.smk`` study_probe:
+    no ``--config``, the words of :func:`smart.workflow.study.probe_overrides`, ``study.probe_set`` last), at the
+    first seed (the seeds differ only in the integer ``seed``, which the schema checks); for a scratch arm also the
+    encoder ``--encoder none`` builds. ``ValueError`` naming ``study.probe_set`` and the arm."""
+    from smart.downstream.protocol import load_downstream_config, scratch_config
+
+    seed = config["study"]["seeds"][0]
+    try:
+        cfg = load_downstream_config(None, set_items(probe_overrides(config, arm, seed)))
+        if config["study"]["methods"][arm] == SCRATCH:
+            scratch_config(cfg)
+        return cfg
+    except ValueError as err:
+        raise ValueError(f"config study.probe_set (probe of study arm {arm!r}): {err}") from None
+
+
+def resolve_segmentation(config: Mapping[str, Any], variant: str) -> dict[str, Any]:
+    """The resolved segmentation config of fine-tuning SwinUNETR from ``variant`` (``segmentation.config_yaml``,
+    then the network and ``segmentation.set`` words of :func:`smart.workflow.segmentation.network_overrides`), and
+    the encoder model it builds. ``ValueError`` naming ``segmentation.set`` and the variant."""
+    from smart.downstream.segmentation import load_segmentation_config, model_config
+
+    try:
+        cfg = load_segmentation_config(config["segmentation"]["config_yaml"],
+                                       set_items(network_overrides(config, variant)))
+        model_config(cfg)
+        return cfg
+    except ValueError as err:
+        raise ValueError(f"config segmentation.set (segmentation of variant {variant!r}): {err}") from None
+
+
 def check_variant_features(config: Mapping[str, Any], variant: str, cls_token: bool) -> None:
     """``sa`` and every head that reads the [CLS] token need an encoder that has one (smart.models.classifier
     HEADS ``feature``)."""
@@ -107,9 +141,10 @@ def check_variant_features(config: Mapping[str, Any], variant: str, cls_token: b
 
 
 def resolve_plan(config: Mapping[str, Any]) -> Plan:
-    """Resolve every variant (all of them: any ablation target may plan any), every task with every variant, and
-    every pretrained study arm; the facts the rules read, as a :class:`Plan`. ``ValueError`` (one line naming the
-    variant / task / arm and the key) for the first that does not resolve."""
+    """Resolve every variant (all of them: any ablation target may plan any), every task with every variant, every
+    pretrained study arm, every study arm's probe and every segmentation variant (whether or not the requested
+    targets include them, as for the ablations); the facts the rules read, as a :class:`Plan`. ``ValueError`` (one
+    line naming the variant / task / arm / config block and the key) for the first that does not resolve."""
     from smart.models.factory import has_cls
 
     check_override_owners(config)
@@ -123,7 +158,12 @@ def resolve_plan(config: Mapping[str, Any]) -> Plan:
         crops = [resolve_task(config, task, variant)["crop_size"] for variant in config["variants"]]
         crop_edge[task] = max(int(c) for crop in crops for c in crop)
     check_segmentation(config, arch)
+    segmentation = segmentation_variants(config, arch)
+    for variant in segmentation:
+        resolve_segmentation(config, variant)
     study_sa = [a for a in study_arms(config, True) if has_cls(resolve_study_arm(config, a)["model"])]
+    for arm in study_arms(config):
+        resolve_study_probe(config, arm)
     return Plan(arch=arch, cls_token=cls_token, crop_edge=crop_edge, study_sa_arms=study_sa,
-                segmentation_variants=segmentation_variants(config, arch), variants=plan_variants(config),
+                segmentation_variants=segmentation, variants=plan_variants(config),
                 tasks=plan_tasks(config), table_tasks=dict(config["table_tasks"]))

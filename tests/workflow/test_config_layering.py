@@ -160,6 +160,9 @@ def test_multi_node_pretraining_launches_srun_torchrun(demo_workspace, tmp_path)
     (("finetune={set: {loss.aitd: 0}}",), "config finetune.set: 'loss.aitd' is a pretraining key"),
     (("finetune={set: {optim.lrr: 1e-4}}",),  # optim.lr is accepted (tests/workflow/test_plan_resolve.py)
      "unknown downstream config key 'optim.lrr' in --set (did you mean 'optim.lr'?)"),
+    (("study={probe_set: {probe_maxiter: 500}}",),  # an open mapping to the schema: the package's loader names it
+     "config study.probe_set (probe of study arm 'smart'): unknown downstream config key 'probe_maxiter' in --set "
+     "(did you mean 'probe_max_iter'?)"),
     (("pretrain={set: {epochs: 5}}",), "config pretrain.set: 'epochs' is not a pretraining key"),
     (("variants={smart: {method: smart, set: {batch_size: 2}}}",), "config variants.smart.set: 'batch_size' is not"),
     (("pretrain={resources: {gpu: 1}}",), "config pretrain.resources: resources now live in one block per rule group"),

@@ -9,7 +9,7 @@ import pytest
 
 from plan_configs import SHIPPED, filled, shipped
 from smart.workflow.checks import check_before_any_job, check_raw_config
-from smart.workflow.resolve import resolve_plan, resolve_task
+from smart.workflow.resolve import resolve_plan, resolve_segmentation, resolve_study_probe, resolve_task
 from smart.workflow.tasks import downstream_words
 
 PAPER_SWIN = ["smart", "smit", "ibot", "scratch", "smart_no_nt", "smart_no_sa", "loss_amip", "loss_amip_ampd",
@@ -152,6 +152,51 @@ def test_a_misspelt_optim_lr_in_a_finetuning_set_is_one_line(where):
     assert message.startswith("config tasks.lidc (fine-tuning variant 'smart'): unknown downstream config key "
                               "'optim.lrr' in --set (did you mean 'optim.lr'?); allowed: "), message
     assert "\n" not in message and ", lr, " in message
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda c: c["study"]["probe_set"].update(probe_maxiter=500),
+     "config study.probe_set (probe of study arm 'smart'): unknown downstream config key 'probe_maxiter' in --set "
+     "(did you mean 'probe_max_iter'?); allowed: "),
+    (lambda c: c["study"]["probe_set"].update(probe_C=[0.1, "big"]),
+     "config study.probe_set (probe of study arm 'smart'): downstream config key 'probe_C': expected a list of one "
+     "or more numbers, got [0.1, 'big'] (from --set)"),
+    # only the scratch arm builds its encoder from scratch_model: the first arm that cannot start is named
+    (lambda c: c["study"]["probe_set"].update({"scratch_model.embed_dim": "wide"}),
+     "config study.probe_set (probe of study arm 'random_init'): config key 'model.embed_dim': expected an "
+     "integer, got 'wide' (from --set)"),
+    (lambda c: c["segmentation"]["set"].update(stepz=60),
+     "config segmentation.set (segmentation of variant 'smart'): unknown segmentation config key 'stepz' in --set "
+     "(did you mean 'steps'?); allowed: batch_size, "),
+    (lambda c: c["segmentation"]["set"].update(overlap=1.5),
+     "config segmentation.set (segmentation of variant 'smart'): segmentation config key 'overlap': expected a "
+     "number in [0, 1), got 1.5"),
+])
+def test_study_probe_set_and_segmentation_set_fail_before_any_job(edit, message):
+    """study.probe_set and segmentation.set pass the schema as open mappings; the check before any job resolves
+    them through the package's loaders, so a typo is one line naming the block, the key, the value and what is
+    allowed instead of a failed job."""
+    config = shipped("config.yaml")
+    edit(config)
+    with pytest.raises(ValueError) as err:
+        check_before_any_job(config, ["config/config.yaml"], [])
+    assert str(err.value).startswith(message) and "\n" not in str(err.value), str(err.value)
+
+
+def test_study_probe_and_segmentation_resolve_to_the_words_the_rules_pass():
+    from smart.downstream.protocol import DEFAULTS
+
+    config = shipped("config.yaml")
+    config["study"]["probe_set"] = {"probe_max_iter": 300, "optim.lr": 1e-3}
+    probe = resolve_study_probe(config, "smart")
+    assert (probe["probe_max_iter"], probe["lr"], probe["seed"]) == (300, 1e-3, config["study"]["seeds"][0])
+    assert probe["scratch_preset"] == DEFAULTS["scratch_preset"]
+    scratch = resolve_study_probe(config, "random_init")  # scratch arm: SMART at the study preset
+    assert (scratch["scratch_method"], scratch["scratch_preset"]) == ("smart", config["study"]["preset"])
+    segmentation = resolve_segmentation(config, "smart")
+    for key, value in config["segmentation"]["set"].items():
+        assert segmentation[key] == value, key
+    assert segmentation["model_preset"] == config["pretrain"]["preset"]
 
 
 def test_raw_checks_run_before_the_schema():
