@@ -23,6 +23,7 @@ from smart.models.factory import BACKBONES, DEFAULT_MODEL_CONFIG, backbone, has_
 from smart.overlay import Layer, apply_layers, flatten, parse_set, read_yaml
 from smart.registry import look_up
 from smart.ssl import methods as method_registry
+from smart.ssl.centering import CENTERINGS
 from smart.ssl.masking import HINTS, MASKING_STRATEGIES, masking_strategy
 
 # Type tags: "int", "float" (ints accepted), "bool", "str:<a>|<b>" (choice), "ints:<n>" (list of n ints, n=0: any
@@ -43,7 +44,7 @@ SCHEMA: dict[str, dict[str, str]] = {
         "amip": "float", "ampd": "float", "aitd": "float", "gitd": "float", "out_dim": "int", "student_temp": "float",
         "teacher_temp": "float", "warmup_teacher_temp": "float", "warmup_teacher_temp_steps": "int",
         "center_momentum": "float", "koleo": "float", "head_hidden_dim": "int", "head_bottleneck_dim": "int",
-        "head_nlayers": "int", "ampd_tokens": "?str:pre_merge|post_merge",
+        "head_nlayers": "int", "ampd_tokens": "?str:pre_merge|post_merge", "centering": "str:" + "|".join(CENTERINGS),
         "warmup_teacher_temp_epochs": "?float",
         **{f"{prefix}teacher_temp_{name}": "?float" for prefix in ("", "warmup_") for name in ("ampd", "aitd", "gitd")},
     },
@@ -80,6 +81,10 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "amip": 1.0, "ampd": 0.1, "aitd": 0.1, "gitd": 0.1, "out_dim": 8192, "student_temp": 0.1,
         "teacher_temp": 0.07, "warmup_teacher_temp": 0.04, "warmup_teacher_temp_steps": 1000,
         "center_momentum": 0.9, "head_hidden_dim": 2048,
+        # How the AITD/GITD teacher targets are centred: ema = the running centre above (DINO/SMIT, the paper);
+        # sinkhorn_knopp = DINOv2's batch Sinkhorn-Knopp (not in the paper; AMPD keeps the EMA centre).
+        # smart.ssl.centering, BENCHMARKS.md §8d.
+        "centering": "ema",
         # KoLeo regulariser weight (DINOv2; not in the paper, so 0): smart.ssl.losses.koleo.
         "koleo": 0.0, "head_bottleneck_dim": 256, "head_nlayers": 3,
         # Which stage-3 tokens AMPD distils (Sec. III-C: "before performing patch merging of stage #3 output"):

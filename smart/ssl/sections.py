@@ -96,6 +96,7 @@ class LossSection(Section):
         teacher_temp_<loss>, warmup_teacher_temp_<loss>: per-loss overrides (null = the shared ones).
         center_momentum: the teacher centre's EMA momentum (DINO's 0.9).
         ampd_tokens: ``pre_merge`` / ``post_merge`` stage-3 tokens for AMPD (null on a backbone without merging).
+        centering: ``ema`` (DINO's centre) / ``sinkhorn_knopp`` (DINOv2) for the AITD/GITD teacher targets.
     """
 
     NAME: typing.ClassVar[str] = "loss"
@@ -114,6 +115,7 @@ class LossSection(Section):
     head_bottleneck_dim: int
     head_nlayers: int
     ampd_tokens: str | None
+    centering: str
     warmup_teacher_temp_epochs: float | None
     teacher_temp_ampd: float | None
     teacher_temp_aitd: float | None

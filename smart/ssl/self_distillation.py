@@ -13,6 +13,8 @@ Per step, for views ``u, v`` (batched together as ``x = [u; v]``):
    ``L = w_AMIP·AMIP + λ_AMPD·AMPD + λ_AITD·AITD + λ_GITD·GITD``;
    with ``loss.koleo > 0`` (not in the paper; the CPU ``small`` preset) a KoLeo term on the AITD/GITD heads'
    bottlenecks is added (:mod:`smart.ssl.losses.koleo`).
+   ``loss.centering=sinkhorn_knopp`` (not in the paper; DINOv2) makes the AITD/GITD teacher targets the
+   batch's Sinkhorn-Knopp normalisation instead of the EMA-centred softmax (:mod:`smart.ssl.centering`).
 
 With ``monitor=True`` (the loop's logging steps) the step also fills :attr:`SelfDistillation.last_health` with the
 training-health figures of :mod:`smart.ssl.health`; on other steps it computes none of them.
@@ -35,7 +37,7 @@ from torch import Tensor, nn
 from smart.data.views import derive_seed
 from smart.models.heads import DINOHead, ReconstructionHead
 from smart.models.swin import upsample_mask
-from smart.ssl.centering import Center
+from smart.ssl.centering import CENTERINGS, Center, sinkhorn_knopp
 from smart.ssl.ema import ema_update_, momentum_at
 from smart.ssl.health import body_tokens, masked_body_share, teacher_collapse_stats, top1_agreement
 from smart.ssl.losses.aitd import aitd_loss
@@ -119,6 +121,9 @@ class SelfDistillation(nn.Module):
             raise ValueError(f"loss.ampd_tokens=pre_merge needs an encoder with patch merging, but "
                              f"{type(encoder).__name__} has none; leave loss.ampd_tokens null")
         self.ampd_field = "pre_merge_tokens" if pre_merge else "tokens"
+        self.centering = loss.centering
+        if self.centering not in CENTERINGS:
+            raise ValueError(f"loss.centering must be one of {CENTERINGS}, got {self.centering!r}")
         dims = {"ampd": encoder.pre_merge_dim if pre_merge else encoder.token_dim, "aitd": encoder.cls_dim,
                 "gitd": encoder.pooled_dim}
         student = nn.ModuleDict({"encoder": encoder})
@@ -259,7 +264,12 @@ class SelfDistillation(nn.Module):
             with torch.no_grad():
                 t_logits = self.teacher[head](getattr(t_out, field)).float()
             t_temp = self.stabilisers.teacher_temp_at(name, step)
-            probs = teacher_probs(t_logits, self.centers[name].center, t_temp)
+            if name != "ampd" and self.centering == "sinkhorn_knopp":
+                # DINOv2: both views' images of the batch share the prototypes equally (smart.ssl.centering); the
+                # EMA centre is still updated (unused) so a checkpoint has one layout whatever the centring.
+                probs = sinkhorn_knopp(t_logits, t_temp)
+            else:
+                probs = teacher_probs(t_logits, self.centers[name].center, t_temp)
             self._pending_centers[name] = t_logits.detach()
             if name == "ampd":
                 losses[name] = ampd_loss(s_logits, probs, ampd_masks.flatten(1), student_temp=s_temp)

@@ -1,13 +1,16 @@
-"""Teacher centring (smart.ssl.centering): momentum update, and the all-reduce with a real 2-process gloo group."""
+"""Teacher centring (smart.ssl.centering): momentum update, the Sinkhorn-Knopp targets against hand-computed values,
+and the all-reduces with a real 2-process gloo group."""
 
 from __future__ import annotations
+
+import math
 
 import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from smart.ssl.centering import Center
+from smart.ssl.centering import Center, sinkhorn_knopp
 
 
 def test_single_process_update_formula():
@@ -92,3 +95,66 @@ def test_update_with_apply_false_keeps_the_centre_even_for_nan_logits():
     assert torch.equal(c.center, torch.full((1, 3), 0.5))
     c.update(torch.ones(2, 3) * 3, apply=torch.tensor(True))
     assert torch.equal(c.center, torch.full((1, 3), 0.5 * 0.5 + 0.5 * 3))
+
+
+def test_sinkhorn_knopp_one_iteration_matches_a_hand_computed_2x2():
+    # exp(logits) = [[1, 2], [3, 4]] (rows = images, cols = prototypes). By hand: / total 10 -> [[.1, .2], [.3, .4]];
+    # prototypes to 1/2 each: [[.125, 1/6], [.375, 1/3]]; images to 1/2 each and x B=2: [[3/7, 4/7], [9/17, 8/17]].
+    out = sinkhorn_knopp(torch.log(torch.tensor([[1.0, 2.0], [3.0, 4.0]])), temp=1.0, n_iters=1)
+    torch.testing.assert_close(out, torch.tensor([[3 / 7, 4 / 7], [9 / 17, 8 / 17]]))
+
+
+def test_sinkhorn_knopp_converges_to_the_doubly_stochastic_2x2_with_the_same_cross_ratio():
+    # The limit of a 2x2 with all marginals 1/2 is [[x, 1/2-x], [1/2-x, x]] with x^2/(1/2-x)^2 = (1*4)/(2*3) (Sinkhorn
+    # scaling keeps the cross ratio), so x = r / (2(1+r)), r = sqrt(2/3); the rows are then x B=2.
+    r = math.sqrt(2 / 3)
+    x = r / (1 + r)
+    out = sinkhorn_knopp(torch.log(torch.tensor([[1.0, 2.0], [3.0, 4.0]])), temp=1.0, n_iters=200)
+    torch.testing.assert_close(out, torch.tensor([[x, 1 - x], [1 - x, x]]))
+
+
+def test_sinkhorn_knopp_marginals_and_temperature():
+    logits = torch.randn(5, 7, generator=torch.Generator().manual_seed(0))
+    for n_iters in (1, 3):
+        # the last step normalises the images: each row is a distribution, exactly
+        torch.testing.assert_close(sinkhorn_knopp(logits, 0.1, n_iters).sum(1), torch.ones(5))
+    # the prototype marginals reach B/K as the iterations go on
+    torch.testing.assert_close(sinkhorn_knopp(logits, 0.5, 500).sum(0), torch.full((7,), 5 / 7))
+    # the temperature divides the logits before anything else
+    torch.testing.assert_close(sinkhorn_knopp(logits, 0.25, 3), sinkhorn_knopp(logits * 4, 1.0, 3))
+
+
+def test_sinkhorn_knopp_cancels_prototype_and_image_offsets():
+    # logits = a_k + b_i: exp factorises, one iteration balances it, and every target is uniform (1/K) -- what the EMA
+    # centre only approaches as its running mean catches up with a_k.
+    a, b = torch.tensor([[0.5, -1.0, 2.0, 0.0]]), torch.tensor([[3.0], [-2.0], [0.1]])
+    torch.testing.assert_close(sinkhorn_knopp(a + b, temp=0.04, n_iters=1), torch.full((3, 4), 0.25))
+
+
+def test_sinkhorn_knopp_bad_arguments():
+    with pytest.raises(ValueError, match=r"\(B >= 1, K >= 1\) logits, got shape \(2, 3, 4\)"):
+        sinkhorn_knopp(torch.zeros(2, 3, 4), 0.1)
+    with pytest.raises(ValueError, match="got shape \\(0, 4\\)"):
+        sinkhorn_knopp(torch.zeros(0, 4), 0.1)
+    with pytest.raises(ValueError, match="temperature must be finite and > 0, got 0.0"):
+        sinkhorn_knopp(torch.zeros(2, 4), 0.0)
+    with pytest.raises(ValueError, match="n_iters must be an int >= 1, got 0"):
+        sinkhorn_knopp(torch.zeros(2, 4), 0.1, n_iters=0)
+
+
+def _sk_worker(rank: int, world_size: int, init_file: str, out_dir: str) -> None:
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world_size)
+    try:
+        torch.save(sinkhorn_knopp(_rank_logits(rank), 0.5, 3), f"{out_dir}/sk_{rank}.pt")
+    finally:
+        dist.destroy_process_group()
+
+
+@pytest.mark.timeout(120)
+def test_two_process_gloo_sinkhorn_knopp_is_that_of_the_global_batch(tmp_path):
+    mp.start_processes(_sk_worker, args=(2, str(tmp_path / "init"), str(tmp_path)), nprocs=2, join=True,
+                       start_method="fork")
+    per_rank = torch.cat([torch.load(tmp_path / f"sk_{r}.pt") for r in range(2)])
+    # unequal batches (3 and 5 images): each rank's rows are the rows of the one-process run on all 8 images
+    torch.testing.assert_close(per_rank, sinkhorn_knopp(torch.cat([_rank_logits(0), _rank_logits(1)]), 0.5, 3))
+    assert not torch.allclose(per_rank[:3], sinkhorn_knopp(_rank_logits(0), 0.5, 3))

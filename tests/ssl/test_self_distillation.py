@@ -359,7 +359,7 @@ def test_builds_from_typed_sections_alone_and_steps_as_the_config_wiring_does():
     loss = LossSection(amip=1, ampd=0.1, aitd=0.1, gitd=0.1, out_dim=256, student_temp=0.1, teacher_temp=0.07,
                        warmup_teacher_temp=0.04, warmup_teacher_temp_steps=20, center_momentum=0.9, koleo=0,
                        head_hidden_dim=64, head_bottleneck_dim=32, head_nlayers=3, ampd_tokens="pre_merge",
-                       warmup_teacher_temp_epochs=None, teacher_temp_ampd=None, teacher_temp_aitd=None,
+                       centering="ema", warmup_teacher_temp_epochs=None, teacher_temp_ampd=None, teacher_temp_aitd=None,
                        teacher_temp_gitd=None, warmup_teacher_temp_ampd=None, warmup_teacher_temp_aitd=None,
                        warmup_teacher_temp_gitd=None)
     optim = OptimSection(lr=5e-4, min_lr=1e-6, weight_decay=0.04, warmup_steps=10, clip_grad=3, weight_decay_end=0.4,
@@ -386,3 +386,47 @@ def test_builds_from_typed_sections_alone_and_steps_as_the_config_wiring_does():
         f"teacher_temp/{n}": pytest.approx(0.04 + 0.03 * 5 / 20) for n in ("ampd", "aitd", "gitd")}
     assert built.update_teacher(100, 200) == wired.update_teacher(100, 200) == pytest.approx(
         1 - (1 - 0.99) * (math.cos(math.pi * 100 / 200) + 1) / 2)
+
+
+def test_sinkhorn_knopp_centering_replaces_the_image_level_teachers_centre_only():
+    """``loss.centering=sinkhorn_knopp`` (DINOv2): the AITD and GITD targets are the Sinkhorn-Knopp normalisation of
+    the teacher logits of both views (3 iterations, the centre ignored), cross-view as before; AMPD keeps the EMA
+    centre. Recomputed here from the heads with smart.ssl.centering.sinkhorn_knopp (its own tests pin its values)."""
+    from smart.ssl.centering import sinkhorn_knopp
+
+    cfg = _cfg("smart", **{"loss.centering": "sinkhorn_knopp"})
+    torch.manual_seed(0)
+    model = build_self_distillation(cfg)
+    model.eval()
+    g = torch.Generator().manual_seed(3)
+    for name in ("aitd", "gitd"):
+        model.centers[name].center.copy_(0.3 * torch.randn(1, cfg["loss"]["out_dim"], generator=g))
+    u, v = _views()
+    pos = torch.tensor([0, 1])
+    _, stats = model(u, v, pos, step=0)
+    x = torch.cat([u, v])
+    with torch.no_grad():
+        drop = model._patch_drop(pos, (32, 32, 32), (16, 16, 16), x.device)
+        t_out = model.teacher["encoder"](x, patch_drop=drop)
+        s_out = model.student["encoder"](x, mask=model.last_masks)
+    t_temp, s_temp = cfg["loss"]["warmup_teacher_temp"], cfg["loss"]["student_temp"]
+    for name, field, head in (("aitd", "cls", "cls_head"), ("gitd", "pooled", "pooled_head")):
+        with torch.no_grad():
+            t_logits = model.teacher[head](getattr(t_out, field))
+            s_logits = model.student[head](getattr(s_out, field))
+        target = sinkhorn_knopp(t_logits, t_temp, 3)
+        swapped = torch.cat([target[2:], target[:2]])
+        expected = float(-(swapped * torch.log_softmax(s_logits / s_temp, -1)).sum(-1).mean())
+        centred = torch.softmax((t_logits - model.centers[name].center) / t_temp, -1)
+        ema = float(-(torch.cat([centred[2:], centred[:2]]) * torch.log_softmax(s_logits / s_temp, -1)).sum(-1).mean())
+        assert float(stats[f"loss/{name}"]) == pytest.approx(expected, rel=1e-4)
+        assert abs(ema - expected) > 1e-3  # the EMA-centred targets would give another number
+    # AMPD is unchanged by the key: the same step under the default gives the same AMPD loss
+    torch.manual_seed(0)
+    default = build_self_distillation(_cfg("smart"))
+    default.eval()
+    _, ema_stats = default(u, v, pos, step=0)
+    assert float(ema_stats["loss/ampd"]) == pytest.approx(float(stats["loss/ampd"]), rel=1e-6)
+    assert cfg["loss"]["centering"] == "sinkhorn_knopp" and _cfg("smart")["loss"]["centering"] == "ema"
+    with pytest.raises(ValueError, match="config key 'loss.centering': expected one of ema, sinkhorn_knopp, got 'x'"):
+        _cfg("smart", **{"loss.centering": "x"})
