@@ -8,7 +8,7 @@ A step's config is its ``DEFAULTS`` table with layers applied in order, later wi
 Every layer is a mapping, nested (``{"loss": {"aitd": 0}}``) or dotted (``{"loss.aitd": 0}``). A step describes its
 keys with a ``schema``: a mapping of key -> type tag, or of section -> (key -> tag) for a two-level config. Tags:
 ``"int"``, ``"float"`` (ints and float literals such as ``"2e-4"`` accepted), ``"bool"``, ``"str"`` (non-empty free
-text), ``"str:<a>|<b>"`` (one of), ``"ints:<n>"`` / ``"floats:<n>"`` (a list of n; 0 = any length >= 1),
+text), ``"str:<a>|<b>"`` (one of), ``"ints:<n>"`` / ``"floats:<n>"`` / ``"strs:<n>"`` (a list of n; 0 = any length >= 1),
 ``"dict"`` (an open mapping whose sub-keys the step checks itself, e.g. ``scratch_model.embed_dim``), ``"any"``; a
 ``"?"`` prefix allows null. Plain dicts and these tags rather than pydantic/OmegaConf: see docs/ARCHITECTURE.md
 "Configuration".
@@ -116,8 +116,9 @@ def describe(tag: str) -> str:
     kind, _, arg = tag.lstrip("?").partition(":")
     words = {"int": "an integer", "float": "a number", "bool": "true or false", "dict": "a mapping", "any": "a value",
              "str": ("one of " + ", ".join(arg.split("|"))) if arg else "a non-empty string"}.get(kind)
-    if kind in ("ints", "floats"):
-        words = f"a list of {int(arg) or 'one or more'} {'integers' if kind == 'ints' else 'numbers'}"
+    if kind in ("ints", "floats", "strs"):
+        items = {"ints": "integers", "floats": "numbers", "strs": "non-empty strings"}[kind]
+        words = f"a list of {int(arg) or 'one or more'} {items}"
     if words is None:
         raise AssertionError(f"bad schema tag {tag!r}")
     return words + (" or null" if nullable else "")
@@ -154,7 +155,11 @@ def coerce(tag: str, value: Any) -> Any:
         return value
     if kind == "dict" and isinstance(value, Mapping):
         return dict(value)
-    if kind in ("ints", "floats") and isinstance(value, (list, tuple)) and value and (not int(arg) or len(value) == int(arg)):
+    if kind in ("ints", "floats", "strs") and isinstance(value, (list, tuple)) and value and (not int(arg) or len(value) == int(arg)):
+        if kind == "strs":
+            if all(isinstance(v, str) and v for v in value):
+                return list(value)
+            raise TypeError(describe(tag))
         items = [_number(v) if kind == "floats" else v for v in value]
         if all(isinstance(v, (int, float) if kind == "floats" else int) and not isinstance(v, bool) for v in items):
             return [float(v) for v in items] if kind == "floats" else list(items)
@@ -225,7 +230,8 @@ def apply_layers(defaults: Mapping[str, Any], layers: Iterable[Layer], schema: M
 
 def field_tag(annotation: Any) -> str:
     """The type tag of a :class:`Section` field annotation: ``int``/``float``/``bool``/``str``,
-    ``tuple[int, int, int]`` -> ``ints:3``, ``tuple[int, ...]`` -> ``ints:0`` (``float`` -> ``floats``),
+    ``tuple[int, int, int]`` -> ``ints:3``, ``tuple[int, ...]`` -> ``ints:0`` (``float`` -> ``floats``, ``str`` ->
+    ``strs``),
     ``X | None`` -> ``?X``. ``TypeError`` for an annotation outside that set (a section field must be one of them)."""
     args = typing.get_args(annotation)
     if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
@@ -234,7 +240,7 @@ def field_tag(annotation: Any) -> str:
             return "?" + field_tag(rest[0])
     elif typing.get_origin(annotation) is tuple and args and len(set(args) - {Ellipsis}) == 1:
         (item,) = set(args) - {Ellipsis}
-        if item in (int, float):
+        if item in (int, float, str):
             return f"{item.__name__}s:" + ("0" if Ellipsis in args else str(len(args)))
     elif annotation in (int, float, bool, str):
         return annotation.__name__

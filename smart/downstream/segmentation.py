@@ -36,6 +36,7 @@ import torch
 
 from smart.atomic import atomic_path, write_json
 from smart.data.labelled_volumes import LabelledVolume, load_split, read_labelled_csv
+from smart.downstream.sections import SegmentationSection, segmentation_section
 from smart.models.monai_ssl import load_from_skipped, swin_unetr_kwargs
 from smart.overlay import OPTIM_ALIASES, Layer, apply_layers, key_error, parse_set, read_yaml
 from smart.preemption import StopFlag, TrainingInterrupted
@@ -65,8 +66,10 @@ DEFAULTS: dict[str, Any] = {
     "model_preset": None,             # pretraining preset whose model.* section builds the network (tiny | paper)
     "model": {},                      # model.* overrides on top of it
 }
-# Type tags (smart.overlay); a key without one takes any value and is checked below.
+# Type tags (smart.overlay); ranges and distinct structure names are checked by load_segmentation_config. What the
+# training code reads of it is typed by smart.downstream.sections.SegmentationSection.
 TYPES: dict[str, str] = {
+    "structures": "strs:0",
     **{key: "int" for key in ("steps", "batch_size", "val_every", "checkpoint_every", "log_every", "sw_batch_size",
                               "seed")},
     **{key: "float" for key in ("lr", "weight_decay", "pos_fraction", "overlap", "dropout_path_rate")},
@@ -86,13 +89,12 @@ def load_segmentation_config(config_yaml: str | os.PathLike | None = None,
         data = read_yaml(config_yaml)
         layers.append((f"config file {config_yaml}", data.get("segmentation", data)))
     layers.append(("--set", parse_set(list(overrides or []))))
-    cfg = apply_layers(DEFAULTS, layers, {key: TYPES.get(key, "any") for key in DEFAULTS}, what="segmentation",
-                       aliases=OPTIM_ALIASES)
+    cfg = apply_layers(DEFAULTS, layers, TYPES, what="segmentation", aliases=OPTIM_ALIASES)
     for key in TYPES:
         if TYPES[key] == "int" and cfg[key] < (0 if key == "seed" else 1):
             raise key_error("segmentation", key, cfg[key], f"an integer >= {0 if key == 'seed' else 1}")
     structures = cfg["structures"]
-    if not isinstance(structures, list) or not structures or len(set(map(str, structures))) != len(structures):
+    if len(set(structures)) != len(structures):
         raise key_error("segmentation", "structures", structures, "a list of distinct names")
     if not 0.0 <= cfg["pos_fraction"] <= 1.0:
         raise key_error("segmentation", "pos_fraction", cfg["pos_fraction"], "a number in [0, 1]")
@@ -115,13 +117,15 @@ def model_config(cfg: Mapping[str, Any]) -> dict[str, Any]:
 
 def build_model(cfg: Mapping[str, Any], weights: str | os.PathLike) -> tuple[torch.nn.Module, dict[str, Any]]:
     """Seeded ``SwinUNETR`` with ``weights`` (MONAI self-supervised layout) loaded by ``load_from``, or scratch for
-    ``"none"``. Returns ``(model, init)``; ``init`` records the file and the tensors ``load_from`` left at init."""
+    ``"none"``; ``cfg`` is the resolved config (its network keys are read by :func:`model_config`, the rest through
+    :class:`~smart.downstream.sections.SegmentationSection`). Returns ``(model, init)``; ``init`` records the file and
+    the tensors ``load_from`` left at init."""
     from monai.networks.nets import SwinUNETR
 
+    section = segmentation_section(cfg)
     kwargs = swin_unetr_kwargs(model_config(cfg))
-    seed_everything(int(cfg["seed"]))
-    model = SwinUNETR(**kwargs, out_channels=1 + len(cfg["structures"]),
-                      dropout_path_rate=float(cfg["dropout_path_rate"]))
+    seed_everything(section.seed)
+    model = SwinUNETR(**kwargs, out_channels=1 + len(section.structures), dropout_path_rate=section.dropout_path_rate)
     init: dict[str, Any] = {"weights": str(weights), "swin_unetr": {k: list(v) if isinstance(v, tuple) else v
                                                                     for k, v in kwargs.items()}}
     if str(weights) == "none":
@@ -142,18 +146,18 @@ def build_model(cfg: Mapping[str, Any], weights: str | os.PathLike) -> tuple[tor
 
 # ---------------------------------------------------------------------------------------------- data
 def sample_crops(volumes: Sequence[LabelledVolume], foreground: Sequence[np.ndarray], step: int,
-                 cfg: Mapping[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
+                 section: SegmentationSection) -> tuple[torch.Tensor, torch.Tensor]:
     """The training batch of ``step``: ``(x (B, 1, *crop) float32, y (B, 1, *crop) int64)``, a function of
     ``(seed, step)`` only. ``foreground[i]`` = flat indices of labelled voxels of ``volumes[i]``. Crops that leave a
     small volume are zero-padded (0 = air in the image, background in the label)."""
-    rng = np.random.default_rng(derive_seed(int(cfg["seed"]), _PURPOSE_CROPS, step))
-    crop = np.asarray(cfg["crop_size"], dtype=int)
+    rng = np.random.default_rng(derive_seed(section.seed, _PURPOSE_CROPS, step))
+    crop = np.asarray(section.crop_size, dtype=int)
     xs, ys = [], []
-    for _ in range(int(cfg["batch_size"])):
+    for _ in range(section.batch_size):
         i = int(rng.integers(len(volumes)))
         vol, fg = volumes[i], foreground[i]
         shape = np.asarray(vol.image.shape)
-        if rng.random() < float(cfg["pos_fraction"]) and fg.size:
+        if rng.random() < section.pos_fraction and fg.size:
             centre = np.asarray(np.unravel_index(int(fg[rng.integers(fg.size)]), vol.image.shape))
         else:
             centre = np.asarray([rng.integers(s) for s in shape])
@@ -170,14 +174,15 @@ def sample_crops(volumes: Sequence[LabelledVolume], foreground: Sequence[np.ndar
 
 # ---------------------------------------------------------------------------------------------- evaluation
 @torch.no_grad()
-def segment(model: torch.nn.Module, image: np.ndarray, cfg: Mapping[str, Any], device: torch.device) -> torch.Tensor:
+def segment(model: torch.nn.Module, image: np.ndarray, section: SegmentationSection,
+            device: torch.device) -> torch.Tensor:
     """Label map ``(D, H, W)`` int64 of one volume: sliding-window softmax logits, argmax over classes."""
     from monai.inferers import sliding_window_inference
 
     model.eval()
     x = torch.from_numpy(image)[None, None].to(device)
-    logits = sliding_window_inference(x, tuple(int(c) for c in cfg["crop_size"]), int(cfg["sw_batch_size"]), model,
-                                      overlap=float(cfg["overlap"]), mode="gaussian")
+    logits = sliding_window_inference(x, section.crop_size, section.sw_batch_size, model, overlap=section.overlap,
+                                      mode="gaussian")
     return logits.argmax(dim=1)[0].cpu()
 
 
@@ -193,13 +198,13 @@ def dice_per_structure(pred: torch.Tensor, truth: torch.Tensor, n_structures: in
     return [None if math.isnan(float(s)) else float(s) for s in scores]
 
 
-def evaluate(model: torch.nn.Module, volumes: Sequence[LabelledVolume], cfg: Mapping[str, Any],
+def evaluate(model: torch.nn.Module, volumes: Sequence[LabelledVolume], section: SegmentationSection,
              device: torch.device) -> tuple[dict[str, float | None], dict[str, dict[str, float | None]]]:
     """``(mean Dice per structure over cases that contain it, {case_id: {structure: Dice}})``."""
-    names = list(cfg["structures"])
+    names = list(section.structures)
     per_case = {}
     for vol in volumes:
-        scores = dice_per_structure(segment(model, vol.image, cfg, device), torch.from_numpy(vol.label), len(names))
+        scores = dice_per_structure(segment(model, vol.image, section, device), torch.from_numpy(vol.label), len(names))
         per_case[vol.case_id] = dict(zip(names, scores))
     means = {}
     for name in names:
@@ -221,22 +226,25 @@ def _device(name: str) -> torch.device:
 def train_segmentation(cfg: Mapping[str, Any], csv: str | os.PathLike, weights: str | os.PathLike,
                        out_dir: str | os.PathLike, *, resume: bool = False, max_steps: int | None = None) -> dict:
     """Fine-tune and test one SwinUNETR (module docstring); returns the ``metrics.json`` record, or, when
-    ``max_steps`` stops the run before ``cfg["steps"]``, ``{"step": ...}`` after writing ``checkpoint_last.pt``."""
+    ``max_steps`` stops the run before ``steps``, ``{"step": ...}`` after writing ``checkpoint_last.pt``. ``cfg`` is
+    the resolved config (:func:`load_segmentation_config`): training reads its
+    :class:`~smart.downstream.sections.SegmentationSection`; the dict itself is what ``config.json``, ``metrics.json``,
+    provenance and the checkpoint (compared on ``resume``) record."""
     from monai.losses import DiceCELoss
 
+    section = segmentation_section(cfg)
     out = Path(out_dir)
     frame = read_labelled_csv(csv)
-    n_struct = len(cfg["structures"])
-    spacing = None if cfg["spacing"] is None else float(cfg["spacing"])
-    train = load_split(frame, "train", n_struct, spacing)
-    val = load_split(frame, "val", n_struct, spacing)
+    n_struct = len(section.structures)
+    train = load_split(frame, "train", n_struct, section.spacing)
+    val = load_split(frame, "val", n_struct, section.spacing)
     foreground = [np.flatnonzero(v.label) for v in train]
-    device = _device(str(cfg["device"]))
+    device = _device(section.device)
     model, init = build_model(cfg, weights)
     model.to(device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=float(cfg["lr"]), weight_decay=float(cfg["weight_decay"]))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=section.lr, weight_decay=section.weight_decay)
     loss_fn = DiceCELoss(to_onehot_y=True, softmax=True)
-    total = int(cfg["steps"])
+    total = section.steps
     stop_at = total if max_steps is None else min(total, int(max_steps))
     step, best, history = 0, {"score": None, "step": 0, "model": None}, []
     logger = RunLogger(out)
@@ -250,7 +258,7 @@ def train_segmentation(cfg: Mapping[str, Any], csv: str | os.PathLike, weights: 
         step, best, history = int(state["step"]), state["best"], list(state["history"])
         restore_rng_state(state["rng"][0])
         logger.truncate_after(step)
-    logger.write_config(dict(cfg), {"weights": str(weights), "csv": str(csv), "init": init, "seed": cfg["seed"],
+    logger.write_config(dict(cfg), {"weights": str(weights), "csv": str(csv), "init": init, "seed": section.seed,
                                     "n_train": len(train), "n_val": len(val)})
 
     def save() -> None:
@@ -264,7 +272,7 @@ def train_segmentation(cfg: Mapping[str, Any], csv: str | os.PathLike, weights: 
     try:
         with StopFlag() as stop:
             while step < stop_at:
-                x, y = sample_crops(train, foreground, step, cfg)
+                x, y = sample_crops(train, foreground, step, section)
                 model.train()
                 loss = loss_fn(model(x.to(device)), y.to(device))
                 if not torch.isfinite(loss):
@@ -274,13 +282,13 @@ def train_segmentation(cfg: Mapping[str, Any], csv: str | os.PathLike, weights: 
                 optimizer.step()
                 step += 1
                 window_loss, window_n = window_loss + float(loss.detach()), window_n + 1
-                bar.update(1, samples=int(cfg["batch_size"]), loss=loss.detach())
-                if step % int(cfg["log_every"]) == 0 or step == stop_at:
+                bar.update(1, samples=section.batch_size, loss=loss.detach())
+                if step % section.log_every == 0 or step == stop_at:
                     logger.log({"step": step, "loss": window_loss / window_n,
                                 "time_per_step": (time.perf_counter() - window_start) / window_n})
                     window_loss, window_n, window_start = 0.0, 0, time.perf_counter()
-                if step % int(cfg["val_every"]) == 0 or step == total:
-                    scores, _ = evaluate(model, val, cfg, device)
+                if step % section.val_every == 0 or step == total:
+                    scores, _ = evaluate(model, val, section, device)
                     score = mean_dice(scores)
                     history.append({"step": step, "val_dice": scores, "val_dice_mean": score})
                     logger.log({"step": step, "val/dice_mean": score,
@@ -288,7 +296,7 @@ def train_segmentation(cfg: Mapping[str, Any], csv: str | os.PathLike, weights: 
                     if score is not None and (best["score"] is None or score > best["score"]):
                         best = {"score": score, "step": step,
                                 "model": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}}
-                if step % int(cfg["checkpoint_every"]) == 0 or step == stop_at or stop.stopping:
+                if step % section.checkpoint_every == 0 or step == stop_at or stop.stopping:
                     save()
                 if stop.stopping and step < total:
                     raise TrainingInterrupted(f"stop signal received after step {step}; wrote {ckpt} "
@@ -298,30 +306,31 @@ def train_segmentation(cfg: Mapping[str, Any], csv: str | os.PathLike, weights: 
         logger.close()
     if step < total:
         return {"step": step}
-    return _finish(model, best, history, init, cfg, frame, csv, weights, out, device)
+    return _finish(model, best, history, init, cfg, section, frame, csv, weights, out, device)
 
 
-def _finish(model, best, history, init, cfg, frame, csv, weights, out: Path, device) -> dict:
-    """Test the selected weights once; write ``model.pt`` and ``metrics.json``."""
+def _finish(model, best, history, init, cfg, section: SegmentationSection, frame, csv, weights, out: Path,
+            device) -> dict:
+    """Test the selected weights once; write ``model.pt`` and ``metrics.json`` (which records the ``cfg`` dict)."""
     if best["model"] is not None:
         model.load_state_dict(best["model"])
-    test = load_split(frame, "test", len(cfg["structures"]), None if cfg["spacing"] is None else float(cfg["spacing"]))
-    scores, per_case = evaluate(model, test, cfg, device)
+    test = load_split(frame, "test", len(section.structures), section.spacing)
+    scores, per_case = evaluate(model, test, section, device)
     with atomic_path(out / "model.pt", suffix=".pt") as tmp:
         torch.save({"state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-                    "swin_unetr": init["swin_unetr"], "out_channels": 1 + len(cfg["structures"]),
-                    "structures": list(cfg["structures"]), "selected_step": int(best["step"])}, tmp)
+                    "swin_unetr": init["swin_unetr"], "out_channels": 1 + len(section.structures),
+                    "structures": list(section.structures), "selected_step": int(best["step"])}, tmp)
     record = {
-        "kind": "segmentation", "weights": str(weights), "csv": str(csv), "structures": list(cfg["structures"]),
+        "kind": "segmentation", "weights": str(weights), "csv": str(csv), "structures": list(section.structures),
         "test": {"dice": scores, "dice_mean": mean_dice(scores), "per_case": per_case, "n": len(test)},
         "val": {"dice_mean": best["score"], "selected_step": int(best["step"])},
         "n_train": int((frame["split"] == "train").sum()), "n_val": int((frame["split"] == "val").sum()),
         "init": init, "history": history, "config": dict(cfg),
-        "provenance": provenance({**dict(cfg), "weights": str(weights)}, seed=int(cfg["seed"])),
+        "provenance": provenance({**dict(cfg), "weights": str(weights)}, seed=section.seed),
     }
     write_json(out / "metrics.json", record)
     return record
 
 
-__all__ = ["DEFAULTS", "build_model", "dice_per_structure", "evaluate", "load_segmentation_config", "sample_crops",
+__all__ = ["DEFAULTS", "TYPES", "build_model", "dice_per_structure", "evaluate", "load_segmentation_config", "sample_crops",
            "segment", "train_segmentation"]

@@ -4,6 +4,7 @@ renders from it)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import signal
 
@@ -15,6 +16,7 @@ import torch
 from labelled_helpers import write_labelled_csv
 from smart.cli import main
 from smart.data.labelled_volumes import LabelledVolume
+from smart.downstream.sections import segmentation_section
 from smart.downstream.segmentation import (build_model, dice_per_structure, load_segmentation_config, model_config,
                                            sample_crops)
 from smart.models.encoder_io import export_encoder
@@ -40,14 +42,14 @@ def test_crops_are_a_function_of_seed_and_step():
     label[30:34, 60:64, 50:54] = 1                                       # small, off-centre foreground
     vols = [LabelledVolume("a", rng.random(label.shape, dtype=np.float32), label)]
     fg = [np.flatnonzero(label)]
-    cfg = load_segmentation_config(None, ["batch_size=3", "pos_fraction=1.0"])
+    cfg = segmentation_section(load_segmentation_config(None, ["batch_size=3", "pos_fraction=1.0"]))
     x, y = sample_crops(vols, fg, 5, cfg)
     assert x.shape == (3, 1, 64, 64, 64) and y.shape == (3, 1, 64, 64, 64) and y.dtype == torch.int64
     assert all(int(y[b].sum()) > 0 for b in range(3))                   # pos_fraction 1: foreground in every crop
     assert (x[:, :, 40:] == 0).all() and (y[:, :, 40:] == 0).all()        # depth 40 < 64: zero padding
     x2, y2 = sample_crops(vols, fg, 5, cfg)
     assert torch.equal(x, x2) and torch.equal(y, y2)
-    anywhere = {**cfg, "pos_fraction": 0.0}
+    anywhere = dataclasses.replace(cfg, pos_fraction=0.0)
     assert not torch.equal(sample_crops(vols, fg, 6, anywhere)[0], sample_crops(vols, fg, 7, anywhere)[0])
     # each crop is a window of the volume (where it is not padding)
     xs = x[0, 0, :40].numpy()
