@@ -210,16 +210,18 @@ def attention_step(edge: int, batch: int, settings: dict[str, Any]) -> Step:
 def segmentation_step(edge: int, batch: int, settings: dict[str, Any]) -> Step:
     from monai.losses import DiceCELoss
 
+    from smart.downstream.sections import segmentation_section
     from smart.downstream.segmentation import build_model, load_segmentation_config
 
     cfg = load_segmentation_config(None, [f"model_preset={PAPER}", f"crop_size={_cube(edge)}",
                                           f"batch_size={batch}"])
+    section = segmentation_section(cfg)
     model, _ = build_model(cfg, "none")
-    optimizer = torch.optim.AdamW(model.parameters(), lr=float(cfg["lr"]), weight_decay=float(cfg["weight_decay"]))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=section.lr, weight_decay=section.weight_decay)
     loss_fn = DiceCELoss(to_onehot_y=True, softmax=True)
     gen = torch.Generator().manual_seed(0)
     x = torch.rand((batch, 1, *_cube(edge)), generator=gen)
-    y = torch.randint(0, 1 + len(cfg["structures"]), (batch, 1, *_cube(edge)), generator=gen)
+    y = torch.randint(0, 1 + len(section.structures), (batch, 1, *_cube(edge)), generator=gen)
 
     def step() -> None:
         model.train()
