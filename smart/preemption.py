@@ -1,7 +1,7 @@
 """Preemption of long training jobs: SIGTERM / SIGUSR1 (SLURM's walltime warning or ``--signal``) finish the current
-unit of work (a pretraining step, a fine-tuning epoch), write the checkpoint, and exit with code 75 (``EX_TEMPFAIL``)
-so Snakemake's ``retries`` / a requeued SLURM job rerun the step with ``--resume``. Shared by ``smart.train.pretrain``
-and ``smart.train.finetune``.
+unit of work (a pretraining step, a fine-tuning epoch, a segmentation step), write the checkpoint, and exit with code
+75 (``EX_TEMPFAIL``) so Snakemake's ``retries`` / a requeued SLURM job rerun the step with ``--resume``. Shared by
+``smart.train.pretrain``, ``smart.downstream.finetune`` and ``smart.downstream.segmentation``.
 """
 
 from __future__ import annotations

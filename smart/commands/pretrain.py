@@ -43,7 +43,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--preset", default=None, choices=preset_names(),
                         help="size preset applied before the method (default: none = paper scale, see above)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override one config key, e.g. --set loss.aitd=0 (repeatable; value parsed as YAML)")
+                        help="override one config key, e.g. --set loss.aitd=0 or --set loss.centering=sinkhorn_knopp "
+                             "(repeatable; value parsed as YAML; every key: docs/ARCHITECTURE.md 'Pretraining config keys')")
     parser.add_argument("--max-steps", type=int, default=None, help="stop after this many steps (schedules unchanged)")
     parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint_last.pt if present")
 

@@ -5,7 +5,7 @@ The Swin blocks use MONAI's own mechanism (``SwinTransformerBlock.use_checkpoint
 part of each block are checkpointed separately, non-reentrant); the pre-norm blocks of the SA module and of the ViT
 baselines (:class:`smart.models.semantic_attention.TransformerBlock`) have the same switch. Non-reentrant checkpointing
 restores the RNG state before recomputing, so drop path draws the same samples in the recomputation and the gradients
-equal those without checkpointing (``tests/models/test_activation_checkpointing.py``).
+equal those without checkpointing (``tests/downstream/test_accumulation.py``).
 
 The switch is a runtime attribute, not part of the encoder file's model config: an encoder trained with or without it
 has the same parameters, and fine-tuning turns it on for its own run (``finetune.set.activation_checkpointing``).
