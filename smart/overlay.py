@@ -174,8 +174,10 @@ def known_keys(schema: Mapping[str, Any]) -> list[str]:
     return keys
 
 
-def _unknown(what: str, dotted: str, source: str, schema: Mapping[str, Any],
-             aliases: Mapping[str, str] | None = None) -> ValueError:
+def unknown_key(what: str, dotted: str, source: str, schema: Mapping[str, Any],
+                aliases: Mapping[str, str] | None = None) -> ValueError:
+    """The one error for a key no table knows: ``unknown <what> config key '<key>' in <source> (did you mean
+    '<closest known key or alias>'?); allowed: <the keys of its section>``."""
     keys = known_keys(schema) + list(aliases or {})  # a typo of an accepted spelling (optim.lrr) is offered it
     close = difflib.get_close_matches(dotted, keys, n=1)
     hint = f" (did you mean '{close[0]}'?)" if close else ""
@@ -212,10 +214,10 @@ def apply_layers(defaults: Mapping[str, Any], layers: Iterable[Layer], schema: M
             tags = schema.get(top)
             if isinstance(tags, Mapping):  # a section: top.sub
                 if not sub or "." in sub or sub not in tags:
-                    raise _unknown(what, written, source, schema, aliases)
+                    raise unknown_key(what, written, source, schema, aliases)
                 tag, target, name = tags[sub], cfg.setdefault(top, {}), sub
             elif tags is None or (sub and tags.lstrip("?") != "dict") or "." in sub:
-                raise _unknown(what, written, source, schema, aliases)
+                raise unknown_key(what, written, source, schema, aliases)
             elif sub:  # one entry of an open mapping (scratch_model.embed_dim)
                 cfg[top] = target = dict(cfg.get(top) or {})  # a copy: never write into the defaults' dict
                 tag, name = "any", sub

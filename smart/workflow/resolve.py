@@ -31,7 +31,8 @@ def check_override_owners(config: Mapping[str, Any]) -> None:
     ``smart.overlay.OPTIM_ALIASES``, the package's one table of them). A key given to the wrong step fails here,
     naming where it belongs; any other unknown fine-tuning key fails in :func:`resolve_task`, in the package's words."""
     from smart.config import SCHEMA
-    from smart.overlay import OPTIM_ALIASES
+    from smart.downstream.protocol import TYPES as DOWNSTREAM_TYPES
+    from smart.overlay import OPTIM_ALIASES, unknown_key
 
     def is_pretrain_key(key: Any) -> bool:
         section, _, name = str(key).partition(".")
@@ -39,6 +40,8 @@ def check_override_owners(config: Mapping[str, Any]) -> None:
 
     for where, overrides in pretraining_sets(config):
         for key in overrides:
+            if not is_pretrain_key(key) and str(key) not in DOWNSTREAM_TYPES:  # a misspelt pretraining key
+                raise unknown_key("pretraining", str(key), f"config {where}", SCHEMA)
             if not is_pretrain_key(key):
                 raise ValueError(f"config {where}: {key!r} is not a pretraining key (smart.config, "
                                  f"docs/ARCHITECTURE.md 'Pretraining config keys'); fine-tuning keys go under "
@@ -67,6 +70,17 @@ def resolve_variant(config: Mapping[str, Any], variant: str) -> dict[str, Any]:
         return scratch_config(downstream)
     except ValueError as err:
         raise ValueError(f"config variants.{variant} (method {spec['method']!r}): {err}") from None
+
+
+def resolve_finetune_set(config: Mapping[str, Any]) -> dict[str, Any]:
+    """``finetune.set`` alone on ``finetune.config_yaml``, so a bad key there is named as ``finetune.set``'s rather
+    than as the first task's (every task's words merge it with ``tasks.<t>.set``). ``ValueError`` naming the block."""
+    from smart.downstream.protocol import load_downstream_config
+
+    try:
+        return load_downstream_config(config["finetune"]["config_yaml"], set_items(config["finetune"]["set"]))
+    except ValueError as err:
+        raise ValueError(f"config finetune.set: {err}") from None
 
 
 def resolve_task(config: Mapping[str, Any], task: str, variant: str) -> dict[str, Any]:
@@ -148,6 +162,7 @@ def resolve_plan(config: Mapping[str, Any]) -> Plan:
     from smart.models.factory import has_cls
 
     check_override_owners(config)
+    resolve_finetune_set(config)
     arch, cls_token = {}, {}
     for variant in config["variants"]:
         model = resolve_variant(config, variant)["model"]

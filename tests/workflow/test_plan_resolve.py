@@ -8,6 +8,8 @@ import copy
 import pytest
 
 from plan_configs import SHIPPED, filled, shipped
+from smart.config import SCHEMA as PRETRAIN_SCHEMA
+from smart.downstream.protocol import TYPES as DOWNSTREAM_TYPES
 from smart.workflow.checks import check_before_any_job, check_raw_config
 from smart.workflow.resolve import resolve_plan, resolve_segmentation, resolve_study_probe, resolve_task
 from smart.workflow.tasks import downstream_words
@@ -108,8 +110,14 @@ def test_package_errors_name_where_and_the_key(edit, prefix, key):
     (lambda c: c["finetune"]["set"].update({"loss.aitd": 0}),
      "config finetune.set: 'loss.aitd' is a pretraining key; put it under pretrain.set or a variant's set"),
     (lambda c: c["variants"]["smart"].update(set={"model.sa_stag": 2}),
-     "config variants.smart.set: 'model.sa_stag' is not a pretraining key (smart.config, docs/ARCHITECTURE.md "
+     "unknown pretraining config key 'model.sa_stag' in config variants.smart.set (did you mean 'model.sa_stage'?); "
+     "allowed: " + ", ".join(sorted(PRETRAIN_SCHEMA["model"]))),
+    (lambda c: c["pretrain"]["set"].update(batch_size=2),  # a fine-tuning key given to pretraining
+     "config pretrain.set: 'batch_size' is not a pretraining key (smart.config, docs/ARCHITECTURE.md "
      "'Pretraining config keys'); fine-tuning keys go under finetune.set"),
+    (lambda c: c["finetune"]["set"].update(epochz=1),  # named as finetune.set's, not as the first task's
+     "config finetune.set: unknown downstream config key 'epochz' in --set (did you mean 'epochs'?); allowed: "
+     + ", ".join(sorted(DOWNSTREAM_TYPES))),
     (lambda c: c["pretrain"]["set"].update({"model.arch": "vit"}) or c["segmentation"].update(variants=["smart"]),
      "config segmentation.variants: 'smart' is not a Swin encoder (model.arch 'vit'); SwinUNETR needs one"),
 ])
@@ -149,8 +157,9 @@ def test_a_misspelt_optim_lr_in_a_finetuning_set_is_one_line(where):
     with pytest.raises(ValueError) as err:
         check_before_any_job(config, ["config/config.yaml"], [])
     message = str(err.value)
-    assert message.startswith("config tasks.lidc (fine-tuning variant 'smart'): unknown downstream config key "
-                              "'optim.lrr' in --set (did you mean 'optim.lr'?); allowed: "), message
+    block = "config finetune.set: " if where == "finetune.set" else "config tasks.lidc (fine-tuning variant 'smart'): "
+    assert message.startswith(block + "unknown downstream config key 'optim.lrr' in --set (did you mean "
+                              "'optim.lr'?); allowed: "), message
     assert "\n" not in message and ", lr, " in message
 
 
