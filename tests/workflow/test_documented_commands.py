@@ -84,6 +84,8 @@ HOW: dict[str, object] = {
         Dry({"study": 1, "study_pretrain": 15, "total": 89}, claims=STUDY_CLAIMS),
     """OMP_NUM_THREADS=1 snakemake study --cores 2 --set-threads study_pretrain=1 --config 'study={"methods": {"smart_branch": "smart", "smart_top": "smart"}, "sets": {"smart_branch": {"model.sa_placement": "branch"}, "smart_top": {"masking.hints": "top"}}}'""":  # noqa: E501
         Dry({"study": 1, "study_pretrain": 15 + 6, "study_probe": 18 + 6, "total": 89 + 30}),
+    """OMP_NUM_THREADS=1 snakemake study --cores 2 --set-threads study_pretrain=1 --config 'study={"methods": {"smart_koleo03": "smart"}, "sets": {"smart_koleo03": {"loss.koleo": 0.3}}}'""":  # noqa: E501
+        Dry({"study": 1, "study_pretrain": 15 + 3, "study_probe": 18 + 3, "total": 89 + 15}),
     # docs/workflow.md
     "snakemake --cores all preprocess": Dry({"resample": 1, "splits": 2}, absent=("all", "pretrain")),
     "snakemake --report report.html": Special("report"),
