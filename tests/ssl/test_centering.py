@@ -52,33 +52,36 @@ def _rank_logits(rank: int) -> torch.Tensor:
 
 
 def _worker(rank: int, world_size: int, init_file: str, out_dir: str) -> None:
+    """One rank of the 2-process gloo group: the EMA centre after two updates and the Sinkhorn-Knopp targets of its
+    own rows, each saved for the parent to compare with the one-process results on the global batch."""
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world_size)
     try:
         center = Center(6, momentum=0.5)
         center.update(_rank_logits(rank))
         center.update(_rank_logits(rank) * 2)
         torch.save(center.center.clone(), f"{out_dir}/center_{rank}.pt")
+        torch.save(sinkhorn_knopp(_rank_logits(rank), 0.5, 3), f"{out_dir}/sk_{rank}.pt")
     finally:
         dist.destroy_process_group()
 
 
-# "fork" starts the ranks in milliseconds; "spawn" (what DDP launchers use, re-imports torch per rank: 10-25 s on a
-# loaded 2-core machine) runs in the slow suite.
-@pytest.mark.timeout(120)
-@pytest.mark.parametrize("start_method", ["fork", pytest.param("spawn", marks=pytest.mark.slow)])
-def test_two_process_gloo_centres_are_identical_and_global(tmp_path, start_method):
-    world_size = 2
-    mp.start_processes(
-        _worker,
-        args=(world_size, str(tmp_path / "init"), str(tmp_path)),
-        nprocs=world_size,
-        join=True,
-        start_method=start_method,
-    )
-    centres = [torch.load(tmp_path / f"center_{r}.pt") for r in range(world_size)]
+@pytest.fixture(scope="module")
+def two_ranks(tmp_path_factory) -> list[dict[str, torch.Tensor]]:
+    """Run both ranks once for the module. "spawn", as DDP launchers do: forking the test process, which by now
+    holds other tests' threads (TensorBoard writers, tqdm's monitor, OpenMP's pool), can leave a child waiting on a
+    lock a parent thread held at the fork -- a CI run hung that way -- so no test here depends on that race. Each
+    rank re-imports torch (10-25 s on a loaded 2-core machine), hence one run shared by the tests below."""
+    out = tmp_path_factory.mktemp("gloo")
+    mp.start_processes(_worker, args=(2, str(out / "init"), str(out)), nprocs=2, join=True, start_method="spawn")
+    return [{name: torch.load(out / f"{name}_{r}.pt") for name in ("center", "sk")} for r in range(2)]
+
+
+@pytest.mark.timeout(300)
+def test_two_process_gloo_centres_are_identical_and_global(two_ranks):
+    centres = [rank["center"] for rank in two_ranks]
     assert torch.equal(centres[0], centres[1])
-    first = torch.cat([_rank_logits(r) for r in range(world_size)]).mean(0, keepdim=True)
-    second = torch.cat([_rank_logits(r) * 2 for r in range(world_size)]).mean(0, keepdim=True)
+    first = torch.cat([_rank_logits(r) for r in range(2)]).mean(0, keepdim=True)
+    second = torch.cat([_rank_logits(r) * 2 for r in range(2)]).mean(0, keepdim=True)
     expected = 0.5 * (0.5 * first) + 0.5 * second
     torch.testing.assert_close(centres[0], expected)
     # A local-only update (SMIT's bug) would differ from the global one.
@@ -142,19 +145,9 @@ def test_sinkhorn_knopp_bad_arguments():
         sinkhorn_knopp(torch.zeros(2, 4), 0.1, n_iters=0)
 
 
-def _sk_worker(rank: int, world_size: int, init_file: str, out_dir: str) -> None:
-    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world_size)
-    try:
-        torch.save(sinkhorn_knopp(_rank_logits(rank), 0.5, 3), f"{out_dir}/sk_{rank}.pt")
-    finally:
-        dist.destroy_process_group()
-
-
-@pytest.mark.timeout(120)
-def test_two_process_gloo_sinkhorn_knopp_is_that_of_the_global_batch(tmp_path):
-    mp.start_processes(_sk_worker, args=(2, str(tmp_path / "init"), str(tmp_path)), nprocs=2, join=True,
-                       start_method="fork")
-    per_rank = torch.cat([torch.load(tmp_path / f"sk_{r}.pt") for r in range(2)])
+@pytest.mark.timeout(300)
+def test_two_process_gloo_sinkhorn_knopp_is_that_of_the_global_batch(two_ranks):
+    per_rank = torch.cat([rank["sk"] for rank in two_ranks])
     # unequal batches (3 and 5 images): each rank's rows are the rows of the one-process run on all 8 images
     torch.testing.assert_close(per_rank, sinkhorn_knopp(torch.cat([_rank_logits(0), _rank_logits(1)]), 0.5, 3))
     assert not torch.allclose(per_rank[:3], sinkhorn_knopp(_rank_logits(0), 0.5, 3))
