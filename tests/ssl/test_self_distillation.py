@@ -29,6 +29,20 @@ def _views(batch=2, crop=32, seed=0):
     return torch.rand(batch, 1, crop, crop, crop, generator=g), torch.rand(batch, 1, crop, crop, crop, generator=g)
 
 
+def _step_and_encoder_outputs(model):
+    """One step of ``model`` (in eval mode) on :func:`_views` at positions 0, 1; its stats and the teacher's (with the
+    step's patch drop) and the student's (with the step's masks) encoder outputs, recomputed outside the step."""
+    u, v = _views()
+    pos = torch.tensor([0, 1])
+    _, stats = model(u, v, pos, step=0)
+    x = torch.cat([u, v])
+    with torch.no_grad():
+        drop = model._patch_drop(pos, (32, 32, 32), (16, 16, 16), x.device)
+        t_out = model.teacher["encoder"](x, patch_drop=drop)
+        s_out = model.student["encoder"](x, mask=model.last_masks)
+    return stats, t_out, s_out
+
+
 @pytest.mark.parametrize("name", method_names())
 def test_every_method_builds_and_steps(name):
     # SA at stage 4 of a 32^3 crop is a single token: too few to keep hints and mask 70%; use 64^3 there.
@@ -271,14 +285,10 @@ def test_gitd_matches_dino_semantics_with_a_nonzero_centre():
     g = torch.Generator().manual_seed(3)
     centre = 0.3 * torch.randn(1, cfg["loss"]["out_dim"], generator=g)
     model.centers["gitd"].center.copy_(centre)
-    u, v = _views()
-    pos = torch.tensor([0, 1])
-    _, stats = model(u, v, pos, step=0)
-    x = torch.cat([u, v])
+    stats, t_out, s_out = _step_and_encoder_outputs(model)
     with torch.no_grad():
-        drop = model._patch_drop(pos, (32, 32, 32), (16, 16, 16), x.device)
-        t_logits = model.teacher["pooled_head"](model.teacher["encoder"](x, patch_drop=drop).pooled)
-        s_logits = model.student["pooled_head"](model.student["encoder"](x, mask=model.last_masks).pooled)
+        t_logits = model.teacher["pooled_head"](t_out.pooled)
+        s_logits = model.student["pooled_head"](s_out.pooled)
     t_temp, s_temp = cfg["loss"]["warmup_teacher_temp"], cfg["loss"]["student_temp"]
 
     def ce(target, student):
@@ -401,14 +411,7 @@ def test_sinkhorn_knopp_centering_replaces_the_image_level_teachers_centre_only(
     g = torch.Generator().manual_seed(3)
     for name in ("aitd", "gitd"):
         model.centers[name].center.copy_(0.3 * torch.randn(1, cfg["loss"]["out_dim"], generator=g))
-    u, v = _views()
-    pos = torch.tensor([0, 1])
-    _, stats = model(u, v, pos, step=0)
-    x = torch.cat([u, v])
-    with torch.no_grad():
-        drop = model._patch_drop(pos, (32, 32, 32), (16, 16, 16), x.device)
-        t_out = model.teacher["encoder"](x, patch_drop=drop)
-        s_out = model.student["encoder"](x, mask=model.last_masks)
+    stats, t_out, s_out = _step_and_encoder_outputs(model)
     t_temp, s_temp = cfg["loss"]["warmup_teacher_temp"], cfg["loss"]["student_temp"]
     for name, field, head in (("aitd", "cls", "cls_head"), ("gitd", "pooled", "pooled_head")):
         with torch.no_grad():
@@ -425,7 +428,7 @@ def test_sinkhorn_knopp_centering_replaces_the_image_level_teachers_centre_only(
     torch.manual_seed(0)
     default = build_self_distillation(_cfg("smart"))
     default.eval()
-    _, ema_stats = default(u, v, pos, step=0)
+    ema_stats, _, _ = _step_and_encoder_outputs(default)
     assert float(ema_stats["loss/ampd"]) == pytest.approx(float(stats["loss/ampd"]), rel=1e-6)
     assert cfg["loss"]["centering"] == "sinkhorn_knopp" and _cfg("smart")["loss"]["centering"] == "ema"
     with pytest.raises(ValueError, match="config key 'loss.centering': expected one of ema, sinkhorn_knopp, got 'x'"):
