@@ -8,6 +8,7 @@ import ast
 from pathlib import Path
 
 import pytest
+from graph_helpers import import_cycles
 
 from smart.layers import LAYERS, layer_of
 
@@ -58,42 +59,12 @@ def import_edges() -> list[tuple[str, str, str, int]]:
 
 
 def _cycles(edges: list[tuple[str, str, str, int]]) -> list[list[str]]:
-    """Strongly connected components with more than one unit (Tarjan)."""
+    """The import cycles between units (each edge a unit -> unit import)."""
     graph: dict[str, set[str]] = {}
     for a, b, _, _ in edges:
         graph.setdefault(a, set()).add(b)
         graph.setdefault(b, set())
-    index: dict[str, int] = {}
-    low: dict[str, int] = {}
-    stack: list[str] = []
-    on_stack: set[str] = set()
-    components: list[list[str]] = []
-
-    def visit(v: str) -> None:
-        index[v] = low[v] = len(index)
-        stack.append(v)
-        on_stack.add(v)
-        for w in sorted(graph[v]):
-            if w not in index:
-                visit(w)
-                low[v] = min(low[v], low[w])
-            elif w in on_stack:
-                low[v] = min(low[v], index[w])
-        if low[v] == index[v]:
-            component = []
-            while True:
-                w = stack.pop()
-                on_stack.discard(w)
-                component.append(w)
-                if w == v:
-                    break
-            if len(component) > 1:
-                components.append(sorted(component))
-
-    for v in sorted(graph):
-        if v not in index:
-            visit(v)
-    return components
+    return import_cycles(graph)
 
 
 def test_every_unit_is_declared():
